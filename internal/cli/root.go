@@ -1,0 +1,61 @@
+// Package cli defines monokube's commands: flags, help with examples, and a
+// call into the package that does the work. One file per command.
+package cli
+
+import (
+	"flag"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/config"
+)
+
+// globals are flags every command understands.
+type globals struct {
+	dataDir string
+}
+
+// NewRoot returns the monokube command tree.
+func NewRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "monokube",
+		Short: "A complete Kubernetes distribution in one binary",
+		Long: `monokube turns a Linux machine into a Kubernetes control plane, a worker, or both.
+The API server, scheduler, controller-manager and datastore (kine on SQLite)
+run inside this one process; nothing else needs to be installed.`,
+		Example: `  sudo monokube server                 # start a control plane in /var/lib/monokube
+  monokube kubectl get ns              # talk to it with the embedded kubectl`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", defaultDataDir(),
+		"directory holding all of this node's state (env MONOKUBE_DATA_DIR)")
+	addKlogFlags(root)
+	root.AddCommand(
+		newServerCommand(g),
+		newVersionCommand(),
+		newDefaultConfigCommand(),
+		newConfigCommand(),
+		newKubeconfigCommand(g),
+		newKubectlCommand(),
+	)
+	return root
+}
+
+func defaultDataDir() string {
+	if dir := os.Getenv("MONOKUBE_DATA_DIR"); dir != "" {
+		return dir
+	}
+	return config.DefaultDataDir
+}
+
+// addKlogFlags exposes klog's verbosity as --v, shared by our code and the
+// embedded Kubernetes components.
+func addKlogFlags(root *cobra.Command) {
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	root.PersistentFlags().AddGoFlag(klogFlags.Lookup("v"))
+}

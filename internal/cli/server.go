@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/server"
+)
+
+func newServerCommand(g *globals) *cobra.Command {
+	var (
+		configPath string
+		apiAddress string
+		apiPort    int
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Kubernetes control plane",
+		Long: `Run the datastore, API server, controller-manager and scheduler in this process.
+State lives in --data-dir; the admin kubeconfig is <data-dir>/pki/admin.conf.
+The config file is read from --config, or /etc/monokube/monokube.yaml when it exists.
+SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
+		Example: `  sudo monokube server
+  monokube server --data-dir /tmp/mk --config ./monokube.yaml --api-port 7443`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("api-address") {
+				cfg.Spec.API.Address = apiAddress
+			}
+			if cmd.Flags().Changed("api-port") {
+				cfg.Spec.API.Port = apiPort
+			}
+			if invalid := config.Validate(cfg, nil); invalid != nil {
+				invalid.File = configPath
+				return invalid
+			}
+			dataDir, err := filepath.Abs(g.dataDir)
+			if err != nil {
+				return fmt.Errorf("data dir: %w", err)
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return (&server.Server{Config: cfg, DataDir: dataDir}).Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", config.DefaultConfigPath, "ClusterConfig file")
+	cmd.Flags().StringVar(&apiAddress, "api-address", "", "address the API server listens on and advertises (overrides spec.api.address)")
+	cmd.Flags().IntVar(&apiPort, "api-port", config.DefaultAPIPort, "API server port (overrides spec.api.port)")
+	return cmd
+}
+
+// loadConfig reads the config file; the default path is optional, an
+// explicitly given one is not.
+func loadConfig(path string, explicit bool) (*config.ClusterConfig, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !explicit {
+		klog.InfoS("No config file; using defaults", "path", path)
+		return config.Default(), nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	klog.InfoS("Loaded config", "path", path)
+	return cfg, nil
+}
+
+// signalContext ends on the first SIGTERM or SIGINT; a second one exits at
+// once, for an operator whose shutdown is stuck.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-signals
+		klog.InfoS("Received signal; stopping", "signal", sig.String())
+		cancel()
+		sig = <-signals
+		klog.InfoS("Received second signal; exiting now", "signal", sig.String())
+		klog.Flush()
+		os.Exit(1)
+	}()
+	return ctx, func() { signal.Stop(signals); cancel() }
+}

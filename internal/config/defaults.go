@@ -1,0 +1,33 @@
+package config
+
+// Defaults shared with the CLI, so help texts and the config agree.
+const (
+	DefaultDataDir    = "/var/lib/monokube"
+	DefaultConfigPath = "/etc/monokube/monokube.yaml"
+	DefaultAPIPort    = 6443
+)
+
+// Default returns the complete default ClusterConfig.
+func Default() *ClusterConfig {
+	return &ClusterConfig{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Metadata:   ObjectMeta{Name: "monokube"},
+		Spec: Spec{
+			API: APISpec{
+				Port:      DefaultAPIPort,
+				SANs:      []string{},
+				ExtraArgs: map[string]string{},
+			},
+			Storage: StorageSpec{Type: StorageSQLite},
+			Network: NetworkSpec{
+				PodCIDR:       "10.42.0.0/16",
+				ServiceCIDR:   "10.43.0.0/16",
+				ClusterDomain: "cluster.local",
+				ClusterDNS:    "10.43.0.10",
+			},
+			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
+			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},
+		},
+	}
+}

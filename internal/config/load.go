@@ -1,0 +1,147 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	yamlv3 "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
+)
+
+// Load reads the config file at path over the defaults, then validates it.
+// An InvalidError names every bad field with its line in the file.
+func Load(path string) (*ClusterConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, lines, err := Parse(raw)
+	if err != nil {
+		if invalid, ok := err.(*InvalidError); ok {
+			invalid.File = path
+			return nil, invalid
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := Validate(cfg, lines); err != nil {
+		err.File = path
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Lines maps a field path ("spec.api.port") to its line in the source file.
+type Lines map[string]int
+
+// Parse decodes a ClusterConfig document over the defaults. Unknown fields
+// and values of the wrong type are reported with their path and line.
+func Parse(raw []byte) (*ClusterConfig, Lines, error) {
+	lines := Lines{}
+	var doc yamlv3.Node
+	if err := yamlv3.Unmarshal(raw, &doc); err != nil {
+		return nil, nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	cfg := Default()
+	if len(doc.Content) == 0 {
+		return cfg, lines, nil // an empty file means all defaults
+	}
+	var problems []FieldError
+	walk(doc.Content[0], reflect.TypeOf(*cfg), "", lines, &problems)
+	if len(problems) > 0 {
+		return nil, lines, &InvalidError{Fields: problems}
+	}
+	if err := yaml.UnmarshalStrict(bytes.TrimSpace(raw), cfg); err != nil {
+		return nil, lines, fmt.Errorf("decode: %w", err)
+	}
+	return cfg, lines, nil
+}
+
+// walk checks node against the Go type t, recording the line of every field
+// and collecting unknown fields and kind mismatches.
+func walk(node *yamlv3.Node, t reflect.Type, path string, lines Lines, problems *[]FieldError) {
+	if path != "" {
+		lines[path] = node.Line
+	}
+	if node.Kind == yamlv3.ScalarNode && node.Tag == "!!null" {
+		return
+	}
+	mismatch := func(want string) {
+		*problems = append(*problems, FieldError{Path: path, Line: node.Line, Message: fmt.Sprintf("must be %s, got %q", want, node.Value)})
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if node.Kind != yamlv3.MappingNode {
+			mismatch("a mapping")
+			return
+		}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			key, value := node.Content[i], node.Content[i+1]
+			child := join(path, key.Value)
+			field, ok := fieldByJSONName(t, key.Value)
+			if !ok {
+				*problems = append(*problems, FieldError{Path: child, Line: key.Line, Message: "unknown field" + suggest(t, key.Value)})
+				continue
+			}
+			walk(value, field.Type, child, lines, problems)
+		}
+	case reflect.Map:
+		if node.Kind != yamlv3.MappingNode {
+			mismatch("a mapping")
+			return
+		}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			key, value := node.Content[i], node.Content[i+1]
+			walk(value, t.Elem(), join(path, key.Value), lines, problems)
+		}
+	case reflect.Slice:
+		if node.Kind != yamlv3.SequenceNode {
+			mismatch("a list")
+			return
+		}
+		for i, item := range node.Content {
+			walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, problems)
+		}
+	case reflect.Int:
+		if node.Kind != yamlv3.ScalarNode || node.Tag != "!!int" {
+			mismatch("an integer")
+		}
+	case reflect.String:
+		if node.Kind != yamlv3.ScalarNode {
+			mismatch("a string")
+		}
+	}
+}
+
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if strings.Split(f.Tag.Get("json"), ",")[0] == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// suggest names the known field that differs from name only in case, the
+// most common typo ("podCidr").
+func suggest(t reflect.Type, name string) string {
+	var known []string
+	for i := 0; i < t.NumField(); i++ {
+		jsonName := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		if strings.EqualFold(jsonName, name) {
+			return fmt.Sprintf(" (did you mean %q?)", jsonName)
+		}
+		known = append(known, jsonName)
+	}
+	return " (known fields: " + strings.Join(known, ", ") + ")"
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}

@@ -1,0 +1,74 @@
+// Package config holds the ClusterConfig, the one versioned object that
+// describes a monokube cluster: its defaults, loading and validation.
+package config
+
+// APIVersion and Kind identify a ClusterConfig document.
+const (
+	APIVersion = "monokube.io/v1beta1"
+	Kind       = "ClusterConfig"
+)
+
+// ClusterConfig is the whole configuration of a monokube node, as read from
+// /etc/monokube/monokube.yaml or --config.
+type ClusterConfig struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   ObjectMeta `json:"metadata"`
+	Spec       Spec       `json:"spec"`
+}
+
+// ObjectMeta names the cluster.
+type ObjectMeta struct {
+	Name string `json:"name"`
+}
+
+// Spec groups the settings by the part of the cluster they shape.
+type Spec struct {
+	API               APISpec       `json:"api"`
+	Storage           StorageSpec   `json:"storage"`
+	Network           NetworkSpec   `json:"network"`
+	ControllerManager ComponentSpec `json:"controllerManager"`
+	Scheduler         ComponentSpec `json:"scheduler"`
+}
+
+// APISpec configures the Kubernetes API server.
+type APISpec struct {
+	// Address is where the API server listens and what it advertises to the
+	// cluster. Empty means listen on every interface and advertise the
+	// machine's first non-loopback address.
+	Address string `json:"address"`
+	// Port is the HTTPS port of the API server.
+	Port int `json:"port"`
+	// SANs are extra names and addresses for the API server certificate.
+	SANs []string `json:"sans"`
+	// ExtraArgs are kube-apiserver flags (without "--") that override ours.
+	ExtraArgs map[string]string `json:"extraArgs"`
+}
+
+// Storage types.
+const (
+	StorageSQLite = "sqlite"
+)
+
+// StorageSpec selects the datastore behind the API server.
+type StorageSpec struct {
+	// Type is the datastore kind. Only "sqlite" (through kine) exists today.
+	Type string `json:"type"`
+	// DataSource overrides the datastore location; for sqlite a file path or
+	// a kine "sqlite://" DSN. Empty means <data-dir>/db/state.db.
+	DataSource string `json:"dataSource"`
+}
+
+// NetworkSpec holds the cluster's address ranges and DNS settings.
+type NetworkSpec struct {
+	PodCIDR       string `json:"podCIDR"`
+	ServiceCIDR   string `json:"serviceCIDR"`
+	ClusterDomain string `json:"clusterDomain"`
+	ClusterDNS    string `json:"clusterDNS"`
+}
+
+// ComponentSpec carries upstream flags for a control-plane component.
+type ComponentSpec struct {
+	// ExtraArgs are upstream flags (without "--") that override ours.
+	ExtraArgs map[string]string `json:"extraArgs"`
+}

@@ -1,0 +1,124 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Validate checks cfg and returns every problem found, or nil. lines may be
+// nil; when given, each problem carries the line of its field.
+func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
+	v := validator{lines: lines}
+	if cfg.APIVersion != APIVersion {
+		v.add("apiVersion", "must be %q, got %q", APIVersion, cfg.APIVersion)
+	}
+	if cfg.Kind != Kind {
+		v.add("kind", "must be %q, got %q", Kind, cfg.Kind)
+	}
+	v.api(&cfg.Spec.API)
+	v.storage(&cfg.Spec.Storage)
+	v.network(&cfg.Spec.Network)
+	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs)
+	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs)
+	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return &InvalidError{Fields: v.errs}
+}
+
+type validator struct {
+	lines Lines
+	errs  []FieldError
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Line: v.lines[path], Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) api(api *APISpec) {
+	if api.Address != "" {
+		if _, err := netip.ParseAddr(api.Address); err != nil {
+			v.add("spec.api.address", "must be an IP address, got %q", api.Address)
+		}
+	}
+	if api.Port < 1 || api.Port > 65535 {
+		v.add("spec.api.port", "must be between 1 and 65535, got %d", api.Port)
+	}
+	for i, san := range api.SANs {
+		if _, err := netip.ParseAddr(san); err == nil {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(strings.TrimPrefix(san, "*.")); len(errs) > 0 {
+			v.add(fmt.Sprintf("spec.api.sans[%d]", i), "must be an IP address or DNS name, got %q", san)
+		}
+	}
+}
+
+func (v *validator) storage(storage *StorageSpec) {
+	switch storage.Type {
+	case StorageSQLite:
+	case "etcd", "postgres", "mysql":
+		v.add("spec.storage.type", "%q is not available in this release; use %q", storage.Type, StorageSQLite)
+	default:
+		v.add("spec.storage.type", "unknown datastore %q; use %q", storage.Type, StorageSQLite)
+	}
+}
+
+func (v *validator) network(network *NetworkSpec) {
+	pods := v.cidr("spec.network.podCIDR", network.PodCIDR)
+	services := v.cidr("spec.network.serviceCIDR", network.ServiceCIDR)
+	if pods.IsValid() && services.IsValid() && pods.Overlaps(services) {
+		v.add("spec.network.serviceCIDR", "%s overlaps spec.network.podCIDR %s", services, pods)
+	}
+	if services.IsValid() && services.Addr().Is4() && services.Bits() < 12 {
+		v.add("spec.network.serviceCIDR", "%s is too large: the API server allows at most a /12 for IPv4", services)
+	}
+	if errs := validation.IsDNS1123Subdomain(network.ClusterDomain); len(errs) > 0 {
+		v.add("spec.network.clusterDomain", "must be a DNS domain like cluster.local: %s", strings.Join(errs, "; "))
+	}
+	dns, err := netip.ParseAddr(network.ClusterDNS)
+	switch {
+	case err != nil:
+		v.add("spec.network.clusterDNS", "must be an IP address, got %q", network.ClusterDNS)
+	case services.IsValid() && !services.Contains(dns):
+		v.add("spec.network.clusterDNS", "%s is outside spec.network.serviceCIDR %s", dns, services)
+	}
+}
+
+// cidr parses a CIDR, insisting on the network address so "10.42.0.1/16"
+// (a common slip) is reported instead of silently widened.
+func (v *validator) cidr(path, value string) netip.Prefix {
+	prefix, err := netip.ParsePrefix(value)
+	if err != nil {
+		v.add(path, "must be a CIDR like 10.42.0.0/16, got %q", value)
+		return netip.Prefix{}
+	}
+	if prefix.Masked() != prefix {
+		v.add(path, "%s is not a network address; did you mean %s?", value, prefix.Masked())
+		return netip.Prefix{}
+	}
+	return prefix
+}
+
+func (v *validator) extraArgs(path string, args map[string]string) {
+	for name := range args {
+		if strings.HasPrefix(name, "-") || name == "" || strings.ContainsAny(name, " =") {
+			v.add(path+"."+name, "must be a flag name without leading dashes, like %q", strings.TrimLeft(name, "-"))
+		}
+	}
+}
+
+// FirstServiceIP is the address the "kubernetes" Service gets: the first
+// host address of the service range.
+func FirstServiceIP(serviceCIDR string) (net.IP, error) {
+	prefix, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("parse service CIDR: %w", err)
+	}
+	return net.IP(prefix.Masked().Addr().Next().AsSlice()), nil
+}

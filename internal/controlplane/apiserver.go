@@ -1,0 +1,145 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/pki"
+)
+
+// APIServer runs kube-apiserver in-process.
+type APIServer struct {
+	PKI              pki.Files
+	BindAddress      string
+	AdvertiseAddress string
+	Port             int
+	ServiceCIDR      string
+	ClusterDomain    string
+	// EtcdServers returns the datastore endpoints; known only once it started.
+	EtcdServers func() []string
+	ExtraArgs   Args
+
+	component.Task
+	client kubernetes.Interface
+}
+
+var _ component.Component = (*APIServer)(nil)
+var _ component.Exiter = (*APIServer)(nil)
+
+func (a *APIServer) Name() string { return "apiserver" }
+
+func (a *APIServer) Init(context.Context) error { return nil }
+
+// args is how we configure kube-apiserver: secure by default (no anonymous
+// access, Node+RBAC authorization, NodeRestriction, service-account tokens
+// signed by our key), then the user's extraArgs on top.
+func (a *APIServer) args() Args {
+	issuer := "https://kubernetes.default.svc." + a.ClusterDomain
+	defaults := Args{
+		"advertise-address":                  a.AdvertiseAddress,
+		"bind-address":                       a.BindAddress,
+		"secure-port":                        strconv.Itoa(a.Port),
+		"etcd-servers":                       strings.Join(a.EtcdServers(), ","),
+		"storage-backend":                    "etcd3",
+		"anonymous-auth":                     "false",
+		"authorization-mode":                 "Node,RBAC",
+		"enable-admission-plugins":           "NodeRestriction",
+		"allow-privileged":                   "true",
+		"enable-bootstrap-token-auth":        "true",
+		"profiling":                          "false",
+		"client-ca-file":                     a.PKI.CACert(),
+		"tls-cert-file":                      a.PKI.Cert(pki.APIServer),
+		"tls-private-key-file":               a.PKI.Key(pki.APIServer),
+		"kubelet-client-certificate":         a.PKI.Cert(pki.APIServerKubeletClient),
+		"kubelet-client-key":                 a.PKI.Key(pki.APIServerKubeletClient),
+		"kubelet-certificate-authority":      a.PKI.CACert(),
+		"kubelet-preferred-address-types":    "InternalIP,ExternalIP,Hostname",
+		"service-account-issuer":             issuer,
+		"api-audiences":                      issuer,
+		"service-account-key-file":           a.PKI.ServiceAccountPub(),
+		"service-account-signing-key-file":   a.PKI.ServiceAccountKey(),
+		"service-cluster-ip-range":           a.ServiceCIDR,
+		"proxy-client-cert-file":             a.PKI.Cert(pki.FrontProxyClient),
+		"proxy-client-key-file":              a.PKI.Key(pki.FrontProxyClient),
+		"requestheader-client-ca-file":       a.PKI.FrontProxyCACert(),
+		"requestheader-allowed-names":        "front-proxy-client",
+		"requestheader-extra-headers-prefix": "X-Remote-Extra-",
+		"requestheader-group-headers":        "X-Remote-Group",
+		"requestheader-username-headers":     "X-Remote-User",
+		// Where the API server writes generated certificates if ours were
+		// missing; keeps it out of /var/run/kubernetes.
+		"cert-dir": a.PKI.Dir,
+	}
+	if ip := net.ParseIP(a.AdvertiseAddress); ip != nil && ip.IsLoopback() {
+		// The "kubernetes" Service cannot point at a loopback address
+		// (Endpoints validation refuses it), so do not try every 10 s.
+		defaults["endpoint-reconciler-type"] = "none"
+	}
+	return merged(defaults, a.ExtraArgs)
+}
+
+func (a *APIServer) Start(ctx context.Context) error {
+	opts := apiserveroptions.NewServerRunOptions()
+	if err := applyFlags(opts.Flags(), a.args(), "spec.api.extraArgs"); err != nil {
+		return err
+	}
+	if err := opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("feature gates: %w", err)
+	}
+	// The API server's own loopback clients should not log warnings it issued itself.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	completed, err := opts.Complete(ctx)
+	if err != nil {
+		return fmt.Errorf("complete options: %w", err)
+	}
+	if errs := completed.Validate(); len(errs) > 0 {
+		return fmt.Errorf("invalid options: %w", utilerrors.NewAggregate(errs))
+	}
+	restConfig, err := clientcmd.BuildConfigFromFlags("", a.PKI.AdminKubeconfig())
+	if err != nil {
+		return fmt.Errorf("admin kubeconfig: %w", err)
+	}
+	restConfig.Timeout = 2 * time.Second
+	if a.client, err = kubernetes.NewForConfig(restConfig); err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	a.Go(ctx, func(ctx context.Context) error { return apiserverapp.Run(ctx, completed) })
+	return nil
+}
+
+// Ready waits for /readyz, which covers the datastore, RBAC bootstrap and
+// the built-in priority levels.
+func (a *APIServer) Ready(ctx context.Context) error {
+	var last string
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		body, err := a.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		return string(body) == "ok", nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for /readyz (last answer: %s): %w", last, err)
+	}
+	return nil
+}
+
+func (a *APIServer) Stop() error {
+	klog.InfoS("Stopping API server")
+	return a.Task.Stop(30 * time.Second)
+}

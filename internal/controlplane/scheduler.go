@@ -1,0 +1,71 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+
+	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/pki"
+)
+
+// Scheduler runs kube-scheduler in-process.
+type Scheduler struct {
+	PKI pki.Files
+	// Port is the scheduler's health and metrics port on 127.0.0.1; 0 turns it off.
+	Port      int
+	ExtraArgs Args
+
+	component.Task
+}
+
+var _ component.Component = (*Scheduler)(nil)
+var _ component.Exiter = (*Scheduler)(nil)
+
+func (s *Scheduler) Name() string { return "scheduler" }
+
+func (s *Scheduler) Init(context.Context) error { return nil }
+
+func (s *Scheduler) args() Args {
+	kubeconfig := s.PKI.Kubeconfig(pki.Scheduler)
+	return merged(Args{
+		"kubeconfig":                kubeconfig,
+		"authentication-kubeconfig": kubeconfig,
+		"authorization-kubeconfig":  kubeconfig,
+		"bind-address":              "127.0.0.1",
+		"secure-port":               strconv.Itoa(s.Port),
+		// One server today; leader election arrives with HA control planes.
+		"leader-elect": "false",
+		"profiling":    "false",
+	}, s.ExtraArgs)
+}
+
+// Start uses the scheduler's options → Setup → Run path: its cobra command
+// re-applies process-wide logging and calls os.Exit on errors.
+func (s *Scheduler) Start(ctx context.Context) error {
+	opts := scheduleroptions.NewOptions()
+	if err := applyFlags(*opts.Flags, s.args(), "spec.scheduler.extraArgs"); err != nil {
+		return err
+	}
+	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("feature gates: %w", err)
+	}
+	s.Go(ctx, func(ctx context.Context) error {
+		completed, scheduler, err := schedulerapp.Setup(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return schedulerapp.Run(ctx, completed, scheduler)
+	})
+	return nil
+}
+
+func (s *Scheduler) Ready(ctx context.Context) error {
+	return waitHealthy(ctx, s.args()["secure-port"])
+}
+
+func (s *Scheduler) Stop() error { return s.Task.Stop(15 * time.Second) }

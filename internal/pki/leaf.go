@@ -1,0 +1,168 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
+)
+
+// Leaf describes a certificate an Authority signs.
+type Leaf struct {
+	// Name is the file base name: <dir>/<Name>.crt and <dir>/<Name>.key.
+	Name          string
+	CommonName    string
+	Organizations []string
+	DNSNames      []string
+	IPs           []net.IP
+	// Client and Server select the extended key usages.
+	Client, Server bool
+	Validity       time.Duration
+}
+
+// DefaultLeafValidity is one year, as kubeadm and k3s issue them; they are
+// renewed at start when close to expiry.
+const DefaultLeafValidity = 365 * 24 * time.Hour
+
+// renewWhenLeft is the fraction of a leaf's lifetime below which it is re-issued at start.
+const renewWhenLeft = 0.2
+
+// Issue signs a new key pair for leaf and returns both as PEM.
+func (ca *Authority) Issue(leaf Leaf) (certPEM, keyPEM []byte, err error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := ca.sign(leaf, key.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err = keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: cert.CertificateBlockType, Bytes: der}), keyPEM, nil
+}
+
+func (ca *Authority) sign(leaf Leaf, public crypto.PublicKey) ([]byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("serial number: %w", err)
+	}
+	validity := leaf.Validity
+	if validity == 0 {
+		validity = DefaultLeafValidity
+	}
+	// Backdate a little so a node whose clock lags behind still accepts it.
+	notBefore := time.Now().Add(-5 * time.Minute).UTC()
+	template := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: leaf.CommonName, Organization: leaf.Organizations},
+		DNSNames:              leaf.DNSNames,
+		IPAddresses:           leaf.IPs,
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		BasicConstraintsValid: true,
+	}
+	if leaf.Client {
+		template.ExtKeyUsage = append(template.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	}
+	if leaf.Server {
+		template.ExtKeyUsage = append(template.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, ca.Cert, public, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", leaf.Name, err)
+	}
+	return der, nil
+}
+
+// Ensure makes sure <dir>/<leaf.Name>.crt/.key exist, were signed by ca,
+// match leaf (subject, names, addresses) and have enough life left;
+// otherwise it issues them anew. It reports whether it issued.
+func (ca *Authority) Ensure(dir string, leaf Leaf) (issued bool, err error) {
+	certPath, keyPath := filepath.Join(dir, leaf.Name+".crt"), filepath.Join(dir, leaf.Name+".key")
+	if current, err := cert.CertsFromFile(certPath); err == nil && exists(keyPath) && ca.stillGood(current[0], leaf) {
+		return false, nil
+	}
+	certPEM, keyPEM, err := ca.Issue(leaf)
+	if err != nil {
+		return false, err
+	}
+	if err := writeFiles(certPath, keyPath, certPEM, keyPEM); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (ca *Authority) stillGood(current *x509.Certificate, leaf Leaf) bool {
+	if current.CheckSignatureFrom(ca.Cert) != nil {
+		return false
+	}
+	lifetime := current.NotAfter.Sub(current.NotBefore)
+	if time.Until(current.NotAfter) < time.Duration(float64(lifetime)*renewWhenLeft) {
+		return false
+	}
+	if current.Subject.CommonName != leaf.CommonName || !slices.Equal(current.Subject.Organization, leaf.Organizations) {
+		return false
+	}
+	for _, name := range leaf.DNSNames {
+		if !slices.Contains(current.DNSNames, name) {
+			return false
+		}
+	}
+	for _, ip := range leaf.IPs {
+		if !slices.ContainsFunc(current.IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: cert.CertificateBlockType, Bytes: c.Raw})
+}
+
+func writeKeyPair(certPath, keyPath string, certPEM []byte, key crypto.Signer) error {
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return fmt.Errorf("encode key: %w", err)
+	}
+	return writeFiles(certPath, keyPath, certPEM, keyPEM)
+}
+
+// writeFiles writes the key first and 0600, the certificate 0644: a crash
+// between the two leaves no certificate without its key.
+func writeFiles(certPath, keyPath string, certPEM, keyPEM []byte) error {
+	if err := writeAtomic(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	return writeAtomic(certPath, certPEM, 0o644)
+}
+
+// writeAtomic replaces path through a rename, so readers never see half a file.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, mode); err != nil { // WriteFile keeps the mode of an existing file
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package pki
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// Files are the paths of a control plane's PKI under one directory
+// (<data-dir>/pki), named as kubeadm names them so operators find their way.
+type Files struct {
+	Dir string
+}
+
+// Path returns the path of a file in the PKI directory.
+func (f Files) Path(name string) string { return filepath.Join(f.Dir, name) }
+
+func (f Files) CACert() string                { return f.Path("ca.crt") }
+func (f Files) CAKey() string                 { return f.Path("ca.key") }
+func (f Files) FrontProxyCACert() string      { return f.Path("front-proxy-ca.crt") }
+func (f Files) ServiceAccountKey() string     { return f.Path("sa.key") }
+func (f Files) ServiceAccountPub() string     { return f.Path("sa.pub") }
+func (f Files) AdminKubeconfig() string       { return f.Path("admin.conf") }
+func (f Files) Cert(leaf string) string       { return f.Path(leaf + ".crt") }
+func (f Files) Key(leaf string) string        { return f.Path(leaf + ".key") }
+func (f Files) Kubeconfig(leaf string) string { return f.Path(leaf + ".conf") }
+
+// Leaf and kubeconfig names of the control plane.
+const (
+	APIServer              = "apiserver"
+	APIServerKubeletClient = "apiserver-kubelet-client"
+	FrontProxyClient       = "front-proxy-client"
+	ControllerManager      = "controller-manager"
+	Scheduler              = "scheduler"
+	Admin                  = "admin"
+)
+
+// ServerRequest is what the control plane's certificates must say.
+type ServerRequest struct {
+	Dir         string
+	ClusterName string
+	// LocalURL is how clients on this machine reach the API server; it goes
+	// into the component and admin kubeconfigs.
+	LocalURL string
+	// APIServerDNSNames and APIServerIPs are the serving certificate's SANs.
+	APIServerDNSNames []string
+	APIServerIPs      []net.IP
+	// Validity of every leaf; zero means DefaultLeafValidity.
+	Validity time.Duration
+}
+
+// EnsureServer creates or reuses every CA, key, certificate and kubeconfig
+// the control plane needs, re-issuing leaves that no longer fit the request.
+func EnsureServer(req ServerRequest) (Files, error) {
+	files := Files{Dir: req.Dir}
+	if err := os.MkdirAll(req.Dir, 0o700); err != nil {
+		return files, fmt.Errorf("create PKI dir: %w", err)
+	}
+	if err := os.Chmod(req.Dir, 0o700); err != nil {
+		return files, fmt.Errorf("restrict PKI dir: %w", err)
+	}
+	ca, err := LoadOrCreateAuthority(req.Dir, "ca", "kubernetes-ca")
+	if err != nil {
+		return files, err
+	}
+	frontProxyCA, err := LoadOrCreateAuthority(req.Dir, "front-proxy-ca", "kubernetes-front-proxy-ca")
+	if err != nil {
+		return files, err
+	}
+	if err := EnsureServiceAccountKey(req.Dir); err != nil {
+		return files, err
+	}
+	leaves := []struct {
+		ca   *Authority
+		leaf Leaf
+	}{
+		{ca, Leaf{Name: APIServer, CommonName: "kube-apiserver", DNSNames: req.APIServerDNSNames, IPs: req.APIServerIPs, Server: true}},
+		{ca, Leaf{Name: APIServerKubeletClient, CommonName: "kube-apiserver-kubelet-client", Organizations: []string{"system:masters"}, Client: true}},
+		{frontProxyCA, Leaf{Name: FrontProxyClient, CommonName: "front-proxy-client", Client: true}},
+	}
+	for _, l := range leaves {
+		l.leaf.Validity = req.Validity
+		if err := ensureLogged(l.ca, req.Dir, l.leaf); err != nil {
+			return files, err
+		}
+	}
+	clients := []Leaf{
+		{Name: ControllerManager, CommonName: "system:kube-controller-manager", Client: true},
+		{Name: Scheduler, CommonName: "system:kube-scheduler", Client: true},
+		{Name: Admin, CommonName: "admin", Organizations: []string{"system:masters"}, Client: true},
+	}
+	for _, leaf := range clients {
+		leaf.Validity = req.Validity
+		if err := ensureKubeconfig(ca, files, req, leaf); err != nil {
+			return files, err
+		}
+	}
+	return files, nil
+}
+
+func ensureLogged(ca *Authority, dir string, leaf Leaf) error {
+	issued, err := ca.Ensure(dir, leaf)
+	if err != nil {
+		return fmt.Errorf("certificate %s: %w", leaf.Name, err)
+	}
+	if issued {
+		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName, "validity", leaf.Validity)
+	}
+	return nil
+}
+
+// ensureKubeconfig keeps a client certificate and a kubeconfig embedding it;
+// the kubeconfig is rewritten whenever the certificate or the server URL changes.
+func ensureKubeconfig(ca *Authority, files Files, req ServerRequest, leaf Leaf) error {
+	issued, err := ca.Ensure(req.Dir, leaf)
+	if err != nil {
+		return fmt.Errorf("certificate %s: %w", leaf.Name, err)
+	}
+	path := files.Kubeconfig(leaf.Name)
+	if !issued && kubeconfigPointsAt(path, req.LocalURL) {
+		return nil
+	}
+	certPEM, err := os.ReadFile(files.Cert(leaf.Name))
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", leaf.Name, err)
+	}
+	keyPEM, err := os.ReadFile(files.Key(leaf.Name))
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", leaf.Name, err)
+	}
+	kubeconfig, err := Kubeconfig(req.ClusterName, req.LocalURL, ca.CertPEM, certPEM, keyPEM, leaf.Name)
+	if err != nil {
+		return err
+	}
+	if issued {
+		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName)
+	}
+	return WriteKubeconfig(path, kubeconfig)
+}

@@ -1,0 +1,48 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"path/filepath"
+
+	"k8s.io/client-go/util/keyutil"
+)
+
+// EnsureServiceAccountKey keeps <dir>/sa.key and sa.pub, the pair the API
+// server signs and verifies service-account tokens with. It is never
+// rotated automatically: every issued token would stop verifying.
+func EnsureServiceAccountKey(dir string) error {
+	keyPath, pubPath := filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
+	if exists(keyPath) && exists(pubPath) {
+		return nil
+	}
+	if exists(keyPath) {
+		key, err := keyutil.PrivateKeyFromFile(keyPath)
+		if err != nil {
+			return fmt.Errorf("read service-account key: %w", err)
+		}
+		return writePublic(pubPath, key.(crypto.Signer).Public())
+	}
+	key, err := newKey()
+	if err != nil {
+		return err
+	}
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return fmt.Errorf("encode service-account key: %w", err)
+	}
+	if err := writeAtomic(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	return writePublic(pubPath, key.Public())
+}
+
+func writePublic(path string, public crypto.PublicKey) error {
+	der, err := x509.MarshalPKIXPublicKey(public)
+	if err != nil {
+		return fmt.Errorf("encode service-account public key: %w", err)
+	}
+	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+}

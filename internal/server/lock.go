@@ -1,0 +1,35 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// lockDataDir takes an exclusive, non-blocking flock on <dataDir>/monokube.lock
+// so that a second server on the same data dir fails at once instead of
+// corrupting the first one's state. The kernel drops the lock when the
+// process dies, even by kill -9, so a stale file never blocks a restart.
+func lockDataDir(dataDir string) (release func(), err error) {
+	path := filepath.Join(dataDir, "monokube.lock")
+	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(file.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		file.Close()
+		pid := strings.TrimSpace(string(holder))
+		if pid == "" {
+			pid = "unknown"
+		}
+		return nil, fmt.Errorf("data dir %s is in use by another monokube process (pid %s); stop it or use another --data-dir", dataDir, pid)
+	}
+	if err := file.Truncate(0); err == nil {
+		_, _ = file.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() { file.Close() }, nil
+}

@@ -1,0 +1,137 @@
+// Package server assembles the server role: it turns a ClusterConfig and a
+// data dir into the ordered components of a control plane and runs them.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/controlplane"
+	"github.com/monokube/monokube/internal/datastore"
+	"github.com/monokube/monokube/internal/pki"
+	"github.com/monokube/monokube/internal/version"
+)
+
+// Ports of the scheduler's and controller-manager's health endpoints on
+// loopback, the upstream defaults.
+const (
+	schedulerPort         = 10259
+	controllerManagerPort = 10257
+)
+
+// Server is a control plane for one data dir.
+type Server struct {
+	Config  *config.ClusterConfig
+	DataDir string
+}
+
+// Run starts the control plane and blocks until ctx ends (a signal) or a
+// component fails; then it stops everything in reverse order. It returns
+// nil after a requested stop.
+func (s *Server) Run(ctx context.Context) error {
+	began := time.Now()
+	klog.InfoS("Starting monokube server", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", s.DataDir)
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	release, err := lockDataDir(s.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	manager, err := s.components()
+	if err != nil {
+		return err
+	}
+	if err := manager.Init(ctx); err != nil {
+		return err
+	}
+	if err := manager.Start(ctx); err != nil {
+		return err
+	}
+	klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
+		"kubeconfig", pki.Files{Dir: s.pkiDir()}.AdminKubeconfig())
+
+	select {
+	case <-ctx.Done():
+		klog.InfoS("Shutting down")
+		manager.Stop()
+		return nil
+	case err := <-manager.Failed():
+		klog.ErrorS(err, "A component failed; shutting down")
+		manager.Stop()
+		return err
+	}
+}
+
+func (s *Server) pkiDir() string { return filepath.Join(s.DataDir, "pki") }
+
+// components prepares certificates and returns the control plane in start order.
+func (s *Server) components() (*component.Manager, error) {
+	spec := s.Config.Spec
+	addrs, err := resolveAddresses(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAdvertisedURL(s.DataDir, addrs.advertise, spec.API.Port); err != nil {
+		return nil, err
+	}
+	files, err := pki.EnsureServer(pki.ServerRequest{
+		Dir:               s.pkiDir(),
+		ClusterName:       s.Config.Metadata.Name,
+		LocalURL:          addrs.localURL,
+		APIServerDNSNames: slices.Compact(slices.Sorted(slices.Values(addrs.sanDNS))),
+		APIServerIPs:      uniqueIPs(addrs.sanIPs),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+	store, err := datastore.New(spec.Storage, s.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	apiServer := &controlplane.APIServer{
+		PKI:              files,
+		BindAddress:      addrs.bind,
+		AdvertiseAddress: addrs.advertise,
+		Port:             spec.API.Port,
+		ServiceCIDR:      spec.Network.ServiceCIDR,
+		ClusterDomain:    spec.Network.ClusterDomain,
+		EtcdServers:      store.Endpoints,
+		ExtraArgs:        spec.API.ExtraArgs,
+	}
+	scheduler := &controlplane.Scheduler{
+		PKI:       files,
+		Port:      schedulerPort,
+		ExtraArgs: spec.Scheduler.ExtraArgs,
+	}
+	controllerManager := &controlplane.ControllerManager{
+		PKI:         files,
+		DataDir:     s.DataDir,
+		PodCIDR:     spec.Network.PodCIDR,
+		ServiceCIDR: spec.Network.ServiceCIDR,
+		Port:        controllerManagerPort,
+		ExtraArgs:   spec.ControllerManager.ExtraArgs,
+	}
+	return component.NewManager(store, apiServer, controllerManager, scheduler), nil
+}
+
+func uniqueIPs(ips []net.IP) []net.IP {
+	var out []net.IP
+	for _, ip := range ips {
+		if ip != nil && !slices.ContainsFunc(out, ip.Equal) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
