@@ -18,17 +18,13 @@ func Load(path string) (*ClusterConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, lines, err := Parse(raw)
-	if err != nil {
-		if invalid, ok := err.(*InvalidError); ok {
-			invalid.File = path
-			return nil, invalid
-		}
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	cfg, err := Parse(raw)
+	if invalid, ok := err.(*InvalidError); ok {
+		invalid.File = path
+		return nil, invalid
 	}
-	if err := Validate(cfg, lines); err != nil {
-		err.File = path
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
@@ -36,27 +32,35 @@ func Load(path string) (*ClusterConfig, error) {
 // Lines maps a field path ("spec.api.port") to its line in the source file.
 type Lines map[string]int
 
-// Parse decodes a ClusterConfig document over the defaults. Unknown fields
-// and values of the wrong type are reported with their path and line.
-func Parse(raw []byte) (*ClusterConfig, Lines, error) {
+// Parse decodes a ClusterConfig document over the defaults and validates
+// it. Unknown fields, values of the wrong type and invalid values are all
+// reported together in one *InvalidError, each with its path and line.
+func Parse(raw []byte) (*ClusterConfig, error) {
 	lines := Lines{}
 	var doc yamlv3.Node
 	if err := yamlv3.Unmarshal(raw, &doc); err != nil {
-		return nil, nil, fmt.Errorf("not valid YAML: %w", err)
+		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	cfg := Default()
-	if len(doc.Content) == 0 {
-		return cfg, lines, nil // an empty file means all defaults
-	}
 	var problems []FieldError
-	walk(doc.Content[0], reflect.TypeOf(*cfg), "", lines, &problems)
+	if len(doc.Content) > 0 {
+		walk(doc.Content[0], reflect.TypeOf(*cfg), "", lines, &problems)
+		// Unknown fields are skipped by this decode, so the known ones can
+		// still be validated and every mistake reported in one pass.
+		if err := yaml.Unmarshal(bytes.TrimSpace(raw), cfg); err != nil {
+			if len(problems) > 0 {
+				return nil, &InvalidError{Fields: problems}
+			}
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+	}
+	if invalid := Validate(cfg, lines); invalid != nil {
+		problems = append(problems, invalid.Fields...)
+	}
 	if len(problems) > 0 {
-		return nil, lines, &InvalidError{Fields: problems}
+		return nil, &InvalidError{Fields: problems}
 	}
-	if err := yaml.UnmarshalStrict(bytes.TrimSpace(raw), cfg); err != nil {
-		return nil, lines, fmt.Errorf("decode: %w", err)
-	}
-	return cfg, lines, nil
+	return cfg, nil
 }
 
 // walk checks node against the Go type t, recording the line of every field

@@ -57,6 +57,11 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	if err := manager.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// A signal during startup is a requested stop, not a failure.
+			klog.InfoS("Stopped during startup", "reason", err.Error())
+			return nil
+		}
 		return err
 	}
 	klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),

@@ -1,0 +1,209 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Server is one `monokube server` process with its own data dir and port.
+type Server struct {
+	Bin        string
+	DataDir    string
+	ConfigPath string
+	Port       int
+	LogPath    string
+
+	t       testing.TB
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+}
+
+// NewServer prepares a server in a fresh temp dir, listening on a free
+// loopback port. extraConfig is YAML appended under `spec:` (indented by
+// two spaces), for tests that need more settings.
+func NewServer(t testing.TB, extraConfig string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Server{
+		Bin:        Binary(t),
+		DataDir:    filepath.Join(dir, "data"),
+		ConfigPath: filepath.Join(dir, "monokube.yaml"),
+		Port:       FreePort(t),
+		LogPath:    filepath.Join(dir, "server.log"),
+		t:          t,
+	}
+	config := fmt.Sprintf(`apiVersion: monokube.io/v1beta1
+kind: ClusterConfig
+spec:
+  api:
+    address: 127.0.0.1
+    port: %d
+%s`, s.Port, extraConfig)
+	if err := os.WriteFile(s.ConfigPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			s.dumpLog()
+		}
+	})
+	return s
+}
+
+// Start launches the server process (without waiting for readiness).
+func (s *Server) Start() {
+	s.t.Helper()
+	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--config", s.ConfigPath)
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("start server: %v", err)
+	}
+	logFile.Close()
+	s.exited = make(chan struct{})
+	go func() {
+		s.exitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+}
+
+// StartReady starts the server and waits until /readyz answers ok.
+func (s *Server) StartReady() {
+	s.t.Helper()
+	s.Start()
+	s.WaitReady(2 * time.Minute)
+}
+
+// WaitReady waits for /readyz through the admin kubeconfig, failing early
+// if the process exits.
+func (s *Server) WaitReady(timeout time.Duration) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-s.exited:
+			return false, fmt.Errorf("server exited: %v", s.exitErr)
+		default:
+		}
+		client, err := s.clientOrNil()
+		if err != nil || client == nil {
+			return false, nil
+		}
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok", nil
+	})
+	if err != nil {
+		s.t.Fatalf("server not ready: %v", err)
+	}
+}
+
+// AdminKubeconfig is the path of the admin kubeconfig.
+func (s *Server) AdminKubeconfig() string { return filepath.Join(s.DataDir, "pki", "admin.conf") }
+
+func (s *Server) clientOrNil() (kubernetes.Interface, error) {
+	if _, err := os.Stat(s.AdminKubeconfig()); err != nil {
+		return nil, nil
+	}
+	config, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	config.Timeout = 5 * time.Second
+	return kubernetes.NewForConfig(config)
+}
+
+// Client is a client-go clientset with admin rights.
+func (s *Server) Client() kubernetes.Interface {
+	s.t.Helper()
+	client, err := s.clientOrNil()
+	if err != nil || client == nil {
+		s.t.Fatalf("admin client: %v", err)
+	}
+	return client
+}
+
+// Kubectl runs the stock kubectl against the server with admin rights and
+// returns its combined output.
+func (s *Server) Kubectl(args ...string) (string, error) {
+	cmd := exec.Command(Kubectl, append([]string{"--kubeconfig", s.AdminKubeconfig()}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// MustKubectl is Kubectl that fails the test on error.
+func (s *Server) MustKubectl(args ...string) string {
+	s.t.Helper()
+	out, err := s.Kubectl(args...)
+	if err != nil {
+		s.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// Terminate sends SIGTERM and waits up to timeout. It returns the exit
+// code and how long the exit took.
+func (s *Server) Terminate(timeout time.Duration) (exitCode int, took time.Duration, err error) {
+	began := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return -1, 0, err
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(timeout):
+		return -1, time.Since(began), fmt.Errorf("still running %s after SIGTERM", timeout)
+	}
+	took = time.Since(began)
+	var exit *exec.ExitError
+	if errors.As(s.exitErr, &exit) {
+		return exit.ExitCode(), took, nil
+	}
+	return 0, took, s.exitErr
+}
+
+// Log returns what the server wrote so far.
+func (s *Server) Log() string {
+	raw, _ := os.ReadFile(s.LogPath)
+	return string(raw)
+}
+
+// dumpLog prints the end of the server log into the test output.
+func (s *Server) dumpLog() {
+	raw := []byte(s.Log())
+	if len(raw) > 8000 {
+		raw = raw[len(raw)-8000:]
+	}
+	s.t.Logf("--- last lines of %s ---\n%s", s.LogPath, bytes.TrimSpace(raw))
+}
