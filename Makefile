@@ -32,7 +32,7 @@ integration: build
 test: unit integration
 
 bench: build
-	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) run ./bench/startup
+	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run TestStartupNumbers -v ./bench/
 
 clean:
 	rm -rf bin

@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ type Manager struct {
 	components []Component
 	started    []Component
 	failures   chan error
+	// stopping is closed when Stop begins, so the ends of work it causes
+	// are not reported as failures.
+	stopping chan struct{}
 }
 
 // NewManager returns a Manager for components, started in the given order.
@@ -26,6 +30,7 @@ func NewManager(components ...Component) *Manager {
 		ReadyTimeout: 2 * time.Minute,
 		components:   components,
 		failures:     make(chan error, len(components)),
+		stopping:     make(chan struct{}),
 	}
 }
 
@@ -43,12 +48,7 @@ func (m *Manager) Init(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Start starts the components in order, waiting for each to be ready before
@@ -83,6 +83,9 @@ func (m *Manager) waitReady(ctx context.Context, c Component) error {
 		return err
 	case err := <-m.failures:
 		return err
+	case <-ctx.Done():
+		// Bound the wait even for a Ready that ignores its context.
+		return ctx.Err()
 	}
 }
 
@@ -93,8 +96,11 @@ func (m *Manager) watch(c Component) {
 		return
 	}
 	go func() {
-		<-exiter.Exited()
-		m.failures <- fmt.Errorf("%s stopped unexpectedly: %w", c.Name(), exiter.Err())
+		select {
+		case <-exiter.Exited():
+			m.failures <- fmt.Errorf("%s stopped unexpectedly: %w", c.Name(), exiter.Err())
+		case <-m.stopping:
+		}
 	}()
 }
 
@@ -104,6 +110,11 @@ func (m *Manager) Failed() <-chan error { return m.failures }
 // Stop stops the started components in reverse order and logs each step.
 // It keeps going when one fails, so every component gets its chance to clean up.
 func (m *Manager) Stop() {
+	select {
+	case <-m.stopping:
+	default:
+		close(m.stopping)
+	}
 	for i := len(m.started) - 1; i >= 0; i-- {
 		c := m.started[i]
 		began := time.Now()

@@ -64,15 +64,17 @@ func (ca *Authority) sign(leaf Leaf, public crypto.PublicKey) ([]byte, error) {
 	if validity == 0 {
 		validity = DefaultLeafValidity
 	}
-	// Backdate a little so a node whose clock lags behind still accepts it.
-	notBefore := time.Now().Add(-5 * time.Minute).UTC()
+	// Backdate a little so a node whose clock lags behind still accepts it;
+	// the full validity still lies ahead.
+	now := time.Now().UTC()
+	notBefore := now.Add(-5 * time.Minute)
 	template := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: leaf.CommonName, Organization: leaf.Organizations},
 		DNSNames:              leaf.DNSNames,
 		IPAddresses:           leaf.IPs,
 		NotBefore:             notBefore,
-		NotAfter:              notBefore.Add(validity),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		BasicConstraintsValid: true,
 	}

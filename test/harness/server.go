@@ -98,7 +98,7 @@ func (s *Server) WaitReady(timeout time.Duration) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 25*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		select {
 		case <-s.exited:
 			return false, fmt.Errorf("server exited: %v", s.exitErr)
@@ -115,6 +115,9 @@ func (s *Server) WaitReady(timeout time.Duration) {
 		s.t.Fatalf("server not ready: %v", err)
 	}
 }
+
+// PID is the server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // AdminKubeconfig is the path of the admin kubeconfig.
 func (s *Server) AdminKubeconfig() string { return filepath.Join(s.DataDir, "pki", "admin.conf") }

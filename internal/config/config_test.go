@@ -1,0 +1,492 @@
+package config
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// doc joins lines into a YAML document, so a test's line numbers can be read
+// off the slice: lines[0] is line 1.
+func doc(lines ...string) []byte {
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+// writeConfig writes raw to a file in a fresh temporary directory.
+func writeConfig(t *testing.T, raw []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "monokube.yaml")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Validate(Default(), nil); err != nil {
+		t.Fatalf("Validate(Default()) = %v, want nil", err)
+	}
+}
+
+func TestDefaultRoundTripsThroughYAML(t *testing.T) {
+	raw, err := yaml.Marshal(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(raw)
+	if err != nil {
+		t.Fatalf("Parse(Marshal(Default())) error: %v\n%s", err, raw)
+	}
+	if want := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the config:\n got  %#v\n want %#v\nYAML:\n%s", got, want, raw)
+	}
+}
+
+func TestPartialFileKeepsOtherDefaults(t *testing.T) {
+	raw := doc(
+		"spec:",
+		"  api:",
+		"    port: 7443",
+	)
+	want := Default()
+	want.Spec.API.Port = 7443
+
+	parsed, err := Parse(raw)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if !reflect.DeepEqual(parsed, want) {
+		t.Errorf("Parse:\n got  %#v\n want %#v", parsed, want)
+	}
+
+	loaded, err := Load(writeConfig(t, raw))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !reflect.DeepEqual(loaded, want) {
+		t.Errorf("Load:\n got  %#v\n want %#v", loaded, want)
+	}
+}
+
+func TestFileSettingsOverrideDefaults(t *testing.T) {
+	raw := doc(
+		"apiVersion: monokube.io/v1beta1",
+		"kind: ClusterConfig",
+		"metadata:",
+		"  name: lab",
+		"spec:",
+		"  api:",
+		"    address: 192.168.1.10",
+		"    sans:",
+		"    - k8s.example.com",
+		"    - '*.example.com'",
+		"    - 10.0.0.1",
+		"    extraArgs:",
+		"      v: 2",
+		"  network:",
+		"    podCIDR: 10.244.0.0/16",
+		"    serviceCIDR: 10.96.0.0/12",
+		"    clusterDNS: 10.96.0.10",
+		"    clusterDomain: example.internal",
+		"  controllerManager:",
+		"    extraArgs:",
+		"      node-monitor-grace-period: 20s",
+	)
+	want := Default()
+	want.Metadata.Name = "lab"
+	want.Spec.API.Address = "192.168.1.10"
+	want.Spec.API.SANs = []string{"k8s.example.com", "*.example.com", "10.0.0.1"}
+	want.Spec.API.ExtraArgs = map[string]string{"v": "2"}
+	want.Spec.Network = NetworkSpec{
+		PodCIDR:       "10.244.0.0/16",
+		ServiceCIDR:   "10.96.0.0/12",
+		ClusterDomain: "example.internal",
+		ClusterDNS:    "10.96.0.10",
+	}
+	want.Spec.ControllerManager.ExtraArgs = map[string]string{"node-monitor-grace-period": "20s"}
+
+	got, err := Load(writeConfig(t, raw))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load:\n got  %#v\n want %#v", got, want)
+	}
+}
+
+func TestEmptyFileGivesDefaults(t *testing.T) {
+	for name, raw := range map[string]string{
+		"empty":         "",
+		"blank lines":   "\n\n",
+		"only comments": "# nothing set here\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := Load(writeConfig(t, []byte(raw)))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if want := Default(); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %#v, want the defaults %#v", got, want)
+			}
+		})
+	}
+}
+
+func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
+	tests := []struct {
+		name     string
+		raw      []byte
+		path     string
+		line     int
+		contains string
+	}{
+		{
+			name:     "unknown top-level field",
+			raw:      doc("apiVersion: monokube.io/v1beta1", "kind: ClusterConfig", "specs: {}"),
+			path:     "specs",
+			line:     3,
+			contains: "unknown field",
+		},
+		{
+			name:     "unknown nested field lists the known ones",
+			raw:      doc("spec:", "  api:", "    port: 6443", "    adress: 10.0.0.1"),
+			path:     "spec.api.adress",
+			line:     4,
+			contains: "unknown field (known fields: address, port,",
+		},
+		{
+			name:     "field with wrong case suggests the right spelling",
+			raw:      doc("spec:", "  network:", "    podCidr: 10.42.0.0/16"),
+			path:     "spec.network.podCidr",
+			line:     3,
+			contains: `did you mean "podCIDR"?`,
+		},
+		{
+			name:     "port zero is out of range",
+			raw:      doc("spec:", "  api:", "    port: 0"),
+			path:     "spec.api.port",
+			line:     3,
+			contains: "must be between 1 and 65535, got 0",
+		},
+		{
+			name:     "port above 65535 is out of range",
+			raw:      doc("spec:", "  api:", "    port: 70000"),
+			path:     "spec.api.port",
+			line:     3,
+			contains: "must be between 1 and 65535, got 70000",
+		},
+		{
+			name:     "port that is not an integer",
+			raw:      doc("spec:", "  api:", `    port: "abc"`),
+			path:     "spec.api.port",
+			line:     3,
+			contains: `must be an integer, got "abc"`,
+		},
+		{
+			name:     "sans that is not a list",
+			raw:      doc("spec:", "  api:", "    sans: k8s.example.com"),
+			path:     "spec.api.sans",
+			line:     3,
+			contains: "must be a list",
+		},
+		{
+			name:     "CIDR with prefix longer than 32 bits",
+			raw:      doc("spec:", "  network:", "    podCIDR: 10.42.0.0/33"),
+			path:     "spec.network.podCIDR",
+			line:     3,
+			contains: `must be a CIDR like 10.42.0.0/16, got "10.42.0.0/33"`,
+		},
+		{
+			name:     "CIDR that is not a CIDR at all",
+			raw:      doc("spec:", "  network:", "    serviceCIDR: banana"),
+			path:     "spec.network.serviceCIDR",
+			line:     3,
+			contains: `got "banana"`,
+		},
+		{
+			name:     "CIDR with host bits set suggests the network address",
+			raw:      doc("spec:", "  network:", "    podCIDR: 10.42.0.1/16"),
+			path:     "spec.network.podCIDR",
+			line:     3,
+			contains: "did you mean 10.42.0.0/16?",
+		},
+		{
+			name: "service CIDR overlapping the pod CIDR",
+			raw: doc(
+				"spec:",
+				"  network:",
+				"    podCIDR: 10.42.0.0/16",
+				"    serviceCIDR: 10.42.128.0/17",
+				"    clusterDNS: 10.42.128.10",
+			),
+			path:     "spec.network.serviceCIDR",
+			line:     4,
+			contains: "10.42.128.0/17 overlaps spec.network.podCIDR 10.42.0.0/16",
+		},
+		{
+			name:     "service CIDR larger than a /12",
+			raw:      doc("spec:", "  network:", "    serviceCIDR: 172.0.0.0/8", "    clusterDNS: 172.0.0.10"),
+			path:     "spec.network.serviceCIDR",
+			line:     3,
+			contains: "too large",
+		},
+		{
+			name:     "cluster DNS outside the service CIDR",
+			raw:      doc("spec:", "  network:", "    clusterDNS: 10.44.0.10"),
+			path:     "spec.network.clusterDNS",
+			line:     3,
+			contains: "10.44.0.10 is outside spec.network.serviceCIDR 10.43.0.0/16",
+		},
+		{
+			name:     "cluster DNS that is not an IP",
+			raw:      doc("spec:", "  network:", "    clusterDNS: kube-dns"),
+			path:     "spec.network.clusterDNS",
+			line:     3,
+			contains: "must be an IP address",
+		},
+		{
+			name:     "cluster domain that is not a DNS domain",
+			raw:      doc("spec:", "  network:", "    clusterDomain: Not_A_Domain"),
+			path:     "spec.network.clusterDomain",
+			line:     3,
+			contains: "must be a DNS domain like cluster.local",
+		},
+		{
+			name:     "wrong apiVersion",
+			raw:      doc("apiVersion: monokube.io/v1", "kind: ClusterConfig"),
+			path:     "apiVersion",
+			line:     1,
+			contains: `must be "monokube.io/v1beta1", got "monokube.io/v1"`,
+		},
+		{
+			name:     "wrong kind",
+			raw:      doc("apiVersion: monokube.io/v1beta1", "kind: Cluster"),
+			path:     "kind",
+			line:     2,
+			contains: `must be "ClusterConfig", got "Cluster"`,
+		},
+		{
+			name:     "unknown storage type",
+			raw:      doc("spec:", "  storage:", "    type: floppy"),
+			path:     "spec.storage.type",
+			line:     3,
+			contains: `unknown datastore "floppy"; use "sqlite"`,
+		},
+		{
+			name:     "storage type not available in this release",
+			raw:      doc("spec:", "  storage:", "    type: etcd"),
+			path:     "spec.storage.type",
+			line:     3,
+			contains: `"etcd" is not available in this release`,
+		},
+		{
+			name:     "API address that is not an IP",
+			raw:      doc("spec:", "  api:", "    address: not-an-ip"),
+			path:     "spec.api.address",
+			line:     3,
+			contains: `must be an IP address, got "not-an-ip"`,
+		},
+		{
+			name:     "extraArgs key with leading dashes",
+			raw:      doc("spec:", "  api:", "    extraArgs:", "      --foo: bar"),
+			path:     "spec.api.extraArgs.--foo",
+			line:     4,
+			contains: `without leading dashes, like "foo"`,
+		},
+		{
+			name:     "controller-manager extraArgs key with leading dashes",
+			raw:      doc("spec:", "  controllerManager:", "    extraArgs:", "      -v: '2'"),
+			path:     "spec.controllerManager.extraArgs.-v",
+			line:     4,
+			contains: `like "v"`,
+		},
+		{
+			name:     "SAN that is neither an IP nor a DNS name",
+			raw:      doc("spec:", "  api:", "    sans:", "    - k8s.example.com", "    - bad_name!"),
+			path:     "spec.api.sans[1]",
+			line:     5,
+			contains: `must be an IP address or DNS name, got "bad_name!"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.raw))
+			var invalid *InvalidError
+			if !errors.As(err, &invalid) {
+				t.Fatalf("Load error = %v (%T), want *InvalidError", err, err)
+			}
+			for _, f := range invalid.Fields {
+				if f.Path == tt.path && f.Line == tt.line && strings.Contains(f.Message, tt.contains) {
+					return
+				}
+			}
+			t.Errorf("no error for %s at line %d mentioning %q; got %#v", tt.path, tt.line, tt.contains, invalid.Fields)
+		})
+	}
+}
+
+func TestInvalidFileReportsEveryError(t *testing.T) {
+	tests := []struct {
+		name  string
+		raw   []byte
+		paths []string
+	}{
+		{
+			name: "validation errors",
+			raw: doc(
+				"apiVersion: monokube.io/v1beta1",
+				"kind: ClusterConfig",
+				"spec:",
+				"  api:",
+				"    port: 0",
+				"  storage:",
+				"    type: floppy",
+				"  network:",
+				"    podCIDR: banana",
+			),
+			paths: []string{"spec.api.port", "spec.storage.type", "spec.network.podCIDR"},
+		},
+		{
+			name: "unknown fields and wrong types",
+			raw: doc(
+				"spec:",
+				"  api:",
+				"    port: abc",
+				"    adress: 10.0.0.1",
+				"  netwrok: {}",
+			),
+			paths: []string{"spec.api.port", "spec.api.adress", "spec.netwrok"},
+		},
+		{
+			name: "unknown field together with invalid values",
+			raw: doc(
+				"spec:",
+				"  api:",
+				"    adress: 10.0.0.1",
+				"    port: 0",
+				"  network:",
+				"    clusterDNS: 10.44.0.10",
+			),
+			paths: []string{"spec.api.adress", "spec.api.port", "spec.network.clusterDNS"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.raw))
+			var invalid *InvalidError
+			if !errors.As(err, &invalid) {
+				t.Fatalf("Load error = %v (%T), want *InvalidError", err, err)
+			}
+			if len(invalid.Fields) != len(tt.paths) {
+				t.Errorf("got %d errors, want %d: %v", len(invalid.Fields), len(tt.paths), invalid.Fields)
+			}
+			for _, path := range tt.paths {
+				found := false
+				for _, f := range invalid.Fields {
+					found = found || f.Path == path
+				}
+				if !found {
+					t.Errorf("no error for %s in %v", path, invalid.Fields)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadErrorNamesFileAndLine(t *testing.T) {
+	path := writeConfig(t, doc(
+		"apiVersion: monokube.io/v1beta1",
+		"kind: ClusterConfig",
+		"spec:",
+		"  api:",
+		"    port: 70000",
+	))
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("Load accepted port 70000")
+	}
+	var invalid *InvalidError
+	if !errors.As(err, &invalid) || invalid.File != path {
+		t.Fatalf("Load error = %#v, want *InvalidError with File %q", err, path)
+	}
+	if want := path + ":5: spec.api.port"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err.Error(), want)
+	}
+}
+
+func TestValidateWithoutLinesNamesDefaultsAndFlags(t *testing.T) {
+	cfg := Default()
+	cfg.Spec.API.Port = -1
+	err := Validate(cfg, nil)
+	if err == nil {
+		t.Fatal("Validate accepted port -1")
+	}
+	if len(err.Fields) != 1 || err.Fields[0].Line != 0 {
+		t.Errorf("Fields = %v, want one error without a line", err.Fields)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "(defaults and flags)") || !strings.Contains(msg, "spec.api.port") {
+		t.Errorf("Error() = %q, want it to name the source and the field", msg)
+	}
+}
+
+func TestLoadMissingFileIsNotAnInvalidError(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
+	if err == nil {
+		t.Fatal("Load of a missing file succeeded")
+	}
+	var invalid *InvalidError
+	if errors.As(err, &invalid) {
+		t.Errorf("Load error = %v, want a read error, not *InvalidError", err)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load error = %v, want it to wrap os.ErrNotExist", err)
+	}
+}
+
+func TestLoadRejectsMalformedYAML(t *testing.T) {
+	path := writeConfig(t, []byte("spec:\n  api: [\n"))
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("Load accepted malformed YAML")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the file", err)
+	}
+}
+
+func TestFirstServiceIP(t *testing.T) {
+	tests := []struct {
+		cidr    string
+		want    string
+		wantErr bool
+	}{
+		{cidr: "10.43.0.0/16", want: "10.43.0.1"},
+		{cidr: "10.96.0.0/12", want: "10.96.0.1"},
+		{cidr: "10.43.7.9/16", want: "10.43.0.1"}, // host bits are masked off
+		{cidr: "fd00:43::/108", want: "fd00:43::1"},
+		{cidr: "banana", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cidr, func(t *testing.T) {
+			got, err := FirstServiceIP(tt.cidr)
+			if tt.wantErr {
+				if err == nil {
+					t.Errorf("FirstServiceIP(%q) = %v, want an error", tt.cidr, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("FirstServiceIP(%q): %v", tt.cidr, err)
+			}
+			if !got.Equal(net.ParseIP(tt.want)) {
+				t.Errorf("FirstServiceIP(%q) = %v, want %s", tt.cidr, got, tt.want)
+			}
+		})
+	}
+}
