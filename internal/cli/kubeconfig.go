@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +15,7 @@ func newKubeconfigCommand(g *globals) *cobra.Command {
 		Use:   "kubeconfig",
 		Short: "Print kubeconfigs for this cluster",
 	}
-	cmd.AddCommand(newKubeconfigAdminCommand(g))
+	cmd.AddCommand(newKubeconfigAdminCommand(g), newUserCreateCommand(g, "create NAME"))
 	return cmd
 }
 
@@ -32,7 +31,7 @@ address), unless --server gives another.`,
   sudo monokube kubeconfig admin --server https://k8s.example.com:6443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			files := pki.Files{Dir: filepath.Join(g.dataDir, "pki")}
+			files := pki.Files{Dir: g.pkiDir()}
 			path := files.AdminKubeconfig()
 			if _, err := os.Stat(path); err != nil {
 				return fmt.Errorf("no admin kubeconfig at %s (has `monokube server --data-dir %s` run yet?): %w", path, g.dataDir, err)

@@ -5,8 +5,10 @@ package cli
 import (
 	"flag"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/config"
@@ -16,6 +18,8 @@ import (
 type globals struct {
 	dataDir string
 }
+
+func (g *globals) pkiDir() string { return filepath.Join(g.dataDir, "pki") }
 
 // NewRoot returns the monokube command tree.
 func NewRoot() *cobra.Command {
@@ -34,6 +38,9 @@ run inside this one process; nothing else needs to be installed.`,
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", defaultDataDir(),
 		"directory holding all of this node's state (env MONOKUBE_DATA_DIR)")
 	addKlogFlags(root)
+	// Cobra merges pflag.CommandLine into the root; the embedded Kubernetes
+	// packages register flags there (--version) that mean nothing here.
+	pflag.CommandLine = pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	root.AddCommand(
 		newServerCommand(g),
 		newVersionCommand(),
@@ -41,6 +48,8 @@ run inside this one process; nothing else needs to be installed.`,
 		newConfigCommand(),
 		newKubeconfigCommand(g),
 		newKubectlCommand(),
+		newUserCommand(g),
+		newCertsCommand(g),
 	)
 	return root
 }

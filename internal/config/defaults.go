@@ -18,6 +18,9 @@ func Default() *ClusterConfig {
 				Port:      DefaultAPIPort,
 				SANs:      []string{},
 				ExtraArgs: map[string]string{},
+				// baseline stops the known privilege escalations while
+				// ordinary workloads run unchanged; restricted is reported.
+				PodSecurity: PodSecuritySpec{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
 			},
 			Storage: StorageSpec{Type: StorageSQLite},
 			Network: NetworkSpec{
@@ -28,6 +31,7 @@ func Default() *ClusterConfig {
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},
+			PKI:               PKISpec{LeafValidity: "8760h", RenewPercentLeft: 20},
 		},
 	}
 }

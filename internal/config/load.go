@@ -116,6 +116,10 @@ func walk(node *yamlv3.Node, t reflect.Type, path string, lines Lines, problems 
 		if node.Kind != yamlv3.ScalarNode {
 			mismatch("a string")
 		}
+	case reflect.Bool:
+		if node.Kind != yamlv3.ScalarNode || node.Tag != "!!bool" {
+			mismatch("true or false")
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ type Spec struct {
 	Network           NetworkSpec   `json:"network"`
 	ControllerManager ComponentSpec `json:"controllerManager"`
 	Scheduler         ComponentSpec `json:"scheduler"`
+	PKI               PKISpec       `json:"pki"`
 }
 
 // APISpec configures the Kubernetes API server.
@@ -41,8 +42,32 @@ type APISpec struct {
 	Port int `json:"port"`
 	// SANs are extra names and addresses for the API server certificate.
 	SANs []string `json:"sans"`
+	// EncryptionAtRest encrypts Secrets in the datastore with a key kept in
+	// <data-dir>/pki/encryption-config.yaml (secretbox, XSalsa20-Poly1305).
+	EncryptionAtRest bool `json:"encryptionAtRest"`
+	// PodSecurity is the Pod Security Admission level for namespaces that
+	// do not set their own pod-security.kubernetes.io labels.
+	PodSecurity PodSecuritySpec `json:"podSecurity"`
 	// ExtraArgs are kube-apiserver flags (without "--") that override ours.
 	ExtraArgs map[string]string `json:"extraArgs"`
+}
+
+// PodSecuritySpec holds cluster-wide Pod Security Standards levels
+// (privileged, baseline, restricted). kube-system is always exempt.
+type PodSecuritySpec struct {
+	Enforce string `json:"enforce"`
+	Audit   string `json:"audit"`
+	Warn    string `json:"warn"`
+}
+
+// PKISpec sets the life of the certificates monokube issues.
+type PKISpec struct {
+	// LeafValidity is how long a leaf certificate (not a CA) lives, as a Go
+	// duration ("8760h").
+	LeafValidity string `json:"leafValidity"`
+	// RenewPercentLeft re-issues a leaf at start when less than this
+	// percentage of its lifetime remains.
+	RenewPercentLeft int `json:"renewPercentLeft"`
 }
 
 // Storage types.

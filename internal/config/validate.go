@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -22,6 +24,8 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.api(&cfg.Spec.API)
 	v.storage(&cfg.Spec.Storage)
 	v.network(&cfg.Spec.Network)
+	v.podSecurity(&cfg.Spec.API.PodSecurity)
+	v.pki(&cfg.Spec.PKI)
 	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs)
 	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs)
 	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs)
@@ -103,6 +107,35 @@ func (v *validator) cidr(path, value string) netip.Prefix {
 		return netip.Prefix{}
 	}
 	return prefix
+}
+
+var podSecurityLevels = []string{"privileged", "baseline", "restricted"}
+
+func (v *validator) podSecurity(ps *PodSecuritySpec) {
+	for _, field := range []struct{ name, value string }{{"enforce", ps.Enforce}, {"audit", ps.Audit}, {"warn", ps.Warn}} {
+		if !slices.Contains(podSecurityLevels, field.value) {
+			v.add("spec.api.podSecurity."+field.name, "must be one of %s, got %q", strings.Join(podSecurityLevels, ", "), field.value)
+		}
+	}
+}
+
+func (v *validator) pki(spec *PKISpec) {
+	validity, err := time.ParseDuration(spec.LeafValidity)
+	switch {
+	case err != nil:
+		v.add("spec.pki.leafValidity", "must be a duration like 8760h, got %q", spec.LeafValidity)
+	case validity < time.Minute:
+		v.add("spec.pki.leafValidity", "must be at least 1m, got %s", validity)
+	}
+	if spec.RenewPercentLeft < 1 || spec.RenewPercentLeft > 99 {
+		v.add("spec.pki.renewPercentLeft", "must be between 1 and 99, got %d", spec.RenewPercentLeft)
+	}
+}
+
+// Validity is spec.pki.leafValidity parsed; call it after Validate.
+func (s PKISpec) Validity() time.Duration {
+	validity, _ := time.ParseDuration(s.LeafValidity)
+	return validity
 }
 
 func (v *validator) extraArgs(path string, args map[string]string) {

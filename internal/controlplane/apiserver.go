@@ -30,11 +30,14 @@ type APIServer struct {
 	ServiceCIDR      string
 	ClusterDomain    string
 	// EtcdServers returns the datastore endpoints; known only once it started.
-	EtcdServers func() []string
-	ExtraArgs   Args
+	EtcdServers      func() []string
+	EncryptionAtRest bool
+	PodSecurity      PodSecurityLevels
+	ExtraArgs        Args
 
 	component.Task
-	client kubernetes.Interface
+	client           kubernetes.Interface
+	encryptionConfig string
 }
 
 var _ component.Component = (*APIServer)(nil)
@@ -42,7 +45,15 @@ var _ component.Exiter = (*APIServer)(nil)
 
 func (a *APIServer) Name() string { return "apiserver" }
 
-func (a *APIServer) Init(context.Context) error { return nil }
+// Init writes the admission and encryption configs the flags point at.
+func (a *APIServer) Init(context.Context) error {
+	if err := writeAdmissionConfig(a.PKI.Path("admission-config.yaml"), a.PodSecurity); err != nil {
+		return err
+	}
+	var err error
+	a.encryptionConfig, err = writeEncryptionConfig(a.PKI.Path("encryption-config.yaml"), a.PKI.Path("encryption.key"), a.EncryptionAtRest)
+	return err
+}
 
 // args is how we configure kube-apiserver: secure by default (no anonymous
 // access, Node+RBAC authorization, NodeRestriction, service-account tokens
@@ -58,6 +69,7 @@ func (a *APIServer) args() Args {
 		"anonymous-auth":                     "false",
 		"authorization-mode":                 "Node,RBAC",
 		"enable-admission-plugins":           "NodeRestriction",
+		"admission-control-config-file":      a.PKI.Path("admission-config.yaml"),
 		"allow-privileged":                   "true",
 		"enable-bootstrap-token-auth":        "true",
 		"profiling":                          "false",
@@ -83,6 +95,9 @@ func (a *APIServer) args() Args {
 		// Where the API server writes generated certificates if ours were
 		// missing; keeps it out of /var/run/kubernetes.
 		"cert-dir": a.PKI.Dir,
+	}
+	if a.encryptionConfig != "" {
+		defaults["encryption-provider-config"] = a.encryptionConfig
 	}
 	if ip := net.ParseIP(a.AdvertiseAddress); ip != nil && ip.IsLoopback() {
 		// The "kubernetes" Service cannot point at a loopback address

@@ -32,6 +32,7 @@ type Kine struct {
 	// Socket is the unix socket the etcd API listens on.
 	Socket string
 
+	dbFile    string
 	cancel    context.CancelFunc
 	wait      *sync.WaitGroup
 	endpoints []string
@@ -53,6 +54,7 @@ func newSQLite(dataSource, dataDir string) *Kine {
 	return &Kine{
 		DSN:    dsn,
 		DBDir:  filepath.Dir(path),
+		dbFile: path,
 		Socket: filepath.Join(dataDir, "run", "kine.sock"),
 	}
 }
@@ -66,6 +68,18 @@ func (k *Kine) Init(context.Context) error {
 	for _, dir := range []string{k.DBDir, filepath.Dir(k.Socket)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	// SQLite gives its -wal and -shm files the database file's mode, so
+	// creating it 0600 first keeps all three private.
+	if k.dbFile != "" {
+		file, err := os.OpenFile(k.dbFile, os.O_CREATE|os.O_RDONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("create database file: %w", err)
+		}
+		file.Close()
+		if err := os.Chmod(k.dbFile, 0o600); err != nil {
+			return fmt.Errorf("restrict database file: %w", err)
 		}
 	}
 	// A socket left by a killed process would make the listen fail.

@@ -29,14 +29,18 @@ type Leaf struct {
 	// Client and Server select the extended key usages.
 	Client, Server bool
 	Validity       time.Duration
+	// RenewPercentLeft makes Ensure re-issue the leaf when less than this
+	// percentage of its lifetime remains; zero means DefaultRenewPercentLeft.
+	RenewPercentLeft int
 }
 
 // DefaultLeafValidity is one year, as kubeadm and k3s issue them; they are
 // renewed at start when close to expiry.
 const DefaultLeafValidity = 365 * 24 * time.Hour
 
-// renewWhenLeft is the fraction of a leaf's lifetime below which it is re-issued at start.
-const renewWhenLeft = 0.2
+// DefaultRenewPercentLeft is the share of a leaf's lifetime below which
+// it is re-issued at start.
+const DefaultRenewPercentLeft = 20
 
 // Issue signs a new key pair for leaf and returns both as PEM.
 func (ca *Authority) Issue(leaf Leaf) (certPEM, keyPEM []byte, err error) {
@@ -113,8 +117,12 @@ func (ca *Authority) stillGood(current *x509.Certificate, leaf Leaf) bool {
 	if current.CheckSignatureFrom(ca.Cert) != nil {
 		return false
 	}
+	percent := leaf.RenewPercentLeft
+	if percent == 0 {
+		percent = DefaultRenewPercentLeft
+	}
 	lifetime := current.NotAfter.Sub(current.NotBefore)
-	if time.Until(current.NotAfter) < time.Duration(float64(lifetime)*renewWhenLeft) {
+	if time.Until(current.NotAfter) < lifetime*time.Duration(percent)/100 {
 		return false
 	}
 	if current.Subject.CommonName != leaf.CommonName || !slices.Equal(current.Subject.Organization, leaf.Organizations) {

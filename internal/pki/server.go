@@ -51,6 +51,8 @@ type ServerRequest struct {
 	APIServerIPs      []net.IP
 	// Validity of every leaf; zero means DefaultLeafValidity.
 	Validity time.Duration
+	// RenewPercentLeft: see Leaf.RenewPercentLeft.
+	RenewPercentLeft int
 }
 
 // EnsureServer creates or reuses every CA, key, certificate and kubeconfig
@@ -83,7 +85,7 @@ func EnsureServer(req ServerRequest) (Files, error) {
 		{frontProxyCA, Leaf{Name: FrontProxyClient, CommonName: "front-proxy-client", Client: true}},
 	}
 	for _, l := range leaves {
-		l.leaf.Validity = req.Validity
+		l.leaf.Validity, l.leaf.RenewPercentLeft = req.Validity, req.RenewPercentLeft
 		if err := ensureLogged(l.ca, req.Dir, l.leaf); err != nil {
 			return files, err
 		}
@@ -94,7 +96,7 @@ func EnsureServer(req ServerRequest) (Files, error) {
 		{Name: Admin, CommonName: "admin", Organizations: []string{"system:masters"}, Client: true},
 	}
 	for _, leaf := range clients {
-		leaf.Validity = req.Validity
+		leaf.Validity, leaf.RenewPercentLeft = req.Validity, req.RenewPercentLeft
 		if err := ensureKubeconfig(ca, files, req, leaf); err != nil {
 			return files, err
 		}
@@ -137,7 +139,7 @@ func ensureKubeconfig(ca *Authority, files Files, req ServerRequest, leaf Leaf) 
 		return err
 	}
 	if issued {
-		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName)
+		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName, "validity", leaf.Validity)
 	}
 	return WriteKubeconfig(path, kubeconfig)
 }

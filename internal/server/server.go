@@ -97,6 +97,8 @@ func (s *Server) components() (*component.Manager, error) {
 		LocalURL:          addrs.localURL,
 		APIServerDNSNames: slices.Compact(slices.Sorted(slices.Values(addrs.sanDNS))),
 		APIServerIPs:      uniqueIPs(addrs.sanIPs),
+		Validity:          spec.PKI.Validity(),
+		RenewPercentLeft:  spec.PKI.RenewPercentLeft,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
@@ -113,7 +115,11 @@ func (s *Server) components() (*component.Manager, error) {
 		ServiceCIDR:      spec.Network.ServiceCIDR,
 		ClusterDomain:    spec.Network.ClusterDomain,
 		EtcdServers:      store.Endpoints,
-		ExtraArgs:        spec.API.ExtraArgs,
+		EncryptionAtRest: spec.API.EncryptionAtRest,
+		PodSecurity: controlplane.PodSecurityLevels{
+			Enforce: spec.API.PodSecurity.Enforce, Audit: spec.API.PodSecurity.Audit, Warn: spec.API.PodSecurity.Warn,
+		},
+		ExtraArgs: spec.API.ExtraArgs,
 	}
 	scheduler := &controlplane.Scheduler{
 		PKI:       files,

@@ -26,10 +26,13 @@ type Server struct {
 	Port       int
 	LogPath    string
 
-	t       testing.TB
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	exitErr error
+	t      testing.TB
+	cmd    *exec.Cmd
+	exited chan struct{}
+	// readySeen counts ready lines in the log already matched, so a restart
+	// waits for its own.
+	readySeen int
+	exitErr   error
 }
 
 // NewServer prepares a server in a fresh temp dir, listening on a free
@@ -46,16 +49,7 @@ func NewServer(t testing.TB, extraConfig string) *Server {
 		LogPath:    filepath.Join(dir, "server.log"),
 		t:          t,
 	}
-	config := fmt.Sprintf(`apiVersion: monokube.io/v1beta1
-kind: ClusterConfig
-spec:
-  api:
-    address: 127.0.0.1
-    port: %d
-%s`, s.Port, extraConfig)
-	if err := os.WriteFile(s.ConfigPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.WriteConfig("", extraConfig)
 	t.Cleanup(func() {
 		s.Kill()
 		if t.Failed() {
@@ -63,6 +57,22 @@ spec:
 		}
 	})
 	return s
+}
+
+// WriteConfig (re)writes the server's config file. apiExtra is YAML added
+// to spec.api (indented by four spaces), specExtra YAML added to spec (two).
+func (s *Server) WriteConfig(apiExtra, specExtra string) {
+	s.t.Helper()
+	config := fmt.Sprintf(`apiVersion: monokube.io/v1beta1
+kind: ClusterConfig
+spec:
+  api:
+    address: 127.0.0.1
+    port: %d
+%s%s`, s.Port, apiExtra, specExtra)
+	if err := os.WriteFile(s.ConfigPath, []byte(config), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // Start launches the server process (without waiting for readiness).
@@ -109,12 +119,18 @@ func (s *Server) WaitReady(timeout time.Duration) {
 			return false, nil
 		}
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && string(body) == "ok", nil
+		// /readyz covers the API server; the log line says every component
+		// (controller-manager, scheduler) is up too.
+		return err == nil && string(body) == "ok" && strings.Count(s.Log(), readyLine) > s.readySeen, nil
 	})
 	if err != nil {
 		s.t.Fatalf("server not ready: %v", err)
 	}
+	s.readySeen = strings.Count(s.Log(), readyLine)
 }
+
+// readyLine is what the server logs once every component is ready.
+const readyLine = `"monokube server is ready"`
 
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
@@ -209,4 +225,22 @@ func (s *Server) dumpLog() {
 		raw = raw[len(raw)-8000:]
 	}
 	s.t.Logf("--- last lines of %s ---\n%s", s.LogPath, bytes.TrimSpace(raw))
+}
+
+// Run runs the monokube binary with args against this server's data dir
+// and returns stdout and stderr separately.
+func (s *Server) Run(args ...string) (stdout, stderr string, err error) {
+	cmd := exec.Command(s.Bin, append(args, "--data-dir", s.DataDir)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// KubectlStdin is Kubectl with stdin, for `create -f -`.
+func (s *Server) KubectlStdin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(Kubectl, append([]string{"--kubeconfig", s.AdminKubeconfig()}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

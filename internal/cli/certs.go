@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/monokube/monokube/internal/pki"
+)
+
+func newCertsCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "certs",
+		Short: "Inspect the cluster's certificates",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "List every certificate in <data-dir>/pki with its expiry",
+		Long: `List every certificate in <data-dir>/pki with subject, issuer and expiry.
+Leaf certificates are re-issued at server start when less than
+spec.pki.renewPercentLeft of their life remains; CAs are never replaced.`,
+		Example: "  sudo monokube certs status",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			statuses, err := pki.Status(pki.Files{Dir: g.pkiDir()})
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tSUBJECT\tISSUER\tEXPIRES\tREMAINING")
+			for _, s := range statuses {
+				name := s.Name
+				if s.IsCA {
+					name += " (CA)"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, s.Subject, s.Issuer, s.NotAfter.UTC().Format(time.RFC3339), remaining(s.NotAfter))
+			}
+			return w.Flush()
+		},
+	})
+	return cmd
+}
+
+func remaining(notAfter time.Time) string {
+	left := time.Until(notAfter)
+	switch {
+	case left <= 0:
+		return "EXPIRED"
+	case left > 48*time.Hour:
+		return fmt.Sprintf("%dd", int(left.Hours()/24))
+	default:
+		return left.Round(time.Second).String()
+	}
+}
