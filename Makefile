@@ -18,21 +18,47 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 # and needs no libsqlite (or libc) at run time.
 export CGO_ENABLED := 0
 
-.PHONY: build test unit integration bench clean
+.PHONY: build bundle test unit integration e2e bench clean
 
-build:
+# Executables and images the binary carries, built from the pinned modules
+# in tools/ (a module of its own, so their dependencies stay out of ours).
+BUNDLE     := internal/bundle/assets
+CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
+	github.com/containernetworking/plugins/plugins/ipam/host-local \
+	github.com/containernetworking/plugins/plugins/meta/portmap \
+	github.com/containernetworking/plugins/plugins/main/loopback
+
+bundle: $(BUNDLE)/.built
+
+$(BUNDLE)/.built: tools/go.mod tools/go.sum tools/pause/main.go internal/images/archive.go
+	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/bin $(BUNDLE)/images build/pause-rootfs
+	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
+	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
+		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/$(BUNDLE)/bin/runc github.com/opencontainers/runc
+	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/$(BUNDLE)/bin/ $(CNI_PLUGINS)
+	cd tools && $(GO) build -trimpath -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=2.4.2" \
+		-o $(CURDIR)/$(BUNDLE)/bin/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/pause-rootfs/pause ./pause
+	$(GO) run ./internal/images/mkimage --rootfs build/pause-rootfs --ref monokube.io/pause:3.10 \
+		--entrypoint /pause --out $(BUNDLE)/images/pause.tar
+	touch $@
+
+build: bundle
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/monokube ./cmd/monokube
 
-unit:
+unit: bundle
 	$(GO) test ./internal/...
 
 integration: build
 	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 20m -v ./test/integration/...
 
-test: unit integration
+e2e: build
+	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
+
+test: unit integration e2e
 
 bench: build
 	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run TestStartupNumbers -v ./bench/
 
 clean:
-	rm -rf bin
+	rm -rf bin build $(BUNDLE)

@@ -50,6 +50,8 @@ run inside this one process; nothing else needs to be installed.`,
 		newKubectlCommand(),
 		newUserCommand(g),
 		newCertsCommand(g),
+		newCtrCommand(),
+		newImagesCommand(),
 	)
 	return root
 }

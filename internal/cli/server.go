@@ -18,9 +18,12 @@ import (
 
 func newServerCommand(g *globals) *cobra.Command {
 	var (
-		configPath string
-		apiAddress string
-		apiPort    int
+		configPath   string
+		apiAddress   string
+		apiPort      int
+		enableWorker bool
+		cgroupRoot   string
+		nodeName     string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -29,7 +32,7 @@ func newServerCommand(g *globals) *cobra.Command {
 State lives in --data-dir; the admin kubeconfig is <data-dir>/pki/admin.conf.
 The config file is read from --config, or /etc/monokube/monokube.yaml when it exists.
 SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
-		Example: `  sudo monokube server
+		Example: `  sudo monokube server --enable-worker        # single-node cluster
   monokube server --data-dir /tmp/mk --config ./monokube.yaml --api-port 7443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,6 +46,12 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 			if cmd.Flags().Changed("api-port") {
 				cfg.Spec.API.Port = apiPort
 			}
+			if cmd.Flags().Changed("cgroup-root") {
+				cfg.Spec.Worker.CgroupRoot = cgroupRoot
+			}
+			if cmd.Flags().Changed("node-name") {
+				cfg.Spec.Worker.NodeName = nodeName
+			}
 			if invalid := config.Validate(cfg, nil); invalid != nil {
 				invalid.File = configPath
 				return invalid
@@ -53,12 +62,15 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			return (&server.Server{Config: cfg, DataDir: dataDir}).Run(ctx)
+			return (&server.Server{Config: cfg, DataDir: dataDir, EnableWorker: enableWorker}).Run(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", config.DefaultConfigPath, "ClusterConfig file")
 	cmd.Flags().StringVar(&apiAddress, "api-address", "", "address the API server listens on and advertises (overrides spec.api.address)")
 	cmd.Flags().IntVar(&apiPort, "api-port", config.DefaultAPIPort, "API server port (overrides spec.api.port)")
+	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
+	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "", "put every cgroup of this node below this path (overrides spec.worker.cgroupRoot)")
+	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of this node (default: the hostname; overrides spec.worker.nodeName)")
 	return cmd
 }
 

@@ -108,6 +108,7 @@ func TestFileSettingsOverrideDefaults(t *testing.T) {
 		ServiceCIDR:   "10.96.0.0/12",
 		ClusterDomain: "example.internal",
 		ClusterDNS:    "10.96.0.10",
+		KubeProxy:     KubeProxySpec{Mode: "iptables"},
 	}
 	want.Spec.ControllerManager.ExtraArgs = map[string]string{"node-monitor-grace-period": "20s"}
 

@@ -28,6 +28,7 @@ func Default() *ClusterConfig {
 				ServiceCIDR:   "10.43.0.0/16",
 				ClusterDomain: "cluster.local",
 				ClusterDNS:    "10.43.0.10",
+				KubeProxy:     KubeProxySpec{Mode: "iptables"},
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},

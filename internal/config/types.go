@@ -30,6 +30,17 @@ type Spec struct {
 	ControllerManager ComponentSpec `json:"controllerManager"`
 	Scheduler         ComponentSpec `json:"scheduler"`
 	PKI               PKISpec       `json:"pki"`
+	Worker            WorkerSpec    `json:"worker"`
+}
+
+// WorkerSpec configures this machine as a node (server --enable-worker, worker).
+type WorkerSpec struct {
+	// CgroupRoot puts every cgroup the node creates (kubelet's pods and QoS
+	// classes, containers) below this path, in every hierarchy. Empty means
+	// the hierarchy roots, as on a dedicated machine.
+	CgroupRoot string `json:"cgroupRoot"`
+	// NodeName overrides the hostname as the Node's name.
+	NodeName string `json:"nodeName"`
 }
 
 // APISpec configures the Kubernetes API server.
@@ -86,10 +97,17 @@ type StorageSpec struct {
 
 // NetworkSpec holds the cluster's address ranges and DNS settings.
 type NetworkSpec struct {
-	PodCIDR       string `json:"podCIDR"`
-	ServiceCIDR   string `json:"serviceCIDR"`
-	ClusterDomain string `json:"clusterDomain"`
-	ClusterDNS    string `json:"clusterDNS"`
+	PodCIDR       string        `json:"podCIDR"`
+	ServiceCIDR   string        `json:"serviceCIDR"`
+	ClusterDomain string        `json:"clusterDomain"`
+	ClusterDNS    string        `json:"clusterDNS"`
+	KubeProxy     KubeProxySpec `json:"kubeProxy"`
+}
+
+// KubeProxySpec selects how Services are implemented on nodes.
+type KubeProxySpec struct {
+	// Mode is iptables (default), nftables, ipvs or disabled.
+	Mode string `json:"mode"`
 }
 
 // ComponentSpec carries upstream flags for a control-plane component.

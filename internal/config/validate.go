@@ -26,6 +26,10 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.network(&cfg.Spec.Network)
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
 	v.pki(&cfg.Spec.PKI)
+	v.worker(&cfg.Spec.Worker)
+	if mode := cfg.Spec.Network.KubeProxy.Mode; !slices.Contains(kubeProxyModes, mode) {
+		v.add("spec.network.kubeProxy.mode", "must be one of %s, got %q", strings.Join(kubeProxyModes, ", "), mode)
+	}
 	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs)
 	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs)
 	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs)
@@ -107,6 +111,19 @@ func (v *validator) cidr(path, value string) netip.Prefix {
 		return netip.Prefix{}
 	}
 	return prefix
+}
+
+var kubeProxyModes = []string{"iptables", "nftables", "ipvs", "disabled"}
+
+func (v *validator) worker(worker *WorkerSpec) {
+	if root := worker.CgroupRoot; root != "" && (!strings.HasPrefix(root, "/") || strings.Contains(root, "..")) {
+		v.add("spec.worker.cgroupRoot", "must be an absolute cgroup path like /monokube, got %q", root)
+	}
+	if name := worker.NodeName; name != "" {
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+			v.add("spec.worker.nodeName", "must be a lower-case DNS name: %s", strings.Join(errs, "; "))
+		}
+	}
 }
 
 var podSecurityLevels = []string{"privileged", "baseline", "restricted"}

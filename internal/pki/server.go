@@ -97,7 +97,7 @@ func EnsureServer(req ServerRequest) (Files, error) {
 	}
 	for _, leaf := range clients {
 		leaf.Validity, leaf.RenewPercentLeft = req.Validity, req.RenewPercentLeft
-		if err := ensureKubeconfig(ca, files, req, leaf); err != nil {
+		if err := ensureKubeconfig(ca, req.Dir, req.ClusterName, req.LocalURL, leaf); err != nil {
 			return files, err
 		}
 	}
@@ -115,15 +115,17 @@ func ensureLogged(ca *Authority, dir string, leaf Leaf) error {
 	return nil
 }
 
-// ensureKubeconfig keeps a client certificate and a kubeconfig embedding it;
-// the kubeconfig is rewritten whenever the certificate or the server URL changes.
-func ensureKubeconfig(ca *Authority, files Files, req ServerRequest, leaf Leaf) error {
-	issued, err := ca.Ensure(req.Dir, leaf)
+// ensureKubeconfig keeps a client certificate in dir and a kubeconfig
+// embedding it; the kubeconfig is rewritten whenever the certificate or the
+// server URL changes.
+func ensureKubeconfig(ca *Authority, dir, clusterName, serverURL string, leaf Leaf) error {
+	issued, err := ca.Ensure(dir, leaf)
 	if err != nil {
 		return fmt.Errorf("certificate %s: %w", leaf.Name, err)
 	}
+	files := Files{Dir: dir}
 	path := files.Kubeconfig(leaf.Name)
-	if !issued && kubeconfigPointsAt(path, req.LocalURL) {
+	if !issued && kubeconfigPointsAt(path, serverURL) {
 		return nil
 	}
 	certPEM, err := os.ReadFile(files.Cert(leaf.Name))
@@ -134,7 +136,7 @@ func ensureKubeconfig(ca *Authority, files Files, req ServerRequest, leaf Leaf) 
 	if err != nil {
 		return fmt.Errorf("kubeconfig %s: %w", leaf.Name, err)
 	}
-	kubeconfig, err := Kubeconfig(req.ClusterName, req.LocalURL, ca.CertPEM, certPEM, keyPEM, leaf.Name)
+	kubeconfig, err := Kubeconfig(clusterName, serverURL, ca.CertPEM, certPEM, keyPEM, leaf.Name)
 	if err != nil {
 		return err
 	}

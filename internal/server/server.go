@@ -28,10 +28,13 @@ const (
 	controllerManagerPort = 10257
 )
 
-// Server is a control plane for one data dir.
+// Server is a control plane for one data dir, and with EnableWorker a node too.
 type Server struct {
-	Config  *config.ClusterConfig
-	DataDir string
+	Config       *config.ClusterConfig
+	DataDir      string
+	EnableWorker bool
+
+	localURL string
 }
 
 // Run starts the control plane and blocks until ctx ends (a signal) or a
@@ -126,6 +129,7 @@ func (s *Server) components() (*component.Manager, error) {
 		Port:      schedulerPort,
 		ExtraArgs: spec.Scheduler.ExtraArgs,
 	}
+	s.localURL = addrs.localURL
 	controllerManager := &controlplane.ControllerManager{
 		PKI:         files,
 		DataDir:     s.DataDir,
@@ -134,7 +138,15 @@ func (s *Server) components() (*component.Manager, error) {
 		Port:        controllerManagerPort,
 		ExtraArgs:   spec.ControllerManager.ExtraArgs,
 	}
-	return component.NewManager(store, apiServer, controllerManager, scheduler), nil
+	components := []component.Component{store, apiServer, controllerManager, scheduler}
+	if s.EnableWorker {
+		nodeComponents, err := s.nodeComponents(files, addrs.advertise)
+		if err != nil {
+			return nil, err
+		}
+		components = append(components, nodeComponents...)
+	}
+	return component.NewManager(components...), nil
 }
 
 func uniqueIPs(ips []net.IP) []net.IP {

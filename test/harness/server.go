@@ -23,8 +23,11 @@ type Server struct {
 	Bin        string
 	DataDir    string
 	ConfigPath string
-	Port       int
-	LogPath    string
+	// Address and Port are where the API server listens (127.0.0.1 and a
+	// free port unless a test changes them before WriteConfig).
+	Address string
+	Port    int
+	LogPath string
 
 	t      testing.TB
 	cmd    *exec.Cmd
@@ -45,6 +48,7 @@ func NewServer(t testing.TB, extraConfig string) *Server {
 		Bin:        Binary(t),
 		DataDir:    filepath.Join(dir, "data"),
 		ConfigPath: filepath.Join(dir, "monokube.yaml"),
+		Address:    "127.0.0.1",
 		Port:       FreePort(t),
 		LogPath:    filepath.Join(dir, "server.log"),
 		t:          t,
@@ -67,9 +71,9 @@ func (s *Server) WriteConfig(apiExtra, specExtra string) {
 kind: ClusterConfig
 spec:
   api:
-    address: 127.0.0.1
+    address: %s
     port: %d
-%s%s`, s.Port, apiExtra, specExtra)
+%s%s`, s.Address, s.Port, apiExtra, specExtra)
 	if err := os.WriteFile(s.ConfigPath, []byte(config), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
@@ -78,11 +82,17 @@ spec:
 // Start launches the server process (without waiting for readiness).
 func (s *Server) Start() {
 	s.t.Helper()
+	s.startWith(s.Bin, "server", "--data-dir", s.DataDir, "--config", s.ConfigPath)
+}
+
+// startWith starts the server with the given command line, logging to LogPath.
+func (s *Server) startWith(command ...string) {
+	s.t.Helper()
 	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir, "--config", s.ConfigPath)
+	s.cmd = exec.Command(command[0], command[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start server: %v", err)

@@ -1,0 +1,167 @@
+// Package bundle holds the executables and image archives our build makes
+// from pinned upstream modules (runc, CNI plugins, the pause image) and
+// unpacks them into the data dir, so nothing is taken from the host or
+// downloaded at run time.
+package bundle
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// assets is filled by `make bundle`: assets/bin/* and assets/images/*.tar.
+//
+//go:embed assets
+var assets embed.FS
+
+var digest = sync.OnceValues(func() (string, error) {
+	hash := sha256.New()
+	err := fs.WalkDir(assets, "assets/bin", func(name string, entry fs.DirEntry, err error) error {
+		if err != nil || entry.IsDir() {
+			return err
+		}
+		data, err := assets.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(hash, "%s %d\n", name, len(data))
+		hash.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("bundled executables missing (build with `make build`): %w", err)
+	}
+	return hex.EncodeToString(hash.Sum(nil))[:16], nil
+})
+
+// Executables lists the bundled executables by name.
+func Executables() ([]string, error) {
+	entries, err := assets.ReadDir("assets/bin")
+	if err != nil {
+		return nil, fmt.Errorf("bundled executables missing (build with `make build`): %w", err)
+	}
+	var names []string
+	for _, entry := range entries {
+		names = append(names, entry.Name())
+	}
+	return names, nil
+}
+
+// Extract unpacks the executables into <dataDir>/bin/<content hash>/ and
+// returns that directory. The hash makes a new monokube version use its own
+// helpers, never an older copy; an existing complete directory is reused.
+func Extract(dataDir string) (string, error) {
+	sum, err := digest()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(dataDir, "bin", sum)
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir, nil
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", tmp, err)
+	}
+	names, err := Executables()
+	if err != nil {
+		return "", err
+	}
+	for _, name := range names {
+		data, err := assets.ReadFile(path.Join("assets/bin", name))
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o755); err != nil {
+			return "", fmt.Errorf("unpack %s: %w", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("install %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// Image is a bundled image archive.
+type Image struct {
+	// File is the archive's name in the bundle ("pause.tar").
+	File string
+	// References are the names the archive gives its image (RepoTags).
+	References []string
+	Size       int64
+}
+
+// Images lists the bundled image archives.
+func Images() ([]Image, error) {
+	entries, err := assets.ReadDir("assets/images")
+	if err != nil {
+		return nil, fmt.Errorf("bundled images missing (build with `make build`): %w", err)
+	}
+	var images []Image
+	for _, entry := range entries {
+		info, err := entry.Info()
+		if err != nil {
+			return nil, err
+		}
+		refs, err := archiveReferences(entry.Name())
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, Image{File: entry.Name(), References: refs, Size: info.Size()})
+	}
+	slices.SortFunc(images, func(a, b Image) int { return strings.Compare(a.File, b.File) })
+	return images, nil
+}
+
+// OpenImage opens a bundled image archive for import.
+func OpenImage(file string) (fs.File, error) {
+	return assets.Open(path.Join("assets/images", file))
+}
+
+// archiveReferences reads the RepoTags of a docker-archive's manifest.json.
+func archiveReferences(file string) ([]string, error) {
+	archive, err := OpenImage(file)
+	if err != nil {
+		return nil, err
+	}
+	defer archive.Close()
+	reader := tar.NewReader(archive)
+	for {
+		header, err := reader.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%s has no manifest.json: %w", file, err)
+		}
+		if header.Name != "manifest.json" {
+			continue
+		}
+		var manifest []struct{ RepoTags []string }
+		if err := json.NewDecoder(reader).Decode(&manifest); err != nil {
+			return nil, fmt.Errorf("%s: manifest.json: %w", file, err)
+		}
+		var refs []string
+		for _, entry := range manifest {
+			refs = append(refs, entry.RepoTags...)
+		}
+		return refs, nil
+	}
+}

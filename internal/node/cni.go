@@ -1,0 +1,96 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/component"
+)
+
+// CNI writes the node's CNI network config once the controller-manager has
+// given the Node its pod CIDR: a bridge (cni0) with host-local addresses
+// from that CIDR, plus portmap for hostPort. containerd's CRI plugin watches
+// the directory and the node turns Ready when the file appears.
+type CNI struct {
+	Paths    Paths
+	NodeName string
+	// Client reaches the API server as this node.
+	Client kubernetes.Interface
+	// PortmapBackend is "iptables" or "nftables", as kube-proxy's mode.
+	PortmapBackend string
+
+	podCIDR string
+}
+
+var _ component.Component = (*CNI)(nil)
+
+func (c *CNI) Name() string { return "cni" }
+
+func (c *CNI) Init(context.Context) error {
+	return os.MkdirAll(c.Paths.CNIConfDir(), 0o755)
+}
+
+func (c *CNI) Start(context.Context) error { return nil }
+
+// Ready waits for the pod CIDR and writes the config.
+func (c *CNI) Ready(ctx context.Context) error {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		node, err := c.Client.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
+		if err != nil || node.Spec.PodCIDR == "" {
+			return false, nil
+		}
+		c.podCIDR = node.Spec.PodCIDR
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for node %s to get a pod CIDR: %w", c.NodeName, err)
+	}
+	return c.write()
+}
+
+func (c *CNI) write() error {
+	conflist := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "monokube",
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]map[string]string{{{"subnet": c.podCIDR}}},
+					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+					"dataDir": filepath.Join(c.Paths.DataDir, "cni", "networks"),
+				},
+			},
+			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "backend": c.PortmapBackend},
+		},
+	}
+	out, err := json.MarshalIndent(conflist, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.Paths.CNIConfDir(), "10-monokube.conflist")
+	if current, err := os.ReadFile(path); err == nil && string(current) == string(out) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return fmt.Errorf("write CNI config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write CNI config: %w", err)
+	}
+	klog.InfoS("Wrote CNI config", "podCIDR", c.podCIDR, "path", path)
+	return nil
+}
+
+func (c *CNI) Stop() error { return nil }

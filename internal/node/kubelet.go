@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/klog/v2"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	kubeletapp "k8s.io/kubernetes/cmd/kubelet/app"
+	kubeletoptions "k8s.io/kubernetes/cmd/kubelet/app/options"
+	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
+	kubeletscheme "k8s.io/kubernetes/pkg/kubelet/apis/config/scheme"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/monokube/monokube/internal/cgroups"
+	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/pki"
+)
+
+// healthzPort is the kubelet's plain-HTTP health port on 127.0.0.1.
+const healthzPort = 10248
+
+// Kubelet runs the kubelet in this process.
+type Kubelet struct {
+	Paths         Paths
+	PKI           pki.Files // the node's PKI dir (pki.EnsureNode)
+	NodeName      string
+	NodeIP        string
+	CgroupRoot    string
+	Cgroups       cgroups.Mode
+	ClusterDNS    string
+	ClusterDomain string
+
+	component.Task
+	server *kubeletoptions.KubeletServer
+}
+
+var _ component.Component = (*Kubelet)(nil)
+
+func (k *Kubelet) Name() string { return "kubelet" }
+
+// configuration is the kubelet's config, starting from the secure v1beta1
+// defaults (no anonymous access, webhook authorization, no read-only port).
+func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
+	resolvConf, err := k.writeResolvConf()
+	if err != nil {
+		return nil, err
+	}
+	oomScoreAdj, err := currentOOMScoreAdj()
+	if err != nil {
+		return nil, err
+	}
+	config := &kubeletv1beta1.KubeletConfiguration{
+		TypeMeta:          metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
+		StaticPodPath:     k.Paths.StaticPods(),
+		Address:           "0.0.0.0",
+		ReadOnlyPort:      0,
+		TLSCertFile:       k.PKI.Cert(pki.KubeletServing),
+		TLSPrivateKeyFile: k.PKI.Key(pki.KubeletServing),
+		Authentication: kubeletv1beta1.KubeletAuthentication{
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.PKI.Path("ca.crt")},
+			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: ptr.To(true)},
+			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: ptr.To(false)},
+		},
+		Authorization:      kubeletv1beta1.KubeletAuthorization{Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook},
+		HealthzBindAddress: "127.0.0.1",
+		HealthzPort:        ptr.To[int32](healthzPort),
+		ClusterDomain:      k.ClusterDomain,
+		ClusterDNS:         []string{k.ClusterDNS},
+		CgroupRoot:         k.CgroupRoot,
+		CgroupDriver:       "cgroupfs",
+		CgroupsPerQOS:      ptr.To(true),
+		// Without CAP_SYS_RESOURCE a negative score fails; the kubelet
+		// applies this to the whole monokube process, so keep what it has.
+		OOMScoreAdj:              ptr.To(oomScoreAdj),
+		ContainerRuntimeEndpoint: "unix://" + k.Paths.ContainerdSocket(),
+		ImageServiceEndpoint:     "unix://" + k.Paths.ContainerdSocket(),
+		ResolverConfig:           ptr.To(resolvConf),
+		// All five signals, or the unnamed ones are switched off.
+		EvictionHard: map[string]string{
+			"memory.available": "100Mi", "nodefs.available": "5%", "imagefs.available": "5%",
+			"nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%",
+		},
+		FailSwapOn:          ptr.To(false),
+		VolumePluginDir:     filepath.Join(k.Paths.DataDir, "kubelet-plugins", "volume", "exec"),
+		PodLogsDir:          k.Paths.PodLogs(),
+		SerializeImagePulls: ptr.To(false),
+		// Certificates are issued and renewed by monokube at start.
+		RotateCertificates: false,
+		ServerTLSBootstrap: false,
+	}
+	if k.Cgroups == cgroups.V1 {
+		// kubelet 1.37 refuses cgroup v1 unless told otherwise.
+		config.FailCgroupV1 = ptr.To(false)
+	}
+	return config, nil
+}
+
+func (k *Kubelet) Init(context.Context) error {
+	for _, dir := range []string{k.Paths.StaticPods(), k.Paths.KubeletRoot(), k.Paths.PodLogs()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+func (k *Kubelet) Start(ctx context.Context) error {
+	versioned, err := k.configuration()
+	if err != nil {
+		return err
+	}
+	// Written for operators to read; the kubelet gets the object directly.
+	if out, err := yaml.Marshal(versioned); err == nil {
+		_ = os.WriteFile(k.Paths.Agent("kubelet.yaml"), out, 0o600)
+	}
+	scheme, _, err := kubeletscheme.NewSchemeAndCodecs()
+	if err != nil {
+		return fmt.Errorf("kubelet scheme: %w", err)
+	}
+	scheme.Default(versioned)
+	internal := &kubeletconfig.KubeletConfiguration{}
+	if err := scheme.Convert(versioned, internal, nil); err != nil {
+		return fmt.Errorf("kubelet config: %w", err)
+	}
+	flags := kubeletoptions.NewKubeletFlags()
+	flags.KubeConfig = k.PKI.Kubeconfig(pki.KubeletClient)
+	flags.HostnameOverride = k.NodeName
+	flags.NodeIP = k.NodeIP
+	flags.RootDirectory = k.Paths.KubeletRoot()
+	flags.CertDirectory = filepath.Join(k.Paths.KubeletRoot(), "pki")
+	k.server = &kubeletoptions.KubeletServer{KubeletFlags: *flags, KubeletConfiguration: *internal}
+	if err := kubeletoptions.ValidateKubeletServer(k.server); err != nil {
+		return fmt.Errorf("kubelet settings: %w", err)
+	}
+	kubeletCtx := klog.NewContext(ctx, klog.Background().WithName("kubelet"))
+	deps, err := kubeletapp.UnsecuredDependencies(kubeletCtx, k.server, utilfeature.DefaultFeatureGate)
+	if err != nil {
+		return fmt.Errorf("kubelet dependencies: %w", err)
+	}
+	k.Go(kubeletCtx, func(ctx context.Context) error {
+		return kubeletapp.Run(ctx, k.server, deps, utilfeature.DefaultFeatureGate)
+	})
+	return nil
+}
+
+// Ready waits for the kubelet's health endpoint.
+func (k *Kubelet) Ready(ctx context.Context) error {
+	url := "http://127.0.0.1:" + strconv.Itoa(healthzPort) + "/healthz"
+	client := &http.Client{Timeout: time.Second}
+	return wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// Stop cancels the kubelet. Upstream leaves some of its goroutines running
+// until the process exits; containers keep running by design.
+func (k *Kubelet) Stop() error {
+	if err := k.Task.Stop(5 * time.Second); err != nil {
+		klog.InfoS("Kubelet still stopping; the process exit ends it", "reason", err.Error())
+	}
+	return nil
+}
+
+// writeResolvConf gives pods the host's resolvers, minus loopback ones that
+// would point back into the pod itself.
+func (k *Kubelet) writeResolvConf() (string, error) {
+	path := k.Paths.Agent("etc", "resolv.conf")
+	host, _ := os.ReadFile("/etc/resolv.conf")
+	var kept []string
+	for _, line := range strings.Split(string(host), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[0] == "nameserver" && (strings.HasPrefix(fields[1], "127.") || fields[1] == "::1") {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+		return "", fmt.Errorf("write resolv.conf: %w", err)
+	}
+	return path, nil
+}
+
+func currentOOMScoreAdj() (int32, error) {
+	raw, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return 0, fmt.Errorf("read oom_score_adj: %w", err)
+	}
+	value, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	return int32(value), err
+}

@@ -1,0 +1,145 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
+	kubeproxyapp "k8s.io/kubernetes/cmd/kube-proxy/app"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/pki"
+)
+
+// Kube-proxy modes (spec.network.kubeProxy.mode).
+const (
+	ProxyIPTables = "iptables"
+	ProxyNFTables = "nftables"
+	ProxyIPVS     = "ipvs"
+	ProxyDisabled = "disabled"
+)
+
+// KubeProxy runs kube-proxy in this process.
+type KubeProxy struct {
+	Paths    Paths
+	PKI      pki.Files
+	NodeName string
+	Mode     string
+	PodCIDR  string
+	// Client waits for this node's Node object before kube-proxy starts.
+	Client kubernetes.Interface
+
+	component.Task
+}
+
+var _ component.Component = (*KubeProxy)(nil)
+
+func (p *KubeProxy) Name() string { return "kube-proxy" }
+
+// RequiredTools are the host programs a kube-proxy mode execs.
+func RequiredTools(mode string) []string {
+	switch mode {
+	case ProxyIPTables:
+		return []string{"iptables", "iptables-save", "iptables-restore"}
+	case ProxyNFTables:
+		return []string{"nft"}
+	case ProxyIPVS:
+		return []string{"ipset", "iptables"}
+	}
+	return nil
+}
+
+// Init fails early, with what to do, when the host lacks what the mode needs.
+func (p *KubeProxy) Init(context.Context) error {
+	if p.Mode == ProxyIPVS {
+		if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+			return fmt.Errorf("kube-proxy mode ipvs needs the ip_vs kernel module (CONFIG_IP_VS) and this kernel has none; set spec.network.kubeProxy.mode to iptables or nftables")
+		}
+	}
+	for _, tool := range RequiredTools(p.Mode) {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("kube-proxy mode %s needs %q on the host and it is not installed (Debian: apt-get install iptables nftables)", p.Mode, tool)
+		}
+	}
+	return nil
+}
+
+func (p *KubeProxy) configuration() ([]byte, error) {
+	oomScoreAdj, err := currentOOMScoreAdj()
+	if err != nil {
+		return nil, err
+	}
+	config := kubeproxyv1alpha1.KubeProxyConfiguration{
+		TypeMeta:            metav1.TypeMeta{APIVersion: "kubeproxy.config.k8s.io/v1alpha1", Kind: "KubeProxyConfiguration"},
+		HostnameOverride:    p.NodeName,
+		HealthzBindAddress:  "127.0.0.1:10256",
+		MetricsBindAddress:  "127.0.0.1:10249",
+		Mode:                kubeproxyv1alpha1.ProxyMode(p.Mode),
+		DetectLocalMode:     "ClusterCIDR",
+		ClusterCIDR:         p.PodCIDR,
+		BindAddressHardFail: false,
+		// kube-proxy applies this to the whole monokube process: keep its value.
+		OOMScoreAdj: ptr.To(oomScoreAdj),
+		// Zero skips the host-wide nf_conntrack_max write, which fails in a
+		// network namespace and would lower a tuned host's limit.
+		Conntrack: kubeproxyv1alpha1.KubeProxyConntrackConfiguration{MaxPerCore: ptr.To[int32](0), Min: ptr.To[int32](0)},
+	}
+	config.ClientConnection.Kubeconfig = p.PKI.Kubeconfig(pki.KubeProxy)
+	return yaml.Marshal(config)
+}
+
+// Start waits for the Node object: kube-proxy exits the whole process when
+// its node's addresses change after it started, so it must start after the
+// kubelet registered them.
+func (p *KubeProxy) Start(ctx context.Context) error {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		node, err := p.Client.CoreV1().Nodes().Get(ctx, p.NodeName, metav1.GetOptions{})
+		return err == nil && len(node.Status.Addresses) > 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for node %s to register: %w", p.NodeName, err)
+	}
+	config, err := p.configuration()
+	if err != nil {
+		return err
+	}
+	path := p.Paths.Agent("kube-proxy.yaml")
+	if err := os.WriteFile(path, config, 0o600); err != nil {
+		return fmt.Errorf("write kube-proxy config: %w", err)
+	}
+	opts := kubeproxyapp.NewOptions()
+	fs := pflag.NewFlagSet("kube-proxy", pflag.ContinueOnError)
+	opts.AddFlags(fs)
+	opts.ConfigFile = path
+	if err := opts.Complete(fs); err != nil {
+		return fmt.Errorf("kube-proxy config: %w", err)
+	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("kube-proxy config: %w", err)
+	}
+	proxyCtx := klog.NewContext(ctx, klog.Background().WithName("kube-proxy"))
+	p.Go(proxyCtx, opts.Run)
+	return nil
+}
+
+func (p *KubeProxy) Ready(context.Context) error { return nil }
+
+// Stop cancels kube-proxy; upstream cannot fully stop in-process, the
+// process exit ends the rest. Its rules stay, so Services keep working
+// across a restart.
+func (p *KubeProxy) Stop() error {
+	if err := p.Task.Stop(2 * time.Second); err != nil {
+		klog.InfoS("kube-proxy still stopping; the process exit ends it", "reason", err.Error())
+	}
+	return nil
+}

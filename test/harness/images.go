@@ -1,0 +1,51 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/monokube/monokube/internal/images"
+)
+
+// BusyboxImage is the test image: Debian's static busybox with its applets.
+const BusyboxImage = "docker.io/library/busybox:monokube-test"
+
+// busyboxApplets are linked to busybox in the image.
+var busyboxApplets = []string{"sh", "echo", "sleep", "cat", "ls", "nc", "httpd", "wget", "hostname", "ip", "env", "true", "false", "mkdir", "grep", "ps"}
+
+// WriteBusyboxArchive builds BusyboxImage from /bin/busybox (Debian package
+// busybox-static) as a docker-archive in dir, where a node imports it at
+// start: no registry is reachable from tests.
+func WriteBusyboxArchive(t testing.TB, dir string) {
+	t.Helper()
+	const busybox = "/bin/busybox"
+	if _, err := os.Stat(busybox); err != nil {
+		t.Fatalf("%s missing: install Debian's busybox-static (see README)", busybox)
+	}
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	for _, dir := range []string{"bin", "tmp", "etc", "www"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range busyboxApplets {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := images.Spec{Reference: BusyboxImage, RootFS: rootfs, Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}
+	if err := images.WriteArchive(spec, filepath.Join(dir, "busybox.tar")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,239 @@
+package harness
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/monokube/monokube/internal/cgroups"
+)
+
+// Network is an isolated L2 segment for test nodes: a bridge living in its
+// own network namespace with no uplink, so nothing a node sends can leave
+// the machine. The host gets one leg on it so the test's kubectl and
+// client-go reach the nodes' API servers.
+type Network struct {
+	ID     string // short random id, part of every name
+	Subnet string // "10.250.N" (a /24)
+	bridge string // the bridge's network namespace
+	hostIf string
+
+	t testing.TB
+}
+
+// NewNetwork creates the segment and removes it when the test ends.
+func NewNetwork(t testing.TB) *Network {
+	t.Helper()
+	raw := make([]byte, 3)
+	_, _ = rand.Read(raw)
+	id := hex.EncodeToString(raw)
+	n := &Network{ID: id, Subnet: fmt.Sprintf("10.250.%d", 1+int(raw[0])%250), bridge: "mk" + id + "br", hostIf: "mk" + id + "h", t: t}
+	t.Cleanup(n.remove)
+	n.must("ip", "netns", "add", n.bridge)
+	n.must("ip", "-n", n.bridge, "link", "set", "lo", "up")
+	n.must("ip", "-n", n.bridge, "link", "add", "br0", "type", "bridge")
+	n.must("ip", "-n", n.bridge, "addr", "add", n.Subnet+".1/24", "dev", "br0")
+	n.must("ip", "-n", n.bridge, "link", "set", "br0", "up")
+	n.must("ip", "link", "add", n.hostIf, "type", "veth", "peer", "name", "hostleg", "netns", n.bridge)
+	n.must("ip", "-n", n.bridge, "link", "set", "hostleg", "master", "br0", "up")
+	n.must("ip", "addr", "add", n.Subnet+".254/24", "dev", n.hostIf)
+	n.must("ip", "link", "set", n.hostIf, "up")
+	return n
+}
+
+func (n *Network) remove() {
+	_ = exec.Command("ip", "link", "del", n.hostIf).Run()
+	_ = exec.Command("ip", "netns", "del", n.bridge).Run()
+}
+
+func (n *Network) must(args ...string) {
+	n.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Node is the real monokube binary running as a machine of its own: its
+// own network namespace (a veth on the Network), a persistent mount
+// namespace with a private /run (it survives restarts of monokube, as a
+// machine's /run survives a service restart), and a cgroup root below the
+// test's own cgroup.
+type Node struct {
+	*Server
+	Name       string
+	IP         string
+	NetNS      string
+	MountNS    string // bind-mounted namespace file
+	CgroupRoot string
+
+	network *Network
+	nsDir   string
+}
+
+// NewNode prepares node number index (1-based) on network; Start runs it.
+func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node {
+	t.Helper()
+	name := fmt.Sprintf("node%d", index)
+	n := &Node{
+		Server:  NewServer(t, specExtra),
+		Name:    name,
+		IP:      fmt.Sprintf("%s.%d", network.Subnet, 10+index),
+		NetNS:   "mk" + network.ID + "n" + fmt.Sprint(index),
+		network: network,
+		nsDir:   filepath.Join("/run/mk", network.ID, name),
+	}
+	n.MountNS = filepath.Join(n.nsDir, "mnt")
+	n.CgroupRoot = filepath.Join(ownMemoryCgroup(t), "mk"+network.ID+name)
+	t.Cleanup(n.teardown) // runs before the Server's own cleanup (LIFO)
+
+	// Network: a veth into the bridge, a default route to the bridge
+	// namespace, which has no uplink.
+	network.must("ip", "netns", "add", n.NetNS)
+	veth := "mk" + network.ID + "v" + fmt.Sprint(index)
+	network.must("ip", "link", "add", "eth0", "netns", n.NetNS, "type", "veth", "peer", "name", veth, "netns", network.bridge)
+	network.must("ip", "-n", network.bridge, "link", "set", veth, "master", "br0", "up")
+	network.must("ip", "-n", n.NetNS, "link", "set", "lo", "up")
+	network.must("ip", "-n", n.NetNS, "addr", "add", n.IP+"/24", "dev", "eth0")
+	network.must("ip", "-n", n.NetNS, "link", "set", "eth0", "up")
+	network.must("ip", "-n", n.NetNS, "route", "add", "default", "via", network.Subnet+".1")
+	network.must("ip", "netns", "exec", n.NetNS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	// Mount namespace held open by a file on a private mount.
+	network.must("mkdir", "-p", n.nsDir)
+	network.must("mount", "--bind", n.nsDir, n.nsDir)
+	network.must("mount", "--make-private", n.nsDir)
+	network.must("touch", n.MountNS)
+	network.must("unshare", "--mount="+n.MountNS, "--propagation", "private", "true")
+	// The kubelet writes a few host-wide sysctls when they differ from
+	// what it wants; inside the node they already agree, so the host's stay.
+	sysctls := map[string]string{"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+	script := "mount -t tmpfs -o mode=755 tmpfs /run"
+	for key, value := range sysctls {
+		file := filepath.Join(filepath.Dir(n.DataDir), "sysctl_"+strings.ReplaceAll(key, "/", "_"))
+		if err := os.WriteFile(file, []byte(value+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script += fmt.Sprintf(" && mount --bind %s /proc/sys/%s", file, key)
+	}
+	network.must("nsenter", "--mount="+n.MountNS, "--", "sh", "-c", script)
+
+	// The node has a network namespace of its own: the standard port is free.
+	n.Address, n.Port = n.IP, 6443
+	n.WriteConfig("", specExtra)
+	return n
+}
+
+// Start runs `monokube server --enable-worker` inside the node's namespaces.
+func (n *Node) Start() {
+	n.t.Helper()
+	n.startWith("nsenter", "--net=/run/netns/"+n.NetNS, "--mount="+n.MountNS, "--",
+		n.Bin, "server", "--enable-worker", "--data-dir", n.DataDir, "--config", n.ConfigPath,
+		"--cgroup-root", n.CgroupRoot, "--node-name", n.Name)
+}
+
+// StartReady starts the node and waits for the server to report ready.
+func (n *Node) StartReady() {
+	n.t.Helper()
+	n.Start()
+	n.WaitReady(3 * time.Minute)
+}
+
+// teardown removes everything the node made: its processes (found by their
+// mount namespace, never by name), mounts, namespaces and cgroups.
+func (n *Node) teardown() {
+	n.Kill()
+	// Shims live in the node's mount namespace; containers have mount
+	// namespaces of their own but live in the node's cgroup tree.
+	inode, _ := nsInode(n.MountNS)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pids := nodeProcesses(inode, n.CgroupRoot)
+		if len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n.t.Errorf("processes of node %s still alive after teardown: %v", n.Name, pids)
+			break
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Unmount(n.MountNS, 0)
+	_ = syscall.Unmount(n.nsDir, 0)
+	_ = os.RemoveAll(n.nsDir)
+	_ = exec.Command("ip", "netns", "del", n.NetNS).Run()
+	if err := cgroups.RemoveRoot(cgroups.Detect(), n.CgroupRoot); err != nil {
+		n.t.Errorf("cgroups left behind: %v", err)
+	}
+}
+
+// ownMemoryCgroup is the test process's memory cgroup (the one the sandbox
+// gives us), under which node cgroup roots may be created.
+func ownMemoryCgroup(t testing.TB) string {
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && (parts[1] == "memory" || (parts[0] == "0" && cgroups.Detect() == cgroups.V2)) {
+			return parts[2]
+		}
+	}
+	t.Fatal("no memory cgroup in /proc/self/cgroup")
+	return ""
+}
+
+func nsInode(path string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// nodeProcesses lists the processes this node started: those in its mount
+// namespace (monokube, shims) and those in its cgroup tree (containers).
+func nodeProcesses(mountInode uint64, cgroupRoot string) []int {
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, proc := range procs {
+		pid, err := strconv.Atoi(proc.Name())
+		if err != nil {
+			continue
+		}
+		if ino, err := nsInode(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && mountInode != 0 && ino == mountInode {
+			pids = append(pids, pid)
+			continue
+		}
+		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil && inCgroup(string(raw), cgroupRoot) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// inCgroup reports whether a /proc/<pid>/cgroup text places the process in
+// the memory (or, on v2, unified) hierarchy at or below root.
+func inCgroup(procCgroup, root string) bool {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || (parts[1] != "memory" && parts[0] != "0") {
+			continue
+		}
+		if parts[2] == root || strings.HasPrefix(parts[2], root+"/") {
+			return true
+		}
+	}
+	return false
+}
