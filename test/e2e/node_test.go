@@ -4,6 +4,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +40,7 @@ func startNode(t *testing.T) *harness.Node {
 	return node
 }
 
+// TestNodeRunsPods shares one node between checks, the disruptive restart last.
 func TestNodeRunsPods(t *testing.T) {
 	node := startNode(t)
 	client := node.Client()
@@ -53,6 +60,197 @@ func TestNodeRunsPods(t *testing.T) {
 			t.Fatalf("exec output = %q", out)
 		}
 	})
+
+	t.Run("CrashingContainerRestartsWithBackoff", func(t *testing.T) {
+		node.MustKubectl("run", "crasher", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "sh", "-c", "exit 3")
+		// Restarted, with a back-off between the restarts: either seen
+		// waiting in CrashLoopBackOff, or a gap of seconds between the last
+		// exit and the next start (1.37 often reports the exited state
+		// until the restart).
+		sawBackOff := false
+		ok := pollOK(2*time.Minute, func(ctx context.Context) (bool, error) {
+			pod, err := client.CoreV1().Pods("default").Get(ctx, "crasher", metav1.GetOptions{})
+			if err != nil || len(pod.Status.ContainerStatuses) == 0 {
+				return false, nil
+			}
+			status := pod.Status.ContainerStatuses[0]
+			if waiting := status.State.Waiting; waiting != nil && waiting.Reason == "CrashLoopBackOff" {
+				sawBackOff = true
+			}
+			if last, current := status.LastTerminationState.Terminated, status.State.Terminated; last != nil && current != nil &&
+				current.StartedAt.Sub(last.FinishedAt.Time) >= 5*time.Second {
+				sawBackOff = true
+			}
+			return status.RestartCount >= 2 && sawBackOff, nil
+		})
+		if !ok {
+			t.Fatalf("crasher not restarted with back-off (saw back-off: %v):\n%s", sawBackOff, node.MustKubectl("get", "pod", "crasher", "-o", "jsonpath={.status}"))
+		}
+	})
+
+	t.Run("MemoryLimitReachesTheCgroup", func(t *testing.T) {
+		applyPod(t, node, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"limited"},"spec":{"containers":[{
+"name":"c","image":"`+image+`","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],
+"resources":{"limits":{"memory":"64Mi","cpu":"200m"}}}]}}`)
+		waitPhase(t, client, "default", "limited", corev1.PodRunning)
+		// Inside the container its own cgroup is mounted at /sys/fs/cgroup.
+		out := node.MustKubectl("exec", "limited", "--", "sh", "-c",
+			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max")
+		if strings.TrimSpace(out) != "67108864" {
+			t.Fatalf("memory limit in the container's cgroup = %q, want 67108864", out)
+		}
+	})
+
+	t.Run("ConfigMapSecretAndSharedEmptyDir", func(t *testing.T) {
+		node.MustKubectl("create", "configmap", "settings", "--from-literal=color=blue")
+		node.MustKubectl("create", "secret", "generic", "creds", "--from-literal=password=s3cret")
+		applyPod(t, node, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"volumes"},"spec":{
+"volumes":[{"name":"cm","configMap":{"name":"settings"}},{"name":"sec","secret":{"secretName":"creds"}},{"name":"shared","emptyDir":{}}],
+"containers":[
+ {"name":"writer","image":"`+image+`","imagePullPolicy":"IfNotPresent","command":["sh","-c","echo from-writer > /shared/note; sleep 3600"],
+  "volumeMounts":[{"name":"shared","mountPath":"/shared"}]},
+ {"name":"reader","image":"`+image+`","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],
+  "env":[{"name":"COLOR","valueFrom":{"configMapKeyRef":{"name":"settings","key":"color"}}},
+         {"name":"PASSWORD","valueFrom":{"secretKeyRef":{"name":"creds","key":"password"}}}],
+  "volumeMounts":[{"name":"cm","mountPath":"/etc/settings"},{"name":"sec","mountPath":"/etc/creds"},{"name":"shared","mountPath":"/shared"}]}]}}`)
+		waitPhase(t, client, "default", "volumes", corev1.PodRunning)
+		checks := map[string]string{
+			"cat /etc/settings/color": "blue",
+			"cat /etc/creds/password": "s3cret",
+			"echo $COLOR-$PASSWORD":   "blue-s3cret",
+			"cat /shared/note":        "from-writer",
+		}
+		for command, want := range checks {
+			var out string
+			poll(t, 30*time.Second, command, func(context.Context) (bool, error) {
+				out, _ = node.Kubectl("exec", "volumes", "-c", "reader", "--", "sh", "-c", command)
+				return strings.TrimSpace(out) == want, nil
+			})
+		}
+	})
+
+	t.Run("PodAndServiceNetworking", func(t *testing.T) {
+		node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--labels=app=web", "--port=8080", "--",
+			"sh", "-c", "echo hello-web > /www/index.html && httpd -f -p 8080 -h /www")
+		web := waitPhase(t, client, "default", "web", corev1.PodRunning)
+		node.MustKubectl("expose", "pod", "web", "--name=web", "--port=80", "--target-port=8080")
+		node.MustKubectl("create", "service", "nodeport", "web-np", "--tcp=80:8080")
+		// `create service` selects app=web-np; point it at the web pod.
+		node.MustKubectl("patch", "service", "web-np", "-p", `{"spec":{"selector":{"app":"web"}}}`)
+		svc, err := client.CoreV1().Services("default").Get(context.Background(), "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		np, err := client.CoreV1().Services("default").Get(context.Background(), "web-np", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodePort := np.Spec.Ports[0].NodePort
+
+		fromPod := func(address string) string {
+			out, _ := node.Kubectl("exec", "sleeper", "--", "sh", "-c", `printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 `+address)
+			return out
+		}
+		fromNode := func(host string, port int32) string {
+			out, _ := exec.Command("ip", "netns", "exec", node.NetNS, "/bin/busybox", "sh", "-c",
+				fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | /bin/busybox nc -w 3 %s %d`, host, port)).CombinedOutput()
+			return string(out)
+		}
+		cases := []struct {
+			what string
+			get  func() string
+		}{
+			{"pod IP from another pod", func() string { return fromPod(web.Status.PodIP + " 8080") }},
+			{"ClusterIP from another pod", func() string { return fromPod(svc.Spec.ClusterIP + " 80") }},
+			{"ClusterIP from the node", func() string { return fromNode(svc.Spec.ClusterIP, 80) }},
+			{"NodePort from the node", func() string { return fromNode(node.IP, nodePort) }},
+		}
+		for _, c := range cases {
+			var out string
+			poll(t, 30*time.Second, c.what, func(context.Context) (bool, error) {
+				out = c.get()
+				return strings.Contains(out, "hello-web"), nil
+			})
+		}
+	})
+
+	t.Run("StaticPodAppearsAsMirrorPod", func(t *testing.T) {
+		manifest := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"static-web","namespace":"default"},
+"spec":{"containers":[{"name":"c","image":"` + image + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
+		path := filepath.Join(node.DataDir, "manifests", "pods", "static-web.json")
+		if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mirror := waitPhase(t, client, "default", "static-web-"+node.Name, corev1.PodRunning)
+		if _, ok := mirror.Annotations["kubernetes.io/config.mirror"]; !ok {
+			t.Fatalf("pod static-web-%s is not a mirror pod: %v", node.Name, mirror.Annotations)
+		}
+	})
+
+	t.Run("KubeletRefusesAnonymousRequests", func(t *testing.T) {
+		ca, err := os.ReadFile(filepath.Join(node.DataDir, "pki", "ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		// The kubelet's serving certificate is signed by the cluster CA, so
+		// this client verifies it; it sends no credentials.
+		httpClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := httpClient.Get("https://" + node.IP + ":10250/pods")
+		if err != nil {
+			t.Fatalf("kubelet API: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("anonymous GET /pods on the kubelet = %d, want 401", resp.StatusCode)
+		}
+	})
+
+	t.Run("KillNineKeepsContainers", func(t *testing.T) {
+		before := containerIDs(t, client)
+		node.Kill()
+		node.StartReady()
+		poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
+			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+			return err == nil && nodeReady(n), nil
+		})
+		// Give the kubelet a few sync rounds to (wrongly) recreate anything.
+		time.Sleep(10 * time.Second)
+		after := containerIDs(t, client)
+		for name, id := range before {
+			if name == "crasher" {
+				continue // it restarts by design
+			}
+			if after[name] != id {
+				t.Errorf("container of %s changed across kill -9: %s -> %s", name, id, after[name])
+			}
+		}
+	})
+}
+
+// containerIDs maps running pods to "containerID/restartCount" of their first container.
+func containerIDs(t *testing.T, client kubernetes.Interface) map[string]string {
+	t.Helper()
+	pods, err := client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, pod := range pods.Items {
+		if pod.Status.Phase == corev1.PodRunning && len(pod.Status.ContainerStatuses) > 0 {
+			status := pod.Status.ContainerStatuses[0]
+			ids[pod.Name] = fmt.Sprintf("%s/%d", status.ContainerID, status.RestartCount)
+		}
+	}
+	return ids
+}
+
+func applyPod(t *testing.T, node *harness.Node, manifest string) {
+	t.Helper()
+	if out, err := node.KubectlStdin(manifest, "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
 }
 
 func nodeReady(node *corev1.Node) bool {
@@ -77,9 +275,13 @@ func waitPhase(t *testing.T, client kubernetes.Interface, namespace, name string
 
 func poll(t *testing.T, timeout time.Duration, what string, condition wait.ConditionWithContextFunc) {
 	t.Helper()
+	if !pollOK(timeout, condition) {
+		t.Fatalf("waiting for %s: timed out after %s", what, timeout)
+	}
+}
+
+func pollOK(timeout time.Duration, condition wait.ConditionWithContextFunc) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, condition); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	return wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, condition) == nil
 }
