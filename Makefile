@@ -58,7 +58,7 @@ e2e: build
 test: unit integration e2e
 
 bench: build
-	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run TestStartupNumbers -v ./bench/
+	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers" -v ./bench/
 
 clean:
 	rm -rf bin build $(BUNDLE)

@@ -52,6 +52,7 @@ run inside this one process; nothing else needs to be installed.`,
 		newCertsCommand(g),
 		newCtrCommand(),
 		newImagesCommand(),
+		newResetCommand(g),
 	)
 	return root
 }

@@ -118,6 +118,7 @@ func (m *Manager) Stop() {
 	for i := len(m.started) - 1; i >= 0; i-- {
 		c := m.started[i]
 		began := time.Now()
+		klog.InfoS("Stopping component", "component", c.Name())
 		if err := c.Stop(); err != nil {
 			klog.ErrorS(err, "Component did not stop cleanly", "component", c.Name())
 			continue

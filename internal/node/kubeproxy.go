@@ -138,7 +138,7 @@ func (p *KubeProxy) Ready(context.Context) error { return nil }
 // process exit ends the rest. Its rules stay, so Services keep working
 // across a restart.
 func (p *KubeProxy) Stop() error {
-	if err := p.Task.Stop(2 * time.Second); err != nil {
+	if err := p.Task.Stop(time.Second); err != nil {
 		klog.InfoS("kube-proxy still stopping; the process exit ends it", "reason", err.Error())
 	}
 	return nil

@@ -46,7 +46,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := lockDataDir(s.DataDir)
+	release, err := LockDataDir(s.DataDir)
 	if err != nil {
 		return err
 	}

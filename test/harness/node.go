@@ -177,6 +177,20 @@ func (n *Node) teardown() {
 	}
 }
 
+// Processes lists the processes of this node still alive: monokube and
+// shims in its mount namespace, containers in its cgroup tree.
+func (n *Node) Processes() []int {
+	inode, _ := nsInode(n.MountNS)
+	return nodeProcesses(inode, n.CgroupRoot)
+}
+
+// InNode runs a command inside the node's network and mount namespaces.
+func (n *Node) InNode(command ...string) (string, error) {
+	args := append([]string{"--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--"}, command...)
+	out, err := exec.Command("nsenter", args...).CombinedOutput()
+	return string(out), err
+}
+
 // ownMemoryCgroup is the test process's memory cgroup (the one the sandbox
 // gives us), under which node cgroup roots may be created.
 func ownMemoryCgroup(t testing.TB) string {

@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/monokube/monokube/test/harness"
+)
+
+type nodeReport struct {
+	StartToNodeReady durations `json:"start_to_node_ready"`
+	StartToFirstPod  durations `json:"start_to_first_pod_running"`
+	IdleRSSMiB       float64   `json:"idle_rss_mib_server_plus_worker"`
+	IdleAfterSeconds int       `json:"idle_after_seconds"`
+}
+
+// TestNodeNumbers starts a fresh `server --enable-worker` node N times
+// (MONOKUBE_BENCH_RUNS, default 3) in its own namespaces and measures start
+// → Node Ready and start → first pod Running (image from the images dir),
+// then RSS after MONOKUBE_BENCH_NODE_IDLE seconds (default 60).
+func TestNodeNumbers(t *testing.T) {
+	if testing.Short() || envInt("MONOKUBE_BENCH", 0) == 0 {
+		t.Skip("set MONOKUBE_BENCH=1 (or run `make bench`)")
+	}
+	runs := envInt("MONOKUBE_BENCH_RUNS", 3)
+	idle := envInt("MONOKUBE_BENCH_NODE_IDLE", 60)
+	var ready, firstPod []time.Duration
+	var last *harness.Node
+	for i := range runs {
+		network := harness.NewNetwork(t)
+		node := harness.NewNode(t, network, 1, "")
+		harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
+		// A static pod needs no API call, so its start is part of node start.
+		static := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"first","namespace":"default"},"spec":{"containers":[{"name":"c","image":"` +
+			harness.BusyboxImage + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
+		writeFile(t, filepath.Join(node.DataDir, "manifests", "pods", "first.json"), static)
+		began := time.Now()
+		node.Start()
+		node.WaitReady(3 * time.Minute)
+		client := node.Client()
+		waitFor(t, func(ctx context.Context) bool {
+			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+			return err == nil && isReady(n)
+		})
+		ready = append(ready, time.Since(began))
+		waitFor(t, func(ctx context.Context) bool {
+			pod, err := client.CoreV1().Pods("default").Get(ctx, "first-"+node.Name, metav1.GetOptions{})
+			return err == nil && pod.Status.Phase == corev1.PodRunning
+		})
+		firstPod = append(firstPod, time.Since(began))
+		last = node
+		if i < runs-1 {
+			node.Kill()
+		}
+	}
+	time.Sleep(time.Duration(idle) * time.Second)
+	report := nodeReport{
+		StartToNodeReady: summarize(ready),
+		StartToFirstPod:  summarize(firstPod),
+		IdleRSSMiB:       rssMiB(t, last.PID()),
+		IdleAfterSeconds: idle,
+	}
+	out, _ := json.MarshalIndent(report, "", "  ")
+	fmt.Println(string(out))
+}
+
+func isReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, condition func(ctx context.Context) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		return condition(ctx), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

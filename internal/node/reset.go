@@ -1,0 +1,196 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/cgroups"
+)
+
+// Reset removes what a stopped node left on the machine: its shims and
+// containers, mounts, the CNI bridge, the iptables and nftables rules of
+// kube-proxy and the CNI plugins, its cgroups and, last, its data dir. Each
+// step is logged; a failing step does not stop the others.
+func Reset(paths Paths, cgroupRoot string) error {
+	var errs []error
+	step := func(what string, run func() error) {
+		klog.InfoS("Reset", "step", what)
+		if err := run(); err != nil {
+			klog.ErrorS(err, "Reset step failed", "step", what)
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	mode := cgroups.Detect()
+	step("stop shims and containers", func() error { return killNodeProcesses(paths, cgroupRoot) })
+	step("unmount", func() error { return unmountBelow(paths.DataDir, paths.Run) })
+	step("remove CNI bridge cni0", removeBridge)
+	step("remove iptables rules", removeIPTablesRules)
+	step("remove nftables tables", removeNFTables)
+	step("remove cgroups", func() error { return removeNodeCgroups(mode, cgroupRoot) })
+	step("remove "+paths.Run, func() error { return os.RemoveAll(paths.Run) })
+	step("remove "+paths.DataDir, func() error { return os.RemoveAll(paths.DataDir) })
+	return errors.Join(errs...)
+}
+
+// killNodeProcesses kills the node's shims (their executable is in the
+// node's bin dir) and every process in the node's pod cgroups, until none
+// is left.
+func killNodeProcesses(paths Paths, cgroupRoot string) error {
+	binDir := filepath.Join(paths.DataDir, "bin") + "/"
+	podCgroups := filepath.Join("/", cgroupRoot, "kubepods")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var pids []int
+		procs, _ := os.ReadDir("/proc")
+		for _, proc := range procs {
+			pid, err := strconv.Atoi(proc.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if strings.HasPrefix(exe, binDir) || inCgroupTree(pid, podCgroups) {
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes still running: %v", pids)
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func inCgroupTree(pid int, root string) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && (parts[1] == "memory" || parts[0] == "0") &&
+			(parts[2] == root || strings.HasPrefix(parts[2], root+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// unmountBelow detaches every mount point under the given directories,
+// deepest first (pod volumes, overlay rootfs, netns pins, shm).
+func unmountBelow(dirs ...string) error {
+	file, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	var targets []string
+	scanner := bufio.NewScanner(file)
+	for scanner.Scan() {
+		fields := strings.Fields(scanner.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		target := unescapeMount(fields[4])
+		for _, dir := range dirs {
+			if target == dir || strings.HasPrefix(target, dir+"/") {
+				targets = append(targets, target)
+			}
+		}
+	}
+	slices.SortFunc(targets, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
+	for _, target := range targets {
+		if err := syscall.Unmount(target, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", target, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unescapeMount decodes the octal escapes (\040 for space) of mountinfo.
+func unescapeMount(path string) string {
+	if !strings.Contains(path, `\`) {
+		return path
+	}
+	unquoted, err := strconv.Unquote(`"` + path + `"`)
+	if err != nil {
+		return path
+	}
+	return unquoted
+}
+
+// removeBridge deletes cni0. It asks the kernel rather than /sys/class/net,
+// which shows the network namespace that mounted /sys, not ours.
+func removeBridge() error {
+	out, err := exec.Command("ip", "link", "delete", "cni0").CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "Cannot find device") {
+		return fmt.Errorf("ip link delete cni0: %v: %s", err, out)
+	}
+	return nil
+}
+
+// removeIPTablesRules drops every rule and chain kube-proxy (KUBE-) and the
+// CNI plugins (CNI-) added, in IPv4 and IPv6, leaving all other rules.
+func removeIPTablesRules() error {
+	var errs []error
+	for _, family := range []string{"iptables", "ip6tables"} {
+		if _, err := exec.LookPath(family + "-save"); err != nil {
+			continue
+		}
+		saved, err := exec.Command(family + "-save").Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s-save: %w", family, err))
+			continue
+		}
+		var kept bytes.Buffer
+		for _, line := range strings.Split(string(saved), "\n") {
+			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-") {
+				continue
+			}
+			kept.WriteString(line + "\n")
+		}
+		restore := exec.Command(family + "-restore")
+		restore.Stdin = &kept
+		if out, err := restore.CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("%s-restore: %v: %s", family, err, out))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeNFTables deletes kube-proxy's nftables tables (nftables mode).
+func removeNFTables() error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return nil
+	}
+	for _, family := range []string{"ip", "ip6"} {
+		_ = exec.Command("nft", "delete", "table", family, "kube-proxy").Run()
+	}
+	return nil
+}
+
+// removeNodeCgroups removes the node's cgroup root, or with none set the
+// kubepods tree the kubelet made at the hierarchy roots.
+func removeNodeCgroups(mode cgroups.Mode, cgroupRoot string) error {
+	if cgroupRoot == "" || cgroupRoot == "/" {
+		return cgroups.RemoveRoot(mode, "/kubepods")
+	}
+	return cgroups.RemoveRoot(mode, cgroupRoot)
+}

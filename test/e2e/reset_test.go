@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/monokube/monokube/internal/cgroups"
+)
+
+// TestResetLeavesNothingBehind runs a pod, stops the node and runs
+// `monokube reset`: no processes, mounts, bridge, rules, cgroups or data may
+// remain.
+func TestResetLeavesNothingBehind(t *testing.T) {
+	node := startNode(t)
+	node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--port=8080", "--", "httpd", "-f", "-p", "8080")
+	waitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
+	node.MustKubectl("expose", "pod", "web", "--port=80", "--target-port=8080")
+	if code, _, err := node.Terminate(30 * time.Second); err != nil || code != 0 {
+		t.Fatalf("stop: code %d, %v", code, err)
+	}
+	if len(node.Processes()) == 0 {
+		t.Fatal("no pod processes after stop: the check below would prove nothing")
+	}
+	if out, err := node.InNode(node.Bin, "reset", "--data-dir", node.DataDir, "--cgroup-root", node.CgroupRoot); err != nil {
+		t.Fatalf("reset: %v\n%s", err, out)
+	}
+	if pids := node.Processes(); len(pids) > 0 {
+		t.Errorf("processes left: %v", pids)
+	}
+	mounts, _ := node.InNode("cat", "/proc/self/mountinfo")
+	if strings.Contains(mounts, node.DataDir) {
+		t.Errorf("mounts left under the data dir:\n%s", mounts)
+	}
+	rules, _ := node.InNode("iptables-save")
+	if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") {
+		t.Errorf("iptables rules left:\n%s", rules)
+	}
+	if out, err := node.InNode("ip", "link", "show", "cni0"); err == nil {
+		t.Errorf("cni0 left:\n%s", out)
+	}
+	hierarchy := "/sys/fs/cgroup/memory"
+	if cgroups.Detect() == cgroups.V2 {
+		hierarchy = "/sys/fs/cgroup"
+	}
+	if _, err := os.Stat(filepath.Join(hierarchy, node.CgroupRoot)); err == nil {
+		t.Errorf("cgroup root %s left", node.CgroupRoot)
+	}
+	if _, err := os.Stat(node.DataDir); err == nil {
+		t.Errorf("data dir %s left", node.DataDir)
+	}
+}
