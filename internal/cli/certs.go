@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -24,7 +25,7 @@ spec.pki.renewPercentLeft of their life remains; CAs are never replaced.`,
 		Example: "  sudo monokube certs status",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			statuses, err := pki.Status(pki.Files{Dir: g.pkiDir()})
+			statuses, err := pki.Status(pki.Files{Dir: g.pkiDir()}, pki.Files{Dir: filepath.Join(g.dataDir, "agent", "pki")})
 			if err != nil {
 				return err
 			}

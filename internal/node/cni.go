@@ -58,12 +58,14 @@ func (c *CNI) Ready(ctx context.Context) error {
 }
 
 func (c *CNI) write() error {
+	// The bridge's masquerading and portmap use the same packet filter as
+	// kube-proxy, so an nftables node needs no iptables at all.
 	conflist := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "monokube",
 		"plugins": []any{
 			map[string]any{
-				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "ipMasqBackend": c.PortmapBackend, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": c.podCIDR}}},

@@ -19,14 +19,19 @@ type CertificateStatus struct {
 	IsCA     bool
 }
 
-// Status lists every certificate in the PKI directory, sorted by name.
-func Status(files Files) ([]CertificateStatus, error) {
-	paths, err := filepath.Glob(filepath.Join(files.Dir, "*.crt"))
+// Status lists every certificate in the given PKI directories (the
+// cluster's and a node's), sorted by name; a node's are prefixed "node/".
+func Status(cluster Files, nodes ...Files) ([]CertificateStatus, error) {
+	paths, err := filepath.Glob(filepath.Join(cluster.Dir, "*.crt"))
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("no certificates in %s (has the server started with this --data-dir?)", files.Dir)
+		return nil, fmt.Errorf("no certificates in %s (has the server started with this --data-dir?)", cluster.Dir)
+	}
+	for _, node := range nodes {
+		nodePaths, _ := filepath.Glob(filepath.Join(node.Dir, "*.crt"))
+		paths = append(paths, nodePaths...)
 	}
 	var statuses []CertificateStatus
 	for _, path := range paths {
@@ -35,8 +40,12 @@ func Status(files Files) ([]CertificateStatus, error) {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		c := certs[0]
+		name := strings.TrimSuffix(filepath.Base(path), ".crt")
+		if filepath.Dir(path) != filepath.Clean(cluster.Dir) {
+			name = "node/" + name
+		}
 		statuses = append(statuses, CertificateStatus{
-			Name:     strings.TrimSuffix(filepath.Base(path), ".crt"),
+			Name:     name,
 			Subject:  describe(c.Subject.CommonName, c.Subject.Organization),
 			Issuer:   c.Issuer.CommonName,
 			NotAfter: c.NotAfter,

@@ -25,11 +25,12 @@ import (
 
 const image = harness.BusyboxImage
 
-// startNode brings up one node with the busybox image in its images dir.
-func startNode(t *testing.T) *harness.Node {
+// startNode brings up one node with the busybox image in its images dir;
+// specExtra is YAML added under the config's spec.
+func startNode(t *testing.T, specExtra string) *harness.Node {
 	t.Helper()
 	network := harness.NewNetwork(t)
-	node := harness.NewNode(t, network, 1, "")
+	node := harness.NewNode(t, network, 1, specExtra)
 	harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
 	node.StartReady()
 	client := node.Client()
@@ -42,7 +43,7 @@ func startNode(t *testing.T) *harness.Node {
 
 // TestNodeRunsPods shares one node between checks, the disruptive restart last.
 func TestNodeRunsPods(t *testing.T) {
-	node := startNode(t)
+	node := startNode(t, "")
 	client := node.Client()
 
 	t.Run("EchoPodLogs", func(t *testing.T) {
@@ -151,11 +152,7 @@ func TestNodeRunsPods(t *testing.T) {
 			out, _ := node.Kubectl("exec", "sleeper", "--", "sh", "-c", `printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 `+address)
 			return out
 		}
-		fromNode := func(host string, port int32) string {
-			out, _ := exec.Command("ip", "netns", "exec", node.NetNS, "/bin/busybox", "sh", "-c",
-				fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | /bin/busybox nc -w 3 %s %d`, host, port)).CombinedOutput()
-			return string(out)
-		}
+		fromNode := func(host string, port int32) string { return httpFromNode(node, host, port) }
 		cases := []struct {
 			what string
 			get  func() string
@@ -227,6 +224,14 @@ func TestNodeRunsPods(t *testing.T) {
 			}
 		}
 	})
+}
+
+// httpFromNode sends an HTTP GET from the node's network namespace (with the
+// host's busybox nc) and returns the answer.
+func httpFromNode(node *harness.Node, host string, port int32) string {
+	out, _ := exec.Command("ip", "netns", "exec", node.NetNS, "/bin/busybox", "sh", "-c",
+		fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | /bin/busybox nc -w 3 %s %d`, host, port)).CombinedOutput()
+	return string(out)
 }
 
 // containerIDs maps running pods to "containerID/restartCount" of their first container.

@@ -16,7 +16,7 @@ import (
 // `monokube reset`: no processes, mounts, bridge, rules, cgroups or data may
 // remain.
 func TestResetLeavesNothingBehind(t *testing.T) {
-	node := startNode(t)
+	node := startNode(t, "")
 	node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--port=8080", "--", "httpd", "-f", "-p", "8080")
 	waitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
 	node.MustKubectl("expose", "pod", "web", "--port=80", "--target-port=8080")

@@ -202,6 +202,21 @@ func (s *Server) Kill() {
 	<-s.exited
 }
 
+// WaitExit waits up to timeout for the process to end on its own and
+// returns its exit code.
+func (s *Server) WaitExit(timeout time.Duration) (int, error) {
+	select {
+	case <-s.exited:
+	case <-time.After(timeout):
+		return -1, fmt.Errorf("still running after %s", timeout)
+	}
+	var exit *exec.ExitError
+	if errors.As(s.exitErr, &exit) {
+		return exit.ExitCode(), nil
+	}
+	return 0, s.exitErr
+}
+
 // Terminate sends SIGTERM and waits up to timeout. It returns the exit
 // code and how long the exit took.
 func (s *Server) Terminate(timeout time.Duration) (exitCode int, took time.Duration, err error) {
