@@ -90,11 +90,24 @@ func rssMiB(t *testing.T, pid int) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rss float64
 	for _, line := range strings.Split(string(status), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
-			kib, _ := strconv.Atoi(fields[1])
-			return float64(kib) / 1024
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
 		}
+		kib, _ := strconv.Atoi(fields[1])
+		switch fields[0] {
+		case "VmRSS:":
+			rss = float64(kib) / 1024
+		case "RssAnon:", "RssFile:":
+			// Anonymous memory is the heap and stacks; file pages are the
+			// binary's code and data, shared with other processes of it.
+			t.Logf("%s %.1f MiB", fields[0], float64(kib)/1024)
+		}
+	}
+	if rss > 0 {
+		return rss
 	}
 	t.Fatal("no VmRSS")
 	return 0

@@ -6,9 +6,7 @@ package bundle
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -17,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // assets is filled by `make bundle`: assets/bin/* and assets/images/*.tar.
@@ -25,25 +22,14 @@ import (
 //go:embed assets
 var assets embed.FS
 
-var digest = sync.OnceValues(func() (string, error) {
-	hash := sha256.New()
-	err := fs.WalkDir(assets, "assets/bin", func(name string, entry fs.DirEntry, err error) error {
-		if err != nil || entry.IsDir() {
-			return err
-		}
-		data, err := assets.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(hash, "%s %d\n", name, len(data))
-		hash.Write(data)
-		return nil
-	})
+// digest is the content hash of the executables, written by the build.
+func digest() (string, error) {
+	raw, err := assets.ReadFile("assets/digest")
 	if err != nil {
 		return "", fmt.Errorf("bundled executables missing (build with `make build`): %w", err)
 	}
-	return hex.EncodeToString(hash.Sum(nil))[:16], nil
-})
+	return strings.TrimSpace(string(raw)), nil
+}
 
 // Executables lists the bundled executables by name.
 func Executables() ([]string, error) {
