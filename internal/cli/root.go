@@ -51,6 +51,7 @@ run inside this one process; nothing else needs to be installed.`,
 		newUserCommand(g),
 		newCertsCommand(g),
 		newCtrCommand(),
+		newCrictlCommand(),
 		newImagesCommand(),
 		newResetCommand(g),
 	)

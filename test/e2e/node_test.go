@@ -62,6 +62,17 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 	})
 
+	t.Run("EmbeddedCtrAndCrictlSeeTheNode", func(t *testing.T) {
+		out, err := node.InNode(node.Bin, "--data-dir", node.DataDir, "crictl", "ps")
+		if err != nil || !strings.Contains(out, "sleeper") {
+			t.Errorf("crictl ps (err %v) lacks the sleeper container:\n%s", err, out)
+		}
+		out, err = node.InNode(node.Bin, "--data-dir", node.DataDir, "ctr", "images", "ls", "-q")
+		if err != nil || !strings.Contains(out, image) || !strings.Contains(out, "monokube.io/pause:3.10") {
+			t.Errorf("ctr images ls (err %v) lacks the busybox and pause images:\n%s", err, out)
+		}
+	})
+
 	t.Run("CrashingContainerRestartsWithBackoff", func(t *testing.T) {
 		node.MustKubectl("run", "crasher", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "sh", "-c", "exit 3")
 		// Restarted, with a back-off between the restarts: either seen

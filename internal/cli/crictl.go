@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/monokube/monokube/internal/bundle"
+	"github.com/monokube/monokube/internal/node"
+)
+
+func newCrictlCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "crictl [flags] COMMAND",
+		Short: "Run crictl against this node's container runtime",
+		Long: `Run crictl (cri-tools v1.34, carried in the binary) pointed at the CRI socket
+of the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR,
+or /var/lib/monokube.`,
+		Example: `  sudo monokube crictl ps
+  sudo monokube --data-dir /tmp/mk crictl pods`,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			dataDir, args := takeDataDir(args)
+			dataDir, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			socket := node.NewPaths(dataDir).ContainerdSocket()
+			if _, err := os.Stat(socket); err != nil {
+				return fmt.Errorf("no containerd socket at %s: is the node running with data dir %s? %w", socket, dataDir, err)
+			}
+			binDir, err := bundle.Extract(dataDir)
+			if err != nil {
+				return err
+			}
+			crictl := filepath.Join(binDir, "crictl")
+			argv := append([]string{"crictl", "--runtime-endpoint", "unix://" + socket, "--image-endpoint", "unix://" + socket}, args...)
+			// Replace this process, so exit codes and terminals behave as crictl's own.
+			return syscall.Exec(crictl, argv, os.Environ())
+		},
+	}
+}
