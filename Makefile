@@ -31,22 +31,24 @@ CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 bundle: $(BUNDLE)/.built
 
 $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go internal/images/archive.go
-	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/bin $(BUNDLE)/images build/pause-rootfs
+	rm -rf $(BUNDLE) build/bin && mkdir -p $(BUNDLE)/images build/bin build/pause-rootfs
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
-		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/$(BUNDLE)/bin/runc github.com/opencontainers/runc
-	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/$(BUNDLE)/bin/ $(CNI_PLUGINS)
+		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/build/bin/runc github.com/opencontainers/runc
+	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/bin/ $(CNI_PLUGINS)
 	cd tools && $(GO) build -trimpath -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=2.4.2" \
-		-o $(CURDIR)/$(BUNDLE)/bin/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+		-o $(CURDIR)/build/bin/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 	# crictl has a module of its own: it pins an older Kubernetes than ours.
 	cd tools/crictl && $(GO) build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.34.0" \
-		-o $(CURDIR)/$(BUNDLE)/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
+		-o $(CURDIR)/build/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
 	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/pause-rootfs/pause ./pause
 	$(GO) run ./internal/images/mkimage --rootfs build/pause-rootfs --ref monokube.io/pause:3.10 \
 		--entrypoint /pause --out $(BUNDLE)/images/pause.tar
+	# Compressed, the executables add a third of their size to the binary.
+	$(GO) run ./internal/bundle/pack --from build/bin --to $(BUNDLE)/bin
 	# The content hash names the unpack dir; computed here so a start never
-	# reads (and keeps in memory) 40 MB of executables just to hash them.
-	cd $(BUNDLE)/bin && sha256sum * | sha256sum | cut -c1-16 > ../digest
+	# reads (and keeps in memory) the executables just to hash them.
+	cd build/bin && sha256sum * | sha256sum | cut -c1-16 > $(CURDIR)/$(BUNDLE)/digest
 	touch $@
 
 build: bundle

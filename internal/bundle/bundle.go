@@ -9,12 +9,15 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // assets is filled by `make bundle`: assets/bin/* and assets/images/*.tar.
@@ -39,7 +42,7 @@ func Executables() ([]string, error) {
 	}
 	var names []string
 	for _, entry := range entries {
-		names = append(names, entry.Name())
+		names = append(names, strings.TrimSuffix(entry.Name(), ".zst"))
 	}
 	return names, nil
 }
@@ -68,11 +71,7 @@ func Extract(dataDir string) (string, error) {
 		return "", err
 	}
 	for _, name := range names {
-		data, err := assets.ReadFile(path.Join("assets/bin", name))
-		if err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o755); err != nil {
+		if err := unpack(name, filepath.Join(tmp, name)); err != nil {
 			return "", fmt.Errorf("unpack %s: %w", name, err)
 		}
 	}
@@ -86,6 +85,29 @@ func Extract(dataDir string) (string, error) {
 		return "", fmt.Errorf("install %s: %w", dir, err)
 	}
 	return dir, nil
+}
+
+// unpack decompresses one embedded executable (zstd, see bundle/pack).
+func unpack(name, target string) error {
+	compressed, err := assets.Open(path.Join("assets/bin", name+".zst"))
+	if err != nil {
+		return err
+	}
+	defer compressed.Close()
+	decoder, err := zstd.NewReader(compressed)
+	if err != nil {
+		return err
+	}
+	defer decoder.Close()
+	file, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(file, decoder); err != nil {
+		file.Close()
+		return err
+	}
+	return file.Close()
 }
 
 // Image is a bundled image archive.
