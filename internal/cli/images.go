@@ -2,19 +2,26 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"k8s.io/klog/v2"
+
 	"github.com/monokube/monokube/internal/bundle"
+	"github.com/monokube/monokube/internal/node"
 )
 
-func newImagesCommand() *cobra.Command {
+func newImagesCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "System images carried in this binary",
 	}
+	cmd.AddCommand(newImagesImportCommand(g))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List the images and executables this binary carries and imports at start",
@@ -45,4 +52,67 @@ node start, without any registry) and the executables it unpacks into
 		},
 	})
 	return cmd
+}
+
+func newImagesImportCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE...",
+		Short: "Import image archives (docker save / OCI tarballs) into this node",
+		Long: `Import image archives into the node whose data dir is --data-dir. When the node
+runs, they are imported into its containerd at once (one log line per image) and
+pods can use them with imagePullPolicy IfNotPresent; they are also kept in
+<data-dir>/images/, which every start imports again, so they survive a reset of
+containerd's store. Without a running node they are only copied there.`,
+		Example: `  docker save busybox:1 -o busybox.tar   # on a machine with a registry
+  sudo monokube images import busybox.tar`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dataDir, err := filepath.Abs(g.dataDir)
+			if err != nil {
+				return err
+			}
+			paths := node.NewPaths(dataDir)
+			_, statErr := os.Stat(paths.ContainerdSocket())
+			running := statErr == nil
+			for _, archive := range args {
+				kept := filepath.Join(paths.ImagesDir(), filepath.Base(archive))
+				if err := copyFile(archive, kept); err != nil {
+					return err
+				}
+				if !running {
+					klog.InfoS("Node not running; the archive is imported at its next start", "archive", kept)
+					continue
+				}
+				if err := node.ImportFile(cmd.Context(), paths, kept); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// copyFile copies src into dst (creating dst's directory), unless they are
+// the same file.
+func copyFile(src, dst string) error {
+	if same, _ := filepath.Abs(src); same == dst {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
 }

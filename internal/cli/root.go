@@ -52,7 +52,7 @@ run inside this one process; nothing else needs to be installed.`,
 		newCertsCommand(g),
 		newCtrCommand(),
 		newCrictlCommand(),
-		newImagesCommand(),
+		newImagesCommand(g),
 		newResetCommand(g),
 	)
 	return root

@@ -74,6 +74,22 @@ func (i *Images) Start(ctx context.Context) error {
 	return nil
 }
 
+// ImportFile imports one image archive into the containerd of the node
+// whose paths are given, for `monokube images import` on a running node.
+func ImportFile(ctx context.Context, paths Paths, path string) error {
+	client, err := containerd.New(paths.ContainerdSocket(), containerd.WithDefaultNamespace(criNamespace))
+	if err != nil {
+		return fmt.Errorf("connect to containerd: %w", err)
+	}
+	defer client.Close()
+	file, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open image archive: %w", err)
+	}
+	defer file.Close()
+	return importArchive(ctx, client, file, path, nil)
+}
+
 // importArchive imports a docker-archive or OCI tarball and unpacks it for
 // overlayfs, logging one line per image.
 func importArchive(ctx context.Context, client *containerd.Client, archive io.Reader, source string, labels map[string]string) error {

@@ -73,6 +73,17 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 	})
 
+	t.Run("ImagesImportIntoRunningNode", func(t *testing.T) {
+		const imported = "docker.io/library/busybox:imported"
+		archive := filepath.Join(t.TempDir(), "imported.tar")
+		harness.WriteBusyboxArchiveAs(t, imported, archive)
+		if out, err := node.InNode(node.Bin, "--data-dir", node.DataDir, "images", "import", archive); err != nil {
+			t.Fatalf("images import: %v\n%s", err, out)
+		}
+		node.MustKubectl("run", "from-import", "--image="+imported, "--image-pull-policy=Never", "--restart=Never", "--", "echo", "imported ok")
+		waitPhase(t, client, "default", "from-import", corev1.PodSucceeded)
+	})
+
 	t.Run("CrashingContainerRestartsWithBackoff", func(t *testing.T) {
 		node.MustKubectl("run", "crasher", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "sh", "-c", "exit 3")
 		// Restarted, with a back-off between the restarts: either seen

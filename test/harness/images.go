@@ -19,6 +19,12 @@ var busyboxApplets = []string{"sh", "echo", "sleep", "cat", "ls", "nc", "httpd",
 // start: no registry is reachable from tests.
 func WriteBusyboxArchive(t testing.TB, dir string) {
 	t.Helper()
+	WriteBusyboxArchiveAs(t, BusyboxImage, filepath.Join(dir, "busybox.tar"))
+}
+
+// WriteBusyboxArchiveAs writes the busybox image under another reference to path.
+func WriteBusyboxArchiveAs(t testing.TB, reference, path string) {
+	t.Helper()
 	const busybox = "/bin/busybox"
 	if _, err := os.Stat(busybox); err != nil {
 		t.Fatalf("%s missing: install Debian's busybox-static (see README)", busybox)
@@ -41,11 +47,11 @@ func WriteBusyboxArchive(t testing.TB, dir string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spec := images.Spec{Reference: BusyboxImage, RootFS: rootfs, Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}
-	if err := images.WriteArchive(spec, filepath.Join(dir, "busybox.tar")); err != nil {
+	spec := images.Spec{Reference: reference, RootFS: rootfs, Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}
+	if err := images.WriteArchive(spec, path); err != nil {
 		t.Fatal(err)
 	}
 }
