@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -47,14 +46,14 @@ func TestNodeNumbers(t *testing.T) {
 		node.Start()
 		node.WaitReady(3 * time.Minute)
 		client := node.Client()
-		waitFor(t, func(ctx context.Context) bool {
+		harness.Poll(t, 3*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
 			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-			return err == nil && isReady(n)
+			return err == nil && isReady(n), nil
 		})
 		ready = append(ready, time.Since(began))
-		waitFor(t, func(ctx context.Context) bool {
+		harness.Poll(t, 3*time.Minute, "first pod Running", func(ctx context.Context) (bool, error) {
 			pod, err := client.CoreV1().Pods("default").Get(ctx, "first-"+node.Name, metav1.GetOptions{})
-			return err == nil && pod.Status.Phase == corev1.PodRunning
+			return err == nil && pod.Status.Phase == corev1.PodRunning, nil
 		})
 		firstPod = append(firstPod, time.Since(began))
 		last = node
@@ -80,18 +79,6 @@ func isReady(node *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-func waitFor(t *testing.T, condition func(ctx context.Context) bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		return condition(ctx), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func writeFile(t *testing.T, path, content string) {

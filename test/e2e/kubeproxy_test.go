@@ -26,7 +26,7 @@ func TestKubeProxyNFTablesModeServesServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "ClusterIP answers through nftables", func(context.Context) (bool, error) {
+	harness.Poll(t, 30*time.Second, "ClusterIP answers through nftables", func(context.Context) (bool, error) {
 		return strings.Contains(httpFromNode(node, svc.Spec.ClusterIP, 80), "hello-nft"), nil
 	})
 	if out, err := node.InNode("nft", "list", "table", "ip", "kube-proxy"); err != nil || !strings.Contains(out, svc.Spec.ClusterIP) {

@@ -17,7 +17,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/monokube/monokube/test/harness"
@@ -34,7 +33,7 @@ func startNode(t *testing.T, specExtra string) *harness.Node {
 	harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
 	node.StartReady()
 	client := node.Client()
-	poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
+	harness.Poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 		return err == nil && nodeReady(n), nil
 	})
@@ -91,7 +90,7 @@ func TestNodeRunsPods(t *testing.T) {
 		// exit and the next start (1.37 often reports the exited state
 		// until the restart).
 		sawBackOff := false
-		ok := pollOK(2*time.Minute, func(ctx context.Context) (bool, error) {
+		ok := harness.PollOK(2*time.Minute, func(ctx context.Context) (bool, error) {
 			pod, err := client.CoreV1().Pods("default").Get(ctx, "crasher", metav1.GetOptions{})
 			if err != nil || len(pod.Status.ContainerStatuses) == 0 {
 				return false, nil
@@ -145,7 +144,7 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 		for command, want := range checks {
 			var out string
-			poll(t, 30*time.Second, command, func(context.Context) (bool, error) {
+			harness.Poll(t, 30*time.Second, command, func(context.Context) (bool, error) {
 				out, _ = node.Kubectl("exec", "volumes", "-c", "reader", "--", "sh", "-c", command)
 				return strings.TrimSpace(out) == want, nil
 			})
@@ -186,7 +185,7 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 		for _, c := range cases {
 			var out string
-			poll(t, 30*time.Second, c.what, func(context.Context) (bool, error) {
+			harness.Poll(t, 30*time.Second, c.what, func(context.Context) (bool, error) {
 				out = c.get()
 				return strings.Contains(out, "hello-web"), nil
 			})
@@ -230,7 +229,7 @@ func TestNodeRunsPods(t *testing.T) {
 		before := containerIDs(t, client)
 		node.Kill()
 		node.StartReady()
-		poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
+		harness.Poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
 			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 			return err == nil && nodeReady(n), nil
 		})
@@ -292,23 +291,10 @@ func nodeReady(node *corev1.Node) bool {
 func waitPhase(t *testing.T, client kubernetes.Interface, namespace, name string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
-	poll(t, 2*time.Minute, "pod "+name+" "+string(phase), func(ctx context.Context) (bool, error) {
+	harness.Poll(t, 2*time.Minute, "pod "+name+" "+string(phase), func(ctx context.Context) (bool, error) {
 		var err error
 		pod, err = client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && pod.Status.Phase == phase, nil
 	})
 	return pod
-}
-
-func poll(t *testing.T, timeout time.Duration, what string, condition wait.ConditionWithContextFunc) {
-	t.Helper()
-	if !pollOK(timeout, condition) {
-		t.Fatalf("waiting for %s: timed out after %s", what, timeout)
-	}
-}
-
-func pollOK(timeout time.Duration, condition wait.ConditionWithContextFunc) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, condition) == nil
 }

@@ -38,7 +38,7 @@ func TestUserCreateFollowsTheSeedFlow(t *testing.T) {
 	}
 	server.MustKubectl("create", "clusterrole", "node-reader", "--verb=get,list,watch", "--resource=nodes")
 	server.MustKubectl("create", "clusterrolebinding", "development-node-reader", "--clusterrole=node-reader", "--group=development")
-	poll(t, 30*time.Second, "demo allowed to list nodes", func(context.Context) (bool, error) {
+	harness.Poll(t, 30*time.Second, "demo allowed to list nodes", func(context.Context) (bool, error) {
 		return exec.Command(harness.Kubectl, "--kubeconfig", demo, "get", "nodes").Run() == nil, nil
 	})
 

@@ -16,7 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -41,7 +40,7 @@ func TestControlPlaneRunsClusterOperations(t *testing.T) {
 		var pods *corev1.PodList
 		// The controller-manager makes the ReplicaSet and Pods; the scheduler
 		// marks them unschedulable because there is no node yet.
-		poll(t, time.Minute, "two unschedulable pods", func(ctx context.Context) (bool, error) {
+		harness.Poll(t, time.Minute, "two unschedulable pods", func(ctx context.Context) (bool, error) {
 			var err error
 			pods, err = client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 			if err != nil || len(pods.Items) != 2 {
@@ -69,7 +68,7 @@ func TestControlPlaneRunsClusterOperations(t *testing.T) {
 	t.Run("NewNamespaceGetsDefaultServiceAccount", func(t *testing.T) {
 		server.MustKubectl("create", "namespace", "fresh")
 		client := server.Client()
-		poll(t, 30*time.Second, "default ServiceAccount in fresh", func(ctx context.Context) (bool, error) {
+		harness.Poll(t, 30*time.Second, "default ServiceAccount in fresh", func(ctx context.Context) (bool, error) {
 			_, err := client.CoreV1().ServiceAccounts("fresh").Get(ctx, "default", metav1.GetOptions{})
 			return err == nil, nil
 		})
@@ -151,13 +150,4 @@ func unschedulable(pod *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func poll(t *testing.T, timeout time.Duration, what string, condition wait.ConditionWithContextFunc) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, condition); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
 }

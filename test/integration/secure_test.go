@@ -91,7 +91,7 @@ func TestSecureDefaults(t *testing.T) {
 "spec":{"containers":[{"name":"c","image":"busybox:stable","securityContext":{"privileged":true}}]}}`
 		// Admission looks up the namespace's default ServiceAccount first.
 		client := server.Client()
-		poll(t, 30*time.Second, "default ServiceAccount", func(ctx context.Context) (bool, error) {
+		harness.Poll(t, 30*time.Second, "default ServiceAccount", func(ctx context.Context) (bool, error) {
 			_, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 			return err == nil, nil
 		})
@@ -101,7 +101,7 @@ func TestSecureDefaults(t *testing.T) {
 		}
 		server.MustKubectl("create", "namespace", "tools")
 		server.MustKubectl("label", "namespace", "tools", "pod-security.kubernetes.io/enforce=privileged")
-		poll(t, 30*time.Second, "default ServiceAccount in tools", func(ctx context.Context) (bool, error) {
+		harness.Poll(t, 30*time.Second, "default ServiceAccount in tools", func(ctx context.Context) (bool, error) {
 			_, err := client.CoreV1().ServiceAccounts("tools").Get(ctx, "default", metav1.GetOptions{})
 			return err == nil, nil
 		})
