@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -9,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/monokube/monokube/internal/bundle"
-	"github.com/monokube/monokube/internal/node"
 )
 
 func newCrictlCommand() *cobra.Command {
@@ -23,14 +21,9 @@ or /var/lib/monokube.`,
   sudo monokube --data-dir /tmp/mk crictl pods`,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			dataDir, args := takeDataDir(args)
-			dataDir, err := filepath.Abs(dataDir)
+			dataDir, socket, args, err := runningNode(args)
 			if err != nil {
 				return err
-			}
-			socket := node.NewPaths(dataDir).ContainerdSocket()
-			if _, err := os.Stat(socket); err != nil {
-				return fmt.Errorf("no containerd socket at %s: is the node running with data dir %s? %w", socket, dataDir, err)
 			}
 			binDir, err := bundle.Extract(dataDir)
 			if err != nil {

@@ -23,17 +23,26 @@ the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR, or
   sudo monokube --data-dir /tmp/mk ctr containers ls`,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			dataDir, args := takeDataDir(args)
-			dataDir, err := filepath.Abs(dataDir)
+			_, socket, args, err := runningNode(args)
 			if err != nil {
 				return err
-			}
-			socket := node.NewPaths(dataDir).ContainerdSocket()
-			if _, err := os.Stat(socket); err != nil {
-				return fmt.Errorf("no containerd socket at %s: is `monokube server --enable-worker` (or worker) running with data dir %s? %w", socket, dataDir, err)
 			}
 			argv := append([]string{"ctr", "--address", socket, "--namespace", "k8s.io"}, args...)
 			return ctrapp.New().Run(context.Background(), argv)
 		},
 	}
+}
+
+// runningNode takes a leading --data-dir from args and returns the data dir
+// and containerd socket of the node running there, and the remaining args.
+func runningNode(args []string) (dataDir, socket string, rest []string, err error) {
+	dataDir, rest = takeDataDir(args)
+	if dataDir, err = filepath.Abs(dataDir); err != nil {
+		return "", "", nil, err
+	}
+	socket = node.NewPaths(dataDir).ContainerdSocket()
+	if _, err := os.Stat(socket); err != nil {
+		return "", "", nil, fmt.Errorf("no containerd socket at %s: is `monokube server --enable-worker` running with data dir %s? %w", socket, dataDir, err)
+	}
+	return dataDir, socket, rest, nil
 }
