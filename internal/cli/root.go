@@ -54,6 +54,7 @@ run inside this one process; nothing else needs to be installed.`,
 		newCrictlCommand(),
 		newImagesCommand(g),
 		newResetCommand(g),
+		newTokenCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,83 @@
+package join
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/util/cert"
+)
+
+func validToken() Token {
+	return Token{Role: RoleWorker, Servers: []string{"https://10.0.0.1:6443"}, CAHash: "sha256:" + strings.Repeat("ab", 32), Bootstrap: "abcdef.0123456789abcdef"}
+}
+
+func TestTokenRoundTrips(t *testing.T) {
+	token := validToken()
+	parsed, err := Parse("  " + token.String() + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.String() != token.String() || parsed.ID() != "abcdef" {
+		t.Fatalf("round trip changed the token: %+v", parsed)
+	}
+}
+
+func TestParseExplainsBadTokens(t *testing.T) {
+	good := validToken().String()
+	mutate := func(change func(*Token)) string {
+		token := validToken()
+		change(&token)
+		return token.String()
+	}
+	cases := []struct {
+		name, text, want string
+	}{
+		{"empty", "", "the token is empty"},
+		{"not ours", "K10abc::server:secret", `should start with "MK1."`},
+		{"truncated", good[:len(good)/2], "garbled or truncated"},
+		{"garbled", good[:10] + "!!!" + good[13:], "garbled or truncated"},
+		{"no server", mutate(func(t *Token) { t.Servers = nil }), "names no server"},
+		{"plain http", mutate(func(t *Token) { t.Servers = []string{"http://10.0.0.1:6443"} }), "not an https URL"},
+		{"no pin", mutate(func(t *Token) { t.CAHash = "" }), "no valid CA pin"},
+		{"bad secret", mutate(func(t *Token) { t.Bootstrap = "abc.def" }), "secret is malformed"},
+		{"bad role", mutate(func(t *Token) { t.Role = "admin" }), `unknown role "admin"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(c.text)
+			if err == nil || !errors.Is(err, ErrGarbled) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse = %v, want an ErrGarbled mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestVerifyCARefusesAnotherCluster(t *testing.T) {
+	ours, theirs := newCA(t), newCA(t)
+	token := validToken()
+	token.CAHash = CAHash(ours)
+	if err := token.VerifyCA(ours); err != nil {
+		t.Fatalf("own CA refused: %v", err)
+	}
+	if err := token.VerifyCA(theirs); err == nil || !strings.Contains(err.Error(), "another cluster") {
+		t.Fatalf("foreign CA accepted or unclear: %v", err)
+	}
+}
+
+func newCA(t *testing.T) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := cert.NewSelfSignedCACert(cert.Config{CommonName: "test-ca"}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
