@@ -139,6 +139,13 @@ func (n *Node) Start() {
 		"--cgroup-root", n.CgroupRoot, "--node-name", n.Name)
 }
 
+// StartIn runs the monokube binary with args inside the node's namespaces
+// as the node's long-running process (for servers with other settings).
+func (n *Node) StartIn(args ...string) {
+	n.t.Helper()
+	n.startWith(append([]string{"nsenter", "--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--", n.Bin}, args...)...)
+}
+
 // StartReady starts the node and waits for the server to report ready.
 func (n *Node) StartReady() {
 	n.t.Helper()
