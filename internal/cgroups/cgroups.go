@@ -130,3 +130,11 @@ func RemoveRoot(mode Mode, root string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// SystemdManaged reports whether systemd is the init system (the check
+// sd_booted makes): then the kubelet and runc must let systemd manage
+// cgroups, or the two managers fight over the same tree.
+func SystemdManaged() bool {
+	info, err := os.Stat("/run/systemd/system")
+	return err == nil && info.IsDir()
+}

@@ -32,14 +32,17 @@ const healthzPort = 10248
 
 // Kubelet runs the kubelet in this process.
 type Kubelet struct {
-	Paths         Paths
-	PKI           pki.Files // the node's PKI dir (pki.EnsureNode)
-	NodeName      string
-	NodeIP        string
-	CgroupRoot    string
-	Cgroups       cgroups.Mode
-	ClusterDNS    string
-	ClusterDomain string
+	Paths      Paths
+	PKI        pki.Files // the node's PKI dir (pki.EnsureNode)
+	NodeName   string
+	NodeIP     string
+	CgroupRoot string
+	Cgroups    cgroups.Mode
+	// SystemdCgroups selects the kubelet's systemd cgroup driver; it must
+	// match containerd's runc setting.
+	SystemdCgroups bool
+	ClusterDNS     string
+	ClusterDomain  string
 
 	component.Task
 	server *kubeletoptions.KubeletServer
@@ -78,7 +81,7 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 		ClusterDomain:      k.ClusterDomain,
 		ClusterDNS:         []string{k.ClusterDNS},
 		CgroupRoot:         k.CgroupRoot,
-		CgroupDriver:       "cgroupfs",
+		CgroupDriver:       cgroupDriver(k.SystemdCgroups),
 		CgroupsPerQOS:      ptr.To(true),
 		// Without CAP_SYS_RESOURCE a negative score fails; the kubelet
 		// applies this to the whole monokube process, so keep what it has.
@@ -206,4 +209,11 @@ func currentOOMScoreAdj() (int32, error) {
 	}
 	value, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	return int32(value), err
+}
+
+func cgroupDriver(systemd bool) string {
+	if systemd {
+		return "systemd"
+	}
+	return "cgroupfs"
 }

@@ -55,12 +55,15 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, nodeIP string) ([]componen
 	if err != nil {
 		return nil, err
 	}
+	// Under systemd, systemd manages cgroups; a nested root (tests, several
+	// nodes on one machine) is only possible with cgroupfs.
+	systemd := cgroups.SystemdManaged() && spec.Worker.CgroupRoot == ""
 	components := []component.Component{
-		&node.Containerd{Paths: paths, BinDir: binDir, PauseImage: PauseImage},
+		&node.Containerd{Paths: paths, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
 		&node.Images{Paths: paths},
 		&node.Kubelet{
 			Paths: paths, PKI: nodePKI, NodeName: nodeName, NodeIP: nodeIP,
-			CgroupRoot: spec.Worker.CgroupRoot, Cgroups: cgroupMode,
+			CgroupRoot: spec.Worker.CgroupRoot, Cgroups: cgroupMode, SystemdCgroups: systemd,
 			ClusterDNS: spec.Network.ClusterDNS, ClusterDomain: spec.Network.ClusterDomain,
 		},
 	}
@@ -76,7 +79,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, nodeIP string) ([]componen
 	}
 	components = append(components, &node.CNI{Paths: paths, NodeName: nodeName, Client: nodeClient, PortmapBackend: portmapBackend})
 	klog.InfoS("Node runtime configured", "node", nodeName, "nodeIP", nodeIP, "cgroups", cgroupMode.String(),
-		"cgroupRoot", spec.Worker.CgroupRoot, "kubeProxy", mode, "bin", binDir)
+		"cgroupRoot", spec.Worker.CgroupRoot, "systemdCgroups", systemd, "kubeProxy", mode, "bin", binDir)
 	return components, nil
 }
 
