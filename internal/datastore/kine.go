@@ -3,14 +3,20 @@ package datastore
 import (
 	"context"
 	"fmt"
+	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/k3s-io/kine/pkg/drivers"
 	"github.com/k3s-io/kine/pkg/drivers/generic"
-	"github.com/k3s-io/kine/pkg/endpoint"
+	_ "github.com/k3s-io/kine/pkg/drivers/sqlite" // registers "sqlite://"
+	kineserver "github.com/k3s-io/kine/pkg/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"k8s.io/klog/v2"
 )
 
@@ -18,6 +24,9 @@ import (
 // FULL fsyncs each commit, so neither kill -9 nor a power cut loses a write
 // the API server confirmed. busy_timeout rides out checkpoint contention.
 const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=FULL&_txlock=immediate"
+
+// maxRequestBytes is etcd's default request limit plus gRPC overhead, as kine sets it.
+const maxRequestBytes = 1.5*1024*1024 + 512*1024
 
 // maxUnixSocketPath is the sun_path limit (108 bytes) minus the terminator.
 const maxUnixSocketPath = 107
@@ -34,6 +43,7 @@ type Kine struct {
 
 	dbFile    string
 	cancel    context.CancelFunc
+	grpc      *grpc.Server
 	wait      *sync.WaitGroup
 	endpoints []string
 }
@@ -89,19 +99,19 @@ func (k *Kine) Init(context.Context) error {
 	return nil
 }
 
+// Start opens the database through kine's SQL driver and serves kine's
+// etcd API over the unix socket. It uses kine's driver and server packages
+// directly rather than its endpoint package, which links every driver kine
+// has (NATS, S3, pebble, MySQL, PostgreSQL) into our binary.
 func (k *Kine) Start(ctx context.Context) error {
 	// kine stops when this context ends; Stop owns it, not the caller.
 	kineCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	k.cancel = cancel
 	k.wait = &sync.WaitGroup{}
-	etcd, err := endpoint.Listen(kineCtx, endpoint.Config{
-		WaitGroup: k.wait,
-		Listener:  "unix://" + k.Socket,
-		Endpoint:  k.DSN,
+	_, backend, err := drivers.New(kineCtx, k.wait, &drivers.Config{
+		Endpoint: k.DSN,
 		// kine as a library has no defaults of its own: these are its CLI's.
 		ConnectionPoolConfig: generic.ConnectionPoolConfig{MaxIdle: 20, MaxIdleTime: 2 * time.Minute},
-		NotifyInterval:       5 * time.Second,
-		EmulatedETCDVersion:  "3.6.11",
 		CompactTimeout:       5 * time.Second,
 		CompactMinRetain:     1000,
 		CompactBatchSize:     1000,
@@ -110,9 +120,33 @@ func (k *Kine) Start(ctx context.Context) error {
 	})
 	if err != nil {
 		cancel()
+		return fmt.Errorf("open datastore: %w", err)
+	}
+	if err := backend.Start(kineCtx); err != nil {
+		cancel()
 		return fmt.Errorf("start kine: %w", err)
 	}
-	k.endpoints = etcd.Endpoints
+	k.grpc = grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		// The API server's own limits for etcd requests (1.5 MiB objects).
+		grpc.MaxRecvMsgSize(maxRequestBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+	)
+	kineserver.New(backend, "unix", 5*time.Second, "3.6.11").Register(k.grpc)
+	listener, err := net.Listen("unix", k.Socket)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("listen on %s: %w", k.Socket, err)
+	}
+	k.wait.Add(1)
+	go func() {
+		defer k.wait.Done()
+		if err := k.grpc.Serve(listener); err != nil {
+			klog.ErrorS(err, "Datastore gRPC server ended")
+		}
+	}()
+	k.endpoints = []string{"unix://" + k.Socket}
 	klog.InfoS("Datastore listening", "type", "sqlite", "endpoint", k.endpoints[0])
 	return nil
 }
@@ -125,6 +159,15 @@ func (k *Kine) Endpoints() []string { return k.endpoints }
 func (k *Kine) Stop() error {
 	if k.cancel == nil {
 		return nil
+	}
+	// Let in-flight requests finish, but not for long: the API server, the
+	// only client, has already stopped.
+	stopped := make(chan struct{})
+	go func() { k.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		k.grpc.Stop()
 	}
 	k.cancel()
 	done := make(chan struct{})
