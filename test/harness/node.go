@@ -52,6 +52,9 @@ func NewNetwork(t testing.TB) *Network {
 func (n *Network) remove() {
 	_ = exec.Command("ip", "link", "del", n.hostIf).Run()
 	_ = exec.Command("ip", "netns", "del", n.bridge).Run()
+	// The nodes' namespace files lived here; each node removed its own.
+	_ = os.Remove(filepath.Join("/run/mk", n.ID))
+	_ = os.Remove("/run/mk") // only succeeds when no other test network is left
 }
 
 func (n *Network) must(args ...string) {
