@@ -114,9 +114,7 @@ func unpack(name, target string) error {
 type Image struct {
 	// File is the archive's name in the bundle ("pause.tar").
 	File string
-	// References are the names the archive gives its image (RepoTags).
-	References []string
-	Size       int64
+	Size int64
 }
 
 // Images lists the bundled image archives.
@@ -131,11 +129,7 @@ func Images() ([]Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		refs, err := archiveReferences(entry.Name())
-		if err != nil {
-			return nil, err
-		}
-		images = append(images, Image{File: entry.Name(), References: refs, Size: info.Size()})
+		images = append(images, Image{File: entry.Name(), Size: info.Size()})
 	}
 	slices.SortFunc(images, func(a, b Image) int { return strings.Compare(a.File, b.File) })
 	return images, nil
@@ -146,8 +140,10 @@ func OpenImage(file string) (fs.File, error) {
 	return assets.Open(path.Join("assets/images", file))
 }
 
-// archiveReferences reads the RepoTags of a docker-archive's manifest.json.
-func archiveReferences(file string) ([]string, error) {
+// References reads the names the archive gives its image (the RepoTags of
+// its manifest.json). Only `images list` needs them; a start does not.
+func (i Image) References() ([]string, error) {
+	file := i.File
 	archive, err := OpenImage(file)
 	if err != nil {
 		return nil, err

@@ -138,3 +138,49 @@ func SystemdManaged() bool {
 	info, err := os.Stat("/run/systemd/system")
 	return err == nil && info.IsDir()
 }
+
+// ProcessIn reports whether process pid is in the cgroup root or below it,
+// judged by its memory hierarchy (v1) or its unified one (v2 and hybrid).
+func ProcessIn(pid int, root string) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	for _, path := range processPaths(string(raw)) {
+		if path == root || strings.HasPrefix(path, root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Own is this process's cgroup: its memory cgroup on v1 (the one a
+// sandbox or supervisor gives it), its unified one on v2.
+func Own() (string, error) {
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("read own cgroup: %w", err)
+	}
+	paths := processPaths(string(raw))
+	if len(paths) == 0 {
+		return "", fmt.Errorf("no memory or unified cgroup in /proc/self/cgroup")
+	}
+	return paths[0], nil
+}
+
+// processPaths returns, from a /proc/<pid>/cgroup text, the memory
+// hierarchy's path first (when there is one) and then the unified one.
+func processPaths(procCgroup string) []string {
+	var memory, unified []string
+	for _, line := range strings.Split(procCgroup, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		switch {
+		case len(parts) != 3:
+		case parts[1] == "memory":
+			memory = append(memory, parts[2])
+		case parts[0] == "0":
+			unified = append(unified, parts[2])
+		}
+	}
+	return append(memory, unified...)
+}

@@ -42,7 +42,11 @@ node start, without any registry) and the executables it unpacks into
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "IMAGE\tARCHIVE\tSIZE")
 			for _, image := range images {
-				fmt.Fprintf(w, "%s\t%s\t%d KiB\n", strings.Join(image.References, ","), image.File, image.Size/1024)
+				refs, err := image.References()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d KiB\n", strings.Join(refs, ","), image.File, image.Size/1024)
 			}
 			fmt.Fprintln(w, "\nEXECUTABLE")
 			for _, name := range executables {

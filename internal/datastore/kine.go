@@ -36,12 +36,11 @@ const maxUnixSocketPath = 107
 type Kine struct {
 	// DSN is kine's datastore endpoint ("sqlite://<path>?<params>").
 	DSN string
-	// DBDir is created before start (the SQLite file's directory).
-	DBDir string
+	// DBFile is the SQLite database file; Init prepares it and its directory.
+	DBFile string
 	// Socket is the unix socket the etcd API listens on.
 	Socket string
 
-	dbFile    string
 	cancel    context.CancelFunc
 	grpc      *grpc.Server
 	wait      *sync.WaitGroup
@@ -63,8 +62,7 @@ func newSQLite(dataSource, dataDir string) *Kine {
 	}
 	return &Kine{
 		DSN:    dsn,
-		DBDir:  filepath.Dir(path),
-		dbFile: path,
+		DBFile: path,
 		Socket: filepath.Join(dataDir, "run", "kine.sock"),
 	}
 }
@@ -75,22 +73,20 @@ func (k *Kine) Init(context.Context) error {
 	if len(k.Socket) > maxUnixSocketPath {
 		return fmt.Errorf("socket path %s is longer than %d bytes; use a shorter --data-dir", k.Socket, maxUnixSocketPath)
 	}
-	for _, dir := range []string{k.DBDir, filepath.Dir(k.Socket)} {
+	for _, dir := range []string{filepath.Dir(k.DBFile), filepath.Dir(k.Socket)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
 	// SQLite gives its -wal and -shm files the database file's mode, so
 	// creating it 0600 first keeps all three private.
-	if k.dbFile != "" {
-		file, err := os.OpenFile(k.dbFile, os.O_CREATE|os.O_RDONLY, 0o600)
-		if err != nil {
-			return fmt.Errorf("create database file: %w", err)
-		}
-		file.Close()
-		if err := os.Chmod(k.dbFile, 0o600); err != nil {
-			return fmt.Errorf("restrict database file: %w", err)
-		}
+	file, err := os.OpenFile(k.DBFile, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	file.Close()
+	if err := os.Chmod(k.DBFile, 0o600); err != nil {
+		return fmt.Errorf("restrict database file: %w", err)
 	}
 	// A socket left by a killed process would make the listen fail.
 	if err := os.Remove(k.Socket); err != nil && !os.IsNotExist(err) {

@@ -60,7 +60,7 @@ func killNodeProcesses(paths Paths, cgroupRoot string) error {
 				continue
 			}
 			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-			if strings.HasPrefix(exe, binDir) || inCgroupTree(pid, podCgroups) {
+			if strings.HasPrefix(exe, binDir) || cgroups.ProcessIn(pid, podCgroups) {
 				pids = append(pids, pid)
 			}
 		}
@@ -75,21 +75,6 @@ func killNodeProcesses(paths Paths, cgroupRoot string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func inCgroupTree(pid int, root string) bool {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && (parts[1] == "memory" || parts[0] == "0") &&
-			(parts[2] == root || strings.HasPrefix(parts[2], root+"/")) {
-			return true
-		}
-	}
-	return false
 }
 
 // unmountBelow detaches every mount point under the given directories,

@@ -33,8 +33,6 @@ type Server struct {
 	Config       *config.ClusterConfig
 	DataDir      string
 	EnableWorker bool
-
-	localURL string
 }
 
 // Run starts the control plane and blocks until ctx ends (a signal) or a
@@ -129,7 +127,6 @@ func (s *Server) components() (*component.Manager, error) {
 		Port:      schedulerPort,
 		ExtraArgs: spec.Scheduler.ExtraArgs,
 	}
-	s.localURL = addrs.localURL
 	controllerManager := &controlplane.ControllerManager{
 		PKI:         files,
 		DataDir:     s.DataDir,
@@ -140,7 +137,7 @@ func (s *Server) components() (*component.Manager, error) {
 	}
 	components := []component.Component{store, apiServer, controllerManager, scheduler}
 	if s.EnableWorker {
-		nodeComponents, err := s.nodeComponents(files, addrs.advertise)
+		nodeComponents, err := s.nodeComponents(files, addrs)
 		if err != nil {
 			return nil, err
 		}

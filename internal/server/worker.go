@@ -23,8 +23,10 @@ const PauseImage = "monokube.io/pause:3.10"
 
 // nodeComponents returns the node runtime, in start order, for a server
 // that is also a worker: it signs the node's certificates with the CA.
-func (s *Server) nodeComponents(clusterPKI pki.Files, nodeIP string) ([]component.Component, error) {
+func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]component.Component, error) {
 	spec := s.Config.Spec
+	// The node is known to the cluster by the address the API server advertises.
+	nodeIP := addrs.advertise
 	nodeName, err := s.nodeName()
 	if err != nil {
 		return nil, err
@@ -42,9 +44,9 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, nodeIP string) ([]componen
 		Dir:              paths.Agent("pki"),
 		CAFiles:          clusterPKI,
 		ClusterName:      s.Config.Metadata.Name,
-		ServerURL:        s.localURL,
+		ServerURL:        addrs.localURL,
 		NodeName:         nodeName,
-		NodeIPs:          uniqueIPs(parseIPs(nodeIP)),
+		NodeIPs:          []net.IP{net.ParseIP(nodeIP)},
 		Validity:         spec.PKI.Validity(),
 		RenewPercentLeft: spec.PKI.RenewPercentLeft,
 	})
@@ -101,14 +103,4 @@ func clientFor(kubeconfig string) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("load %s: %w", filepath.Base(kubeconfig), err)
 	}
 	return kubernetes.NewForConfig(restConfig)
-}
-
-func parseIPs(addresses ...string) []net.IP {
-	var ips []net.IP
-	for _, address := range addresses {
-		if ip := net.ParseIP(address); ip != nil {
-			ips = append(ips, ip)
-		}
-	}
-	return ips
 }

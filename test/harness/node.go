@@ -94,7 +94,11 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 		nsDir:   filepath.Join("/run/mk", network.ID, name),
 	}
 	n.MountNS = filepath.Join(n.nsDir, "mnt")
-	n.CgroupRoot = filepath.Join(ownMemoryCgroup(t), "mk"+network.ID+name)
+	own, err := cgroups.Own()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.CgroupRoot = filepath.Join(own, "mk"+network.ID+name)
 	t.Cleanup(n.teardown) // runs before the Server's own cleanup (LIFO)
 
 	// Network: a veth into the bridge, a default route to the bridge
@@ -201,23 +205,6 @@ func (n *Node) InNode(command ...string) (string, error) {
 	return string(out), err
 }
 
-// ownMemoryCgroup is the test process's memory cgroup (the one the sandbox
-// gives us), under which node cgroup roots may be created.
-func ownMemoryCgroup(t testing.TB) string {
-	raw, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && (parts[1] == "memory" || (parts[0] == "0" && cgroups.Detect() == cgroups.V2)) {
-			return parts[2]
-		}
-	}
-	t.Fatal("no memory cgroup in /proc/self/cgroup")
-	return ""
-}
-
 func nsInode(path string) (uint64, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
@@ -240,24 +227,9 @@ func nodeProcesses(mountInode uint64, cgroupRoot string) []int {
 			pids = append(pids, pid)
 			continue
 		}
-		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil && inCgroup(string(raw), cgroupRoot) {
+		if cgroups.ProcessIn(pid, cgroupRoot) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
-}
-
-// inCgroup reports whether a /proc/<pid>/cgroup text places the process in
-// the memory (or, on v2, unified) hierarchy at or below root.
-func inCgroup(procCgroup, root string) bool {
-	for _, line := range strings.Split(procCgroup, "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || (parts[1] != "memory" && parts[0] != "0") {
-			continue
-		}
-		if parts[2] == root || strings.HasPrefix(parts[2], root+"/") {
-			return true
-		}
-	}
-	return false
 }
