@@ -18,7 +18,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 # and needs no libsqlite (or libc) at run time.
 export CGO_ENABLED := 0
 
-.PHONY: build bundle test unit integration e2e bench clean
+.PHONY: build bundle test unit integration e2e multinode bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours).
@@ -63,7 +63,10 @@ integration: build
 e2e: build
 	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
 
-test: unit integration e2e
+multinode: build
+	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
+
+test: unit integration e2e multinode
 
 bench: build
 	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers" -v ./bench/

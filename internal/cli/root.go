@@ -43,6 +43,7 @@ run inside this one process; nothing else needs to be installed.`,
 	pflag.CommandLine = pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	root.AddCommand(
 		newServerCommand(g),
+		newWorkerCommand(g),
 		newVersionCommand(),
 		newDefaultConfigCommand(),
 		newConfigCommand(),

@@ -57,19 +57,9 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 				invalid.File = configPath
 				return invalid
 			}
-			dataDir, err := filepath.Abs(g.dataDir)
-			if err != nil {
-				return fmt.Errorf("data dir: %w", err)
-			}
-			// A resident server trades a little GC CPU for memory: the Go
-			// default (GOGC=100) lets the heap grow to twice what is live,
-			// some 35 MB more for a node at idle. GOGC in the environment wins.
-			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(50)
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			return (&server.Server{Config: cfg, DataDir: dataDir, EnableWorker: enableWorker}).Run(ctx)
+			return runResident(g, func(ctx context.Context, dataDir string) error {
+				return (&server.Server{Config: cfg, DataDir: dataDir, EnableWorker: enableWorker}).Run(ctx)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", config.DefaultConfigPath, "ClusterConfig file")
@@ -79,6 +69,27 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "", "put every cgroup of this node below this path (overrides spec.worker.cgroupRoot)")
 	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of this node (default: the hostname; overrides spec.worker.nodeName)")
 	return cmd
+}
+
+// runResident runs a long-lived role on the absolute data dir until a signal.
+func runResident(g *globals, run func(ctx context.Context, dataDir string) error) error {
+	dataDir, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	residentGC()
+	ctx, stop := signalContext()
+	defer stop()
+	return run(ctx, dataDir)
+}
+
+// residentGC trades a little GC CPU for memory in long-running roles: the
+// Go default (GOGC=100) lets the heap grow to twice what is live, some
+// 35 MB more for a node at idle. GOGC in the environment wins.
+func residentGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 }
 
 // loadConfig reads the config file; the default path is optional, an

@@ -55,11 +55,11 @@ cluster deletes it at expiry; ` + "`token invalidate`" + ` deletes it sooner.`,
 			if err != nil {
 				return err
 			}
-			bootstrap, err := join.CreateBootstrapToken(cmd.Context(), client, role, expiry, description)
+			bootstrap, expires, err := join.CreateBootstrapToken(cmd.Context(), client, role, expiry, description)
 			if err != nil {
 				return err
 			}
-			token := join.Token{Role: role, Servers: []string{serverURL}, CAHash: join.CAHash(ca[0]), Bootstrap: bootstrap}
+			token := join.Token{Role: role, Servers: []string{serverURL}, CAHash: join.CAHash(ca[0]), Bootstrap: bootstrap, Expires: expires}
 			fmt.Fprintln(cmd.OutOrStdout(), token.String())
 			return nil
 		},

@@ -127,3 +127,30 @@ func (m *Manager) Stop() {
 	}
 	m.started = nil
 }
+
+// Run is a role's whole life: Init, Start, then onReady, then wait for ctx
+// to end (a signal) or a component to fail, and Stop in reverse order. A
+// stop requested during startup is not a failure.
+func (m *Manager) Run(ctx context.Context, onReady func()) error {
+	if err := m.Init(ctx); err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			klog.InfoS("Stopped during startup", "reason", err.Error())
+			return nil
+		}
+		return err
+	}
+	onReady()
+	select {
+	case <-ctx.Done():
+		klog.InfoS("Shutting down")
+		m.Stop()
+		return nil
+	case err := <-m.Failed():
+		klog.ErrorS(err, "A component failed; shutting down")
+		m.Stop()
+		return err
+	}
+}

@@ -29,6 +29,8 @@ func Default() *ClusterConfig {
 				ClusterDomain: "cluster.local",
 				ClusterDNS:    "10.43.0.10",
 				KubeProxy:     KubeProxySpec{Mode: "iptables"},
+				Provider:      "none",
+				Flannel:       FlannelSpec{Backend: "vxlan"},
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},

@@ -102,6 +102,17 @@ type NetworkSpec struct {
 	ClusterDomain string        `json:"clusterDomain"`
 	ClusterDNS    string        `json:"clusterDNS"`
 	KubeProxy     KubeProxySpec `json:"kubeProxy"`
+	// Provider connects pods across nodes: flannel (default, embedded) or
+	// none (pods reach only their own node, or a network you install).
+	Provider string      `json:"provider"`
+	Flannel  FlannelSpec `json:"flannel"`
+}
+
+// FlannelSpec configures the embedded flannel.
+type FlannelSpec struct {
+	// Backend is vxlan (default; works across any IP network) or host-gw
+	// (plain routes; every node on one L2 segment).
+	Backend string `json:"backend"`
 }
 
 // KubeProxySpec selects how Services are implemented on nodes.

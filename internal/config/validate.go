@@ -30,6 +30,12 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	if mode := cfg.Spec.Network.KubeProxy.Mode; !slices.Contains(kubeProxyModes, mode) {
 		v.add("spec.network.kubeProxy.mode", "must be one of %s, got %q", strings.Join(kubeProxyModes, ", "), mode)
 	}
+	if provider := cfg.Spec.Network.Provider; !slices.Contains(networkProviders, provider) {
+		v.add("spec.network.provider", "must be one of %s, got %q", strings.Join(networkProviders, ", "), provider)
+	}
+	if backend := cfg.Spec.Network.Flannel.Backend; !slices.Contains(flannelBackends, backend) {
+		v.add("spec.network.flannel.backend", "must be one of %s, got %q", strings.Join(flannelBackends, ", "), backend)
+	}
 	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs)
 	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs)
 	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs)
@@ -114,6 +120,11 @@ func (v *validator) cidr(path, value string) netip.Prefix {
 }
 
 var kubeProxyModes = []string{"iptables", "nftables", "ipvs", "disabled"}
+
+var (
+	networkProviders = []string{"flannel", "none"}
+	flannelBackends  = []string{"vxlan", "host-gw"}
+)
 
 func (v *validator) worker(worker *WorkerSpec) {
 	if root := worker.CgroupRoot; root != "" && (!strings.HasPrefix(root, "/") || strings.Contains(root, "..")) {

@@ -74,7 +74,7 @@ func (a *APIServer) args() Args {
 		"enable-bootstrap-token-auth":        "true",
 		"profiling":                          "false",
 		"client-ca-file":                     a.PKI.CACert(),
-		"tls-cert-file":                      a.PKI.Cert(pki.APIServer),
+		"tls-cert-file":                      a.PKI.ServingChain(),
 		"tls-private-key-file":               a.PKI.Key(pki.APIServer),
 		"kubelet-client-certificate":         a.PKI.Cert(pki.APIServerKubeletClient),
 		"kubelet-client-key":                 a.PKI.Key(pki.APIServerKubeletClient),

@@ -33,11 +33,13 @@ type Issued struct {
 // CreateBootstrapToken stores a new bootstrap token for role in
 // kube-system. With ttl > 0 the cluster's token cleaner deletes it at expiry
 // and the API server refuses it from then on.
-func CreateBootstrapToken(ctx context.Context, client kubernetes.Interface, role string, ttl time.Duration, description string) (string, error) {
+// It returns the token and its expiry (zero without one).
+func CreateBootstrapToken(ctx context.Context, client kubernetes.Interface, role string, ttl time.Duration, description string) (string, time.Time, error) {
 	token, err := bootstraputil.GenerateBootstrapToken()
 	if err != nil {
-		return "", fmt.Errorf("generate token: %w", err)
+		return "", time.Time{}, fmt.Errorf("generate token: %w", err)
 	}
+	var expires time.Time
 	id, secret, _ := strings.Cut(token, ".")
 	data := map[string]string{
 		bootstrapapi.BootstrapTokenIDKey:               id,
@@ -47,7 +49,8 @@ func CreateBootstrapToken(ctx context.Context, client kubernetes.Interface, role
 		bootstrapapi.BootstrapTokenDescriptionKey:      description,
 	}
 	if ttl > 0 {
-		data[bootstrapapi.BootstrapTokenExpirationKey] = time.Now().Add(ttl).UTC().Format(time.RFC3339)
+		expires = time.Now().Add(ttl).UTC().Truncate(time.Second)
+		data[bootstrapapi.BootstrapTokenExpirationKey] = expires.Format(time.RFC3339)
 	}
 	object := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -59,9 +62,9 @@ func CreateBootstrapToken(ctx context.Context, client kubernetes.Interface, role
 		StringData: data,
 	}
 	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, object, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("store bootstrap token: %w", err)
+		return "", time.Time{}, fmt.Errorf("store bootstrap token: %w", err)
 	}
-	return token, nil
+	return token, expires, nil
 }
 
 // ListBootstrapTokens returns the join tokens still valid, soonest expiry last.

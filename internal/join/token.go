@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 )
@@ -36,7 +37,14 @@ type Token struct {
 	// Bootstrap is the Kubernetes bootstrap token "<id>.<secret>"; the
 	// cluster enforces its expiry and invalidation deletes it.
 	Bootstrap string `json:"bootstrap"`
+	// Expires is when the cluster stops accepting it (zero: never). It is
+	// only a hint that lets a node tell "expired" from "invalidated"; the
+	// cluster enforces the real expiry.
+	Expires time.Time `json:"expires,omitzero"`
 }
+
+// Expired reports whether the token's expiry has passed on this clock.
+func (t Token) Expired(now time.Time) bool { return !t.Expires.IsZero() && now.After(t.Expires) }
 
 // String encodes the token for printing: "MK1." + base64url(JSON).
 func (t Token) String() string {

@@ -27,6 +27,13 @@ type CNI struct {
 	Client kubernetes.Interface
 	// PortmapBackend is "iptables" or "nftables", as kube-proxy's mode.
 	PortmapBackend string
+	// Masquerade makes the bridge SNAT traffic leaving the node's pod CIDR;
+	// off when the pod network (flannel) masquerades only what leaves the
+	// cluster, so pods on other nodes see real pod IPs.
+	Masquerade bool
+	// MTU, when set, is asked once the network is up (an overlay's MTU is
+	// smaller than the interface's).
+	MTU func() int
 
 	podCIDR string
 }
@@ -58,21 +65,25 @@ func (c *CNI) Ready(ctx context.Context) error {
 }
 
 func (c *CNI) write() error {
-	// The bridge's masquerading and portmap use the same packet filter as
-	// kube-proxy, so an nftables node needs no iptables at all.
+	bridge := map[string]any{
+		"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": c.Masquerade, "ipMasqBackend": c.PortmapBackend, "hairpinMode": true,
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"ranges":  [][]map[string]string{{{"subnet": c.podCIDR}}},
+			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+			"dataDir": filepath.Join(c.Paths.DataDir, "cni", "networks"),
+		},
+	}
+	if c.MTU != nil {
+		if mtu := c.MTU(); mtu > 0 {
+			bridge["mtu"] = mtu
+		}
+	}
 	conflist := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "monokube",
 		"plugins": []any{
-			map[string]any{
-				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "ipMasqBackend": c.PortmapBackend, "hairpinMode": true,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": c.podCIDR}}},
-					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-					"dataDir": filepath.Join(c.Paths.DataDir, "cni", "networks"),
-				},
-			},
+			bridge,
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "backend": c.PortmapBackend},
 		},
 	}

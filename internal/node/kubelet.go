@@ -24,7 +24,6 @@ import (
 
 	"github.com/monokube/monokube/internal/cgroups"
 	"github.com/monokube/monokube/internal/component"
-	"github.com/monokube/monokube/internal/pki"
 )
 
 // healthzPort is the kubelet's plain-HTTP health port on 127.0.0.1.
@@ -32,12 +31,19 @@ const healthzPort = 10248
 
 // Kubelet runs the kubelet in this process.
 type Kubelet struct {
-	Paths      Paths
-	PKI        pki.Files // the node's PKI dir (pki.EnsureNode)
-	NodeName   string
-	NodeIP     string
-	CgroupRoot string
-	Cgroups    cgroups.Mode
+	Paths Paths
+	// Kubeconfig is the kubelet's client identity; CAFile verifies clients
+	// of its own API (the API server).
+	Kubeconfig string
+	CAFile     string
+	// ServingCert and ServingKey are a serving certificate issued by the
+	// server itself. Without them the kubelet asks the cluster for one
+	// (and rotates it), and rotates its client certificate too: a worker.
+	ServingCert, ServingKey string
+	NodeName                string
+	NodeIP                  string
+	CgroupRoot              string
+	Cgroups                 cgroups.Mode
 	// SystemdCgroups selects the kubelet's systemd cgroup driver; it must
 	// match containerd's runc setting.
 	SystemdCgroups bool
@@ -68,10 +74,10 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 		StaticPodPath:     k.Paths.StaticPods(),
 		Address:           "0.0.0.0",
 		ReadOnlyPort:      0,
-		TLSCertFile:       k.PKI.Cert(pki.KubeletServing),
-		TLSPrivateKeyFile: k.PKI.Key(pki.KubeletServing),
+		TLSCertFile:       k.ServingCert,
+		TLSPrivateKeyFile: k.ServingKey,
 		Authentication: kubeletv1beta1.KubeletAuthentication{
-			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.PKI.Path("ca.crt")},
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.CAFile},
 			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: ptr.To(true)},
 			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: ptr.To(false)},
 		},
@@ -98,9 +104,10 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 		VolumePluginDir:     filepath.Join(k.Paths.DataDir, "kubelet-plugins", "volume", "exec"),
 		PodLogsDir:          k.Paths.PodLogs(),
 		SerializeImagePulls: ptr.To(false),
-		// Certificates are issued and renewed by monokube at start.
-		RotateCertificates: false,
-		ServerTLSBootstrap: false,
+		// A server's node gets certificates from monokube at start; a
+		// worker's kubelet requests and rotates them through the cluster.
+		RotateCertificates: k.ServingCert == "",
+		ServerTLSBootstrap: k.ServingCert == "",
 	}
 	if k.Cgroups == cgroups.V1 {
 		// kubelet 1.37 refuses cgroup v1 unless told otherwise.
@@ -137,7 +144,7 @@ func (k *Kubelet) Start(ctx context.Context) error {
 		return fmt.Errorf("kubelet config: %w", err)
 	}
 	flags := kubeletoptions.NewKubeletFlags()
-	flags.KubeConfig = k.PKI.Kubeconfig(pki.KubeletClient)
+	flags.KubeConfig = k.Kubeconfig
 	flags.HostnameOverride = k.NodeName
 	flags.NodeIP = k.NodeIP
 	flags.RootDirectory = k.Paths.KubeletRoot()

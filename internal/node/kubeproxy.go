@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/monokube/monokube/internal/component"
-	"github.com/monokube/monokube/internal/pki"
 )
 
 // Kube-proxy modes (spec.network.kubeProxy.mode).
@@ -31,11 +30,11 @@ const (
 
 // KubeProxy runs kube-proxy in this process.
 type KubeProxy struct {
-	Paths    Paths
-	PKI      pki.Files
-	NodeName string
-	Mode     string
-	PodCIDR  string
+	Paths      Paths
+	Kubeconfig string
+	NodeName   string
+	Mode       string
+	PodCIDR    string
 	// Client waits for this node's Node object before kube-proxy starts.
 	Client kubernetes.Interface
 
@@ -94,7 +93,7 @@ func (p *KubeProxy) configuration() ([]byte, error) {
 		// network namespace and would lower a tuned host's limit.
 		Conntrack: kubeproxyv1alpha1.KubeProxyConntrackConfiguration{MaxPerCore: ptr.To[int32](0), Min: ptr.To[int32](0)},
 	}
-	config.ClientConnection.Kubeconfig = p.PKI.Kubeconfig(pki.KubeProxy)
+	config.ClientConnection.Kubeconfig = p.Kubeconfig
 	return yaml.Marshal(config)
 }
 

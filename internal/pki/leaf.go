@@ -117,12 +117,7 @@ func (ca *Authority) stillGood(current *x509.Certificate, leaf Leaf) bool {
 	if current.CheckSignatureFrom(ca.Cert) != nil {
 		return false
 	}
-	percent := leaf.RenewPercentLeft
-	if percent == 0 {
-		percent = DefaultRenewPercentLeft
-	}
-	lifetime := current.NotAfter.Sub(current.NotBefore)
-	if time.Until(current.NotAfter) < lifetime*time.Duration(percent)/100 {
+	if !EnoughLifeLeft(current, leaf.RenewPercentLeft) {
 		return false
 	}
 	if current.Subject.CommonName != leaf.CommonName || !slices.Equal(current.Subject.Organization, leaf.Organizations) {
@@ -139,6 +134,16 @@ func (ca *Authority) stillGood(current *x509.Certificate, leaf Leaf) bool {
 		}
 	}
 	return true
+}
+
+// EnoughLifeLeft reports whether more than percent of c's lifetime is
+// left (zero percent means DefaultRenewPercentLeft).
+func EnoughLifeLeft(c *x509.Certificate, percent int) bool {
+	if percent == 0 {
+		percent = DefaultRenewPercentLeft
+	}
+	lifetime := c.NotAfter.Sub(c.NotBefore)
+	return time.Until(c.NotAfter) >= lifetime*time.Duration(percent)/100
 }
 
 func encodeCert(c *x509.Certificate) []byte {

@@ -90,6 +90,9 @@ func EnsureServer(req ServerRequest) (Files, error) {
 			return files, err
 		}
 	}
+	if err := writeServingChain(files, ca); err != nil {
+		return files, err
+	}
 	clients := []Leaf{
 		{Name: ControllerManager, CommonName: "system:kube-controller-manager", Client: true},
 		{Name: Scheduler, CommonName: "system:kube-scheduler", Client: true},
@@ -102,6 +105,19 @@ func EnsureServer(req ServerRequest) (Files, error) {
 		}
 	}
 	return files, nil
+}
+
+// ServingChain is the API server's certificate followed by the cluster CA.
+// Serving the CA lets a joining node check it against the pin in its
+// token before it sends the token: it never hands a secret to an impostor.
+func (f Files) ServingChain() string { return f.Path(APIServer + "-chain.crt") }
+
+func writeServingChain(files Files, ca *Authority) error {
+	leaf, err := os.ReadFile(files.Cert(APIServer))
+	if err != nil {
+		return fmt.Errorf("serving chain: %w", err)
+	}
+	return writeAtomic(files.ServingChain(), append(leaf, ca.CertPEM...), 0o644)
 }
 
 func ensureLogged(ca *Authority, dir string, leaf Leaf) error {

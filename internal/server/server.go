@@ -17,6 +17,7 @@ import (
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/datastore"
+	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/version"
 )
@@ -54,30 +55,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := manager.Init(ctx); err != nil {
-		return err
-	}
-	if err := manager.Start(ctx); err != nil {
-		if ctx.Err() != nil {
-			// A signal during startup is a requested stop, not a failure.
-			klog.InfoS("Stopped during startup", "reason", err.Error())
-			return nil
-		}
-		return err
-	}
-	klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
-		"kubeconfig", pki.Files{Dir: s.pkiDir()}.AdminKubeconfig())
-
-	select {
-	case <-ctx.Done():
-		klog.InfoS("Shutting down")
-		manager.Stop()
-		return nil
-	case err := <-manager.Failed():
-		klog.ErrorS(err, "A component failed; shutting down")
-		manager.Stop()
-		return err
-	}
+	return manager.Run(ctx, func() {
+		klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
+			"kubeconfig", pki.Files{Dir: s.pkiDir()}.AdminKubeconfig())
+	})
 }
 
 func (s *Server) pkiDir() string { return filepath.Join(s.DataDir, "pki") }
@@ -135,7 +116,8 @@ func (s *Server) components() (*component.Manager, error) {
 		Port:        controllerManagerPort,
 		ExtraArgs:   spec.ControllerManager.ExtraArgs,
 	}
-	components := []component.Component{store, apiServer, controllerManager, scheduler}
+	joinController := &join.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
+	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController}
 	if s.EnableWorker {
 		nodeComponents, err := s.nodeComponents(files, addrs)
 		if err != nil {

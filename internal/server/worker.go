@@ -4,22 +4,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
-
-	"github.com/monokube/monokube/internal/bundle"
-	"github.com/monokube/monokube/internal/cgroups"
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
 )
-
-// PauseImage is the bundled sandbox image, built by our build (tools/pause).
-const PauseImage = "monokube.io/pause:3.10"
 
 // nodeComponents returns the node runtime, in start order, for a server
 // that is also a worker: it signs the node's certificates with the CA.
@@ -32,14 +23,6 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]compon
 		return nil, err
 	}
 	paths := node.NewPaths(s.DataDir)
-	binDir, err := bundle.Extract(s.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("unpack bundled executables: %w", err)
-	}
-	cgroupMode := cgroups.Detect()
-	if err := cgroups.EnsureRoot(cgroupMode, spec.Worker.CgroupRoot); err != nil {
-		return nil, err
-	}
 	nodePKI, err := pki.EnsureNode(pki.NodeRequest{
 		Dir:              paths.Agent("pki"),
 		CAFiles:          clusterPKI,
@@ -53,36 +36,41 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]compon
 	if err != nil {
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
-	nodeClient, err := clientFor(nodePKI.Kubeconfig(pki.KubeletClient))
-	if err != nil {
-		return nil, err
+	setup := SetupFromSettings(s.clusterSettings())
+	setup.Paths, setup.NodeName, setup.NodeIP, setup.CgroupRoot = paths, nodeName, nodeIP, spec.Worker.CgroupRoot
+	setup.KubeletKubeconfig = nodePKI.Kubeconfig(pki.KubeletClient)
+	setup.KubeProxyKubeconfig = nodePKI.Kubeconfig(pki.KubeProxy)
+	setup.CAFile = nodePKI.Path("ca.crt")
+	setup.ServingCert, setup.ServingKey = nodePKI.Cert(pki.KubeletServing), nodePKI.Key(pki.KubeletServing)
+	return node.Components(setup)
+}
+
+// clusterSettings are what every node of this cluster shares.
+func (s *Server) clusterSettings() join.ClusterSettings {
+	network := s.Config.Spec.Network
+	return join.ClusterSettings{
+		ClusterName:     s.Config.Metadata.Name,
+		PodCIDR:         network.PodCIDR,
+		ServiceCIDR:     network.ServiceCIDR,
+		ClusterDNS:      network.ClusterDNS,
+		ClusterDomain:   network.ClusterDomain,
+		KubeProxyMode:   network.KubeProxy.Mode,
+		NetworkProvider: network.Provider,
+		FlannelBackend:  network.Flannel.Backend,
 	}
-	// Under systemd, systemd manages cgroups; a nested root (tests, several
-	// nodes on one machine) is only possible with cgroupfs.
-	systemd := cgroups.SystemdManaged() && spec.Worker.CgroupRoot == ""
-	components := []component.Component{
-		&node.Containerd{Paths: paths, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
-		&node.Images{Paths: paths},
-		&node.Kubelet{
-			Paths: paths, PKI: nodePKI, NodeName: nodeName, NodeIP: nodeIP,
-			CgroupRoot: spec.Worker.CgroupRoot, Cgroups: cgroupMode, SystemdCgroups: systemd,
-			ClusterDNS: spec.Network.ClusterDNS, ClusterDomain: spec.Network.ClusterDomain,
+}
+
+// SetupFromSettings fills a node's cluster-wide settings.
+func SetupFromSettings(settings join.ClusterSettings) node.Setup {
+	return node.Setup{
+		PodCIDR:       settings.PodCIDR,
+		ClusterDNS:    settings.ClusterDNS,
+		ClusterDomain: settings.ClusterDomain,
+		KubeProxyMode: settings.KubeProxyMode,
+		Network: node.Network{
+			Provider: settings.NetworkProvider, FlannelBackend: settings.FlannelBackend, ClusterCIDR: settings.PodCIDR,
 		},
 	}
-	mode := spec.Network.KubeProxy.Mode
-	if mode != node.ProxyDisabled {
-		components = append(components, &node.KubeProxy{
-			Paths: paths, PKI: nodePKI, NodeName: nodeName, Mode: mode, PodCIDR: spec.Network.PodCIDR, Client: nodeClient,
-		})
-	}
-	portmapBackend := node.ProxyIPTables
-	if mode == node.ProxyNFTables {
-		portmapBackend = node.ProxyNFTables
-	}
-	components = append(components, &node.CNI{Paths: paths, NodeName: nodeName, Client: nodeClient, PortmapBackend: portmapBackend})
-	klog.InfoS("Node runtime configured", "node", nodeName, "nodeIP", nodeIP, "cgroups", cgroupMode.String(),
-		"cgroupRoot", spec.Worker.CgroupRoot, "systemdCgroups", systemd, "kubeProxy", mode, "bin", binDir)
-	return components, nil
 }
 
 // nodeName is spec.worker.nodeName, or the lower-cased hostname.
@@ -90,17 +78,14 @@ func (s *Server) nodeName() (string, error) {
 	if name := s.Config.Spec.Worker.NodeName; name != "" {
 		return name, nil
 	}
+	return Hostname()
+}
+
+// Hostname is the default node name: the lower-cased hostname.
+func Hostname() (string, error) {
 	hostname, err := os.Hostname()
 	if err != nil {
 		return "", fmt.Errorf("hostname: %w", err)
 	}
 	return strings.ToLower(hostname), nil
-}
-
-func clientFor(kubeconfig string) (kubernetes.Interface, error) {
-	restConfig, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", filepath.Base(kubeconfig), err)
-	}
-	return kubernetes.NewForConfig(restConfig)
 }

@@ -20,14 +20,14 @@ func TestKubeProxyNFTablesModeServesServices(t *testing.T) {
 	node := startNode(t, "  network:\n    kubeProxy:\n      mode: nftables\n")
 	node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "sh", "-c",
 		"echo hello-nft > /www/index.html && httpd -f -p 8080 -h /www")
-	waitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
+	harness.WaitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
 	node.MustKubectl("expose", "pod", "web", "--port=80", "--target-port=8080")
 	svc, err := node.Client().CoreV1().Services("default").Get(context.Background(), "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	harness.Poll(t, 30*time.Second, "ClusterIP answers through nftables", func(context.Context) (bool, error) {
-		return strings.Contains(httpFromNode(node, svc.Spec.ClusterIP, 80), "hello-nft"), nil
+		return strings.Contains(node.HTTPFrom(svc.Spec.ClusterIP, 80), "hello-nft"), nil
 	})
 	if out, err := node.InNode("nft", "list", "table", "ip", "kube-proxy"); err != nil || !strings.Contains(out, svc.Spec.ClusterIP) {
 		t.Errorf("no kube-proxy nftables table with the service (err %v):\n%s", err, out)

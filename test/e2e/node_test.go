@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func startNode(t *testing.T, specExtra string) *harness.Node {
 	client := node.Client()
 	harness.Poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-		return err == nil && nodeReady(n), nil
+		return err == nil && harness.NodeReady(n), nil
 	})
 	return node
 }
@@ -47,7 +46,7 @@ func TestNodeRunsPods(t *testing.T) {
 
 	t.Run("EchoPodLogs", func(t *testing.T) {
 		node.MustKubectl("run", "hello", "--image="+image, "--image-pull-policy=IfNotPresent", "--restart=Never", "--", "echo", "hi from monokube")
-		waitPhase(t, client, "default", "hello", corev1.PodSucceeded)
+		harness.WaitPhase(t, client, "default", "hello", corev1.PodSucceeded)
 		if out := node.MustKubectl("logs", "hello"); strings.TrimSpace(out) != "hi from monokube" {
 			t.Fatalf("logs = %q", out)
 		}
@@ -55,7 +54,7 @@ func TestNodeRunsPods(t *testing.T) {
 
 	t.Run("ExecIntoRunningPod", func(t *testing.T) {
 		node.MustKubectl("run", "sleeper", "--image="+image, "--image-pull-policy=IfNotPresent", "--restart=Never", "--", "sleep", "3600")
-		waitPhase(t, client, "default", "sleeper", corev1.PodRunning)
+		harness.WaitPhase(t, client, "default", "sleeper", corev1.PodRunning)
 		if out := node.MustKubectl("exec", "sleeper", "--", "echo", "exec works"); strings.TrimSpace(out) != "exec works" {
 			t.Fatalf("exec output = %q", out)
 		}
@@ -80,7 +79,7 @@ func TestNodeRunsPods(t *testing.T) {
 			t.Fatalf("images import: %v\n%s", err, out)
 		}
 		node.MustKubectl("run", "from-import", "--image="+imported, "--image-pull-policy=Never", "--restart=Never", "--", "echo", "imported ok")
-		waitPhase(t, client, "default", "from-import", corev1.PodSucceeded)
+		harness.WaitPhase(t, client, "default", "from-import", corev1.PodSucceeded)
 	})
 
 	t.Run("CrashingContainerRestartsWithBackoff", func(t *testing.T) {
@@ -111,10 +110,10 @@ func TestNodeRunsPods(t *testing.T) {
 	})
 
 	t.Run("MemoryLimitReachesTheCgroup", func(t *testing.T) {
-		applyPod(t, node, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"limited"},"spec":{"containers":[{
-"name":"c","image":"`+image+`","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],
+		node.Apply(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"limited"},"spec":{"containers":[{
+"name":"c","image":"` + image + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],
 "resources":{"limits":{"memory":"64Mi","cpu":"200m"}}}]}}`)
-		waitPhase(t, client, "default", "limited", corev1.PodRunning)
+		harness.WaitPhase(t, client, "default", "limited", corev1.PodRunning)
 		// Inside the container its own cgroup is mounted at /sys/fs/cgroup.
 		out := node.MustKubectl("exec", "limited", "--", "sh", "-c",
 			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max")
@@ -126,16 +125,16 @@ func TestNodeRunsPods(t *testing.T) {
 	t.Run("ConfigMapSecretAndSharedEmptyDir", func(t *testing.T) {
 		node.MustKubectl("create", "configmap", "settings", "--from-literal=color=blue")
 		node.MustKubectl("create", "secret", "generic", "creds", "--from-literal=password=s3cret")
-		applyPod(t, node, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"volumes"},"spec":{
+		node.Apply(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"volumes"},"spec":{
 "volumes":[{"name":"cm","configMap":{"name":"settings"}},{"name":"sec","secret":{"secretName":"creds"}},{"name":"shared","emptyDir":{}}],
 "containers":[
- {"name":"writer","image":"`+image+`","imagePullPolicy":"IfNotPresent","command":["sh","-c","echo from-writer > /shared/note; sleep 3600"],
+ {"name":"writer","image":"` + image + `","imagePullPolicy":"IfNotPresent","command":["sh","-c","echo from-writer > /shared/note; sleep 3600"],
   "volumeMounts":[{"name":"shared","mountPath":"/shared"}]},
- {"name":"reader","image":"`+image+`","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],
+ {"name":"reader","image":"` + image + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],
   "env":[{"name":"COLOR","valueFrom":{"configMapKeyRef":{"name":"settings","key":"color"}}},
          {"name":"PASSWORD","valueFrom":{"secretKeyRef":{"name":"creds","key":"password"}}}],
   "volumeMounts":[{"name":"cm","mountPath":"/etc/settings"},{"name":"sec","mountPath":"/etc/creds"},{"name":"shared","mountPath":"/shared"}]}]}}`)
-		waitPhase(t, client, "default", "volumes", corev1.PodRunning)
+		harness.WaitPhase(t, client, "default", "volumes", corev1.PodRunning)
 		checks := map[string]string{
 			"cat /etc/settings/color": "blue",
 			"cat /etc/creds/password": "s3cret",
@@ -154,7 +153,7 @@ func TestNodeRunsPods(t *testing.T) {
 	t.Run("PodAndServiceNetworking", func(t *testing.T) {
 		node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--labels=app=web", "--port=8080", "--",
 			"sh", "-c", "echo hello-web > /www/index.html && httpd -f -p 8080 -h /www")
-		web := waitPhase(t, client, "default", "web", corev1.PodRunning)
+		web := harness.WaitPhase(t, client, "default", "web", corev1.PodRunning)
 		node.MustKubectl("expose", "pod", "web", "--name=web", "--port=80", "--target-port=8080")
 		node.MustKubectl("create", "service", "nodeport", "web-np", "--tcp=80:8080")
 		// `create service` selects app=web-np; point it at the web pod.
@@ -173,7 +172,7 @@ func TestNodeRunsPods(t *testing.T) {
 			out, _ := node.Kubectl("exec", "sleeper", "--", "sh", "-c", `printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 `+address)
 			return out
 		}
-		fromNode := func(host string, port int32) string { return httpFromNode(node, host, port) }
+		fromNode := func(host string, port int32) string { return node.HTTPFrom(host, port) }
 		cases := []struct {
 			what string
 			get  func() string
@@ -199,7 +198,7 @@ func TestNodeRunsPods(t *testing.T) {
 		if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		mirror := waitPhase(t, client, "default", "static-web-"+node.Name, corev1.PodRunning)
+		mirror := harness.WaitPhase(t, client, "default", "static-web-"+node.Name, corev1.PodRunning)
 		if _, ok := mirror.Annotations["kubernetes.io/config.mirror"]; !ok {
 			t.Fatalf("pod static-web-%s is not a mirror pod: %v", node.Name, mirror.Annotations)
 		}
@@ -231,7 +230,7 @@ func TestNodeRunsPods(t *testing.T) {
 		node.StartReady()
 		harness.Poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
 			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-			return err == nil && nodeReady(n), nil
+			return err == nil && harness.NodeReady(n), nil
 		})
 		// Give the kubelet a few sync rounds to (wrongly) recreate anything.
 		time.Sleep(10 * time.Second)
@@ -245,14 +244,6 @@ func TestNodeRunsPods(t *testing.T) {
 			}
 		}
 	})
-}
-
-// httpFromNode sends an HTTP GET from the node's network namespace (with the
-// host's busybox nc) and returns the answer.
-func httpFromNode(node *harness.Node, host string, port int32) string {
-	out, _ := exec.Command("ip", "netns", "exec", node.NetNS, "/bin/busybox", "sh", "-c",
-		fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | /bin/busybox nc -w 3 %s %d`, host, port)).CombinedOutput()
-	return string(out)
 }
 
 // containerIDs maps running pods to "containerID/restartCount" of their first container.
@@ -270,31 +261,4 @@ func containerIDs(t *testing.T, client kubernetes.Interface) map[string]string {
 		}
 	}
 	return ids
-}
-
-func applyPod(t *testing.T, node *harness.Node, manifest string) {
-	t.Helper()
-	if out, err := node.KubectlStdin(manifest, "apply", "-f", "-"); err != nil {
-		t.Fatalf("apply: %v\n%s", err, out)
-	}
-}
-
-func nodeReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func waitPhase(t *testing.T, client kubernetes.Interface, namespace, name string, phase corev1.PodPhase) *corev1.Pod {
-	t.Helper()
-	var pod *corev1.Pod
-	harness.Poll(t, 2*time.Minute, "pod "+name+" "+string(phase), func(ctx context.Context) (bool, error) {
-		var err error
-		pod, err = client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
-		return err == nil && pod.Status.Phase == phase, nil
-	})
-	return pod
 }

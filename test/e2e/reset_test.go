@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/monokube/monokube/internal/cgroups"
+	"github.com/monokube/monokube/test/harness"
 )
 
 // TestResetLeavesNothingBehind runs a pod, stops the node and runs
@@ -18,7 +19,7 @@ import (
 func TestResetLeavesNothingBehind(t *testing.T) {
 	node := startNode(t, "")
 	node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--port=8080", "--", "httpd", "-f", "-p", "8080")
-	waitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
+	harness.WaitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
 	node.MustKubectl("expose", "pod", "web", "--port=80", "--target-port=8080")
 	if code, _, err := node.Terminate(30 * time.Second); err != nil || code != 0 {
 		t.Fatalf("stop: code %d, %v", code, err)

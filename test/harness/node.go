@@ -153,6 +153,13 @@ func (n *Node) StartIn(args ...string) {
 	n.startWith(append([]string{"nsenter", "--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--", n.Bin}, args...)...)
 }
 
+// StartWorker runs `monokube worker` inside the node's namespaces, as this
+// node's name, with args (a token, --token-file, flags) added.
+func (n *Node) StartWorker(args ...string) {
+	n.t.Helper()
+	n.StartIn(append([]string{"worker", "--data-dir", n.DataDir, "--cgroup-root", n.CgroupRoot, "--node-name", n.Name}, args...)...)
+}
+
 // StartReady starts the node and waits for the server to report ready.
 func (n *Node) StartReady() {
 	n.t.Helper()

@@ -1,0 +1,269 @@
+package join
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/certificate"
+	"k8s.io/client-go/util/certificate/csr"
+	"k8s.io/client-go/util/keyutil"
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/pki"
+)
+
+// decisionTimeout bounds the wait for the server's approver.
+const decisionTimeout = 60 * time.Second
+
+// WorkerRequest is what a worker needs to (re)gain its credentials.
+type WorkerRequest struct {
+	// PKIDir keeps the CA, the node password and kube-proxy's credentials.
+	PKIDir string
+	// KubeletCertDir is the kubelet's certificate dir; the kubelet rotates
+	// its client certificate there.
+	KubeletCertDir string
+	// Token is the printed join token; only needed without valid credentials.
+	Token    string
+	NodeName string
+	// RenewPercentLeft re-issues kube-proxy's certificate below this share
+	// of its lifetime (the kubelet rotates its own).
+	RenewPercentLeft int
+}
+
+// WorkerCredentials are the files a worker's components use.
+type WorkerCredentials struct {
+	Server              string
+	CAFile              string
+	KubeletKubeconfig   string
+	KubeProxyKubeconfig string
+}
+
+// ErrTokenRefused is wrapped when the cluster does not accept the token.
+var ErrTokenRefused = errors.New("the cluster refused the join token")
+
+// EnsureWorkerCredentials keeps a worker's credentials: with a valid kubelet
+// client certificate in the data dir it needs no token; otherwise it joins
+// with the token (discovery, then a certificate request signed with the
+// node password). kube-proxy's certificate is requested as the node.
+func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCredentials, error) {
+	creds := WorkerCredentials{
+		CAFile:              filepath.Join(req.PKIDir, "ca.crt"),
+		KubeletKubeconfig:   filepath.Join(req.PKIDir, "kubelet.conf"),
+		KubeProxyKubeconfig: filepath.Join(req.PKIDir, pki.KubeProxy+".conf"),
+	}
+	for _, dir := range []string{req.PKIDir, req.KubeletCertDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return creds, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	store, err := certificate.NewFileStore("kubelet-client", req.KubeletCertDir, req.KubeletCertDir, "", "")
+	if err != nil {
+		return creds, fmt.Errorf("kubelet certificate store: %w", err)
+	}
+	if server, ok := validKubeletCredentials(creds.KubeletKubeconfig, store); ok {
+		creds.Server = server
+		klog.InfoS("Using the credentials in the data dir; no join token needed", "server", server)
+	} else {
+		if creds.Server, err = bootstrapKubelet(ctx, req, creds, store); err != nil {
+			return creds, err
+		}
+	}
+	nodeClient, err := clientFromKubeconfig(creds.KubeletKubeconfig)
+	if err != nil {
+		return creds, err
+	}
+	if err := ensureKubeProxyCredentials(ctx, nodeClient, req, creds); err != nil {
+		return creds, err
+	}
+	return creds, nil
+}
+
+// validKubeletCredentials reports whether the kubelet's kubeconfig exists
+// and its client certificate has not expired.
+func validKubeletCredentials(kubeconfig string, store certificate.FileStore) (server string, ok bool) {
+	config, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		return "", false
+	}
+	current, err := store.Current()
+	if err != nil || current.Leaf == nil || time.Now().After(current.Leaf.NotAfter) {
+		return "", false
+	}
+	for _, cluster := range config.Clusters {
+		return cluster.Server, true
+	}
+	return "", false
+}
+
+// bootstrapKubelet joins with the token and returns the server it used.
+func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCredentials, store certificate.FileStore) (string, error) {
+	if req.Token == "" {
+		return "", errors.New("this worker has no valid credentials in its data dir (first join, or its certificate expired): pass a join token (create one on a server with `monokube token create --role=worker`)")
+	}
+	token, err := Parse(req.Token)
+	if err != nil {
+		return "", err
+	}
+	if token.Expired(time.Now()) {
+		return "", fmt.Errorf("%w: it expired at %s; create a new one on a server with `monokube token create --role=worker`",
+			ErrTokenRefused, token.Expires.Format(time.RFC3339))
+	}
+	klog.InfoS("Joining the cluster", "servers", token.Servers, "node", req.NodeName)
+	server, ca, err := Discover(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: cert.CertificateBlockType, Bytes: ca.Raw})
+	if err := os.WriteFile(creds.CAFile, caPEM, 0o644); err != nil {
+		return "", fmt.Errorf("save cluster CA: %w", err)
+	}
+	klog.InfoS("Server verified against the token's CA pin", "server", server)
+
+	bootstrapConfig := &rest.Config{Host: server, BearerToken: token.Bootstrap, Timeout: 10 * time.Second}
+	bootstrapConfig.CAData = caPEM
+	client, err := kubernetes.NewForConfig(bootstrapConfig)
+	if err != nil {
+		return "", err
+	}
+	keyPEM, _, err := keyutil.LoadOrGenerateKeyFile(filepath.Join(req.PKIDir, "node-password.key"))
+	if err != nil {
+		return "", fmt.Errorf("node password: %w", err)
+	}
+	subject := pkix.Name{CommonName: nodeUserPrefix + req.NodeName, Organization: []string{"system:nodes"}}
+	certPEM, err := requestCertificate(ctx, client, keyPEM, subject, certificatesv1.KubeAPIServerClientKubeletSignerName)
+	if err != nil {
+		return "", fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	if _, err := store.Update(certPEM, keyPEM); err != nil {
+		return "", fmt.Errorf("save kubelet certificate: %w", err)
+	}
+	if err := writeKubeletKubeconfig(creds, server, store.CurrentPath()); err != nil {
+		return "", err
+	}
+	klog.InfoS("Joined: kubelet client certificate issued", "node", req.NodeName)
+	return server, nil
+}
+
+// requestCertificate asks the cluster to sign a certificate for keyPEM and
+// waits for the decision; a denial's message is the user's explanation.
+func requestCertificate(ctx context.Context, client kubernetes.Interface, keyPEM []byte, subject pkix.Name, signer string) ([]byte, error) {
+	key, err := keyutil.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	request, err := cert.MakeCSR(key, &subject, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("make certificate request: %w", err)
+	}
+	usages := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
+	name, uid, err := csr.RequestCertificateWithContext(ctx, client, request, "", signer, nil, usages, key.(crypto.Signer))
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return nil, fmt.Errorf("%w: it was invalidated (`monokube token invalidate`) or has expired; create a new one on a server with `monokube token create --role=worker`", ErrTokenRefused)
+	case apierrors.IsForbidden(err):
+		return nil, fmt.Errorf("%w: it may not request node certificates (is it a worker token?): %v", ErrTokenRefused, err)
+	case err != nil:
+		return nil, fmt.Errorf("send certificate request: %w", err)
+	}
+	klog.InfoS("Certificate requested; waiting for the server's approval", "csr", name, "subject", subject.CommonName)
+	waitCtx, cancel := context.WithTimeout(ctx, decisionTimeout)
+	defer cancel()
+	certPEM, err := csr.WaitForCertificate(waitCtx, client, name, uid)
+	if waitCtx.Err() != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("the server did not decide certificate request %s within %s (is its join controller running?)", name, decisionTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the server refused this node: %w", err)
+	}
+	return certPEM, nil
+}
+
+func writeKubeletKubeconfig(creds WorkerCredentials, server, pemPath string) error {
+	config := clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"monokube": {Server: server, CertificateAuthority: creds.CAFile}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kubelet": {ClientCertificate: pemPath, ClientKey: pemPath}},
+		Contexts:       map[string]*clientcmdapi.Context{"kubelet": {Cluster: "monokube", AuthInfo: "kubelet"}},
+		CurrentContext: "kubelet",
+	}
+	if err := clientcmd.WriteToFile(config, creds.KubeletKubeconfig); err != nil {
+		return fmt.Errorf("write kubelet kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// ensureKubeProxyCredentials keeps kube-proxy's certificate, renewing it
+// as the node when too little of its lifetime is left.
+func ensureKubeProxyCredentials(ctx context.Context, nodeClient kubernetes.Interface, req WorkerRequest, creds WorkerCredentials) error {
+	files := pki.Files{Dir: req.PKIDir}
+	if current, err := cert.CertsFromFile(files.Cert(pki.KubeProxy)); err == nil && pki.EnoughLifeLeft(current[0], req.RenewPercentLeft) &&
+		fileExists(creds.KubeProxyKubeconfig) {
+		return nil
+	}
+	key, err := keyutil.MakeEllipticPrivateKeyPEM()
+	if err != nil {
+		return err
+	}
+	certPEM, err := requestCertificate(ctx, nodeClient, key, pkix.Name{CommonName: KubeProxyUser}, certificatesv1.KubeAPIServerClientSignerName)
+	if err != nil {
+		return fmt.Errorf("kube-proxy certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(creds.CAFile)
+	if err != nil {
+		return err
+	}
+	server, err := KubeconfigServer(creds.KubeletKubeconfig)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := pki.Kubeconfig("monokube", server, caPEM, certPEM, key, pki.KubeProxy)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(files.Key(pki.KubeProxy), key, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(files.Cert(pki.KubeProxy), certPEM, 0o644); err != nil {
+		return err
+	}
+	klog.InfoS("kube-proxy certificate issued")
+	return pki.WriteKubeconfig(creds.KubeProxyKubeconfig, kubeconfig)
+}
+
+// KubeconfigServer reads which server a kubeconfig points at.
+func KubeconfigServer(path string) (string, error) {
+	config, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	for _, cluster := range config.Clusters {
+		return cluster.Server, nil
+	}
+	return "", fmt.Errorf("%s names no server", path)
+}
+
+func clientFromKubeconfig(path string) (kubernetes.Interface, error) {
+	config, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", filepath.Base(path), err)
+	}
+	return kubernetes.NewForConfig(config)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

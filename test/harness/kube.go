@@ -1,0 +1,51 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// NodeReady reports whether a Node's Ready condition is true.
+func NodeReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// WaitPhase waits up to two minutes for a pod to reach phase.
+func WaitPhase(t testing.TB, client kubernetes.Interface, namespace, name string, phase corev1.PodPhase) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	Poll(t, 2*time.Minute, "pod "+name+" "+string(phase), func(ctx context.Context) (bool, error) {
+		var err error
+		pod, err = client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && pod.Status.Phase == phase, nil
+	})
+	return pod
+}
+
+// HTTPFrom sends an HTTP GET from the node's network namespace (with the
+// host's busybox nc) and returns the answer.
+func (n *Node) HTTPFrom(host string, port int32) string {
+	out, _ := exec.Command("ip", "netns", "exec", n.NetNS, "/bin/busybox", "sh", "-c",
+		fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | /bin/busybox nc -w 3 %s %d`, host, port)).CombinedOutput()
+	return string(out)
+}
+
+// Apply applies a manifest with the stock kubectl.
+func (s *Server) Apply(manifest string) {
+	s.t.Helper()
+	if out, err := s.KubectlStdin(manifest, "apply", "-f", "-"); err != nil {
+		s.t.Fatalf("apply: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,264 @@
+package multinode
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/test/harness"
+)
+
+// TestThreeNodeCluster is the walk-through: a server with a worker and two
+// `monokube worker` nodes joined with one token. The checks share the
+// cluster; the disruptive ones come last.
+func TestThreeNodeCluster(t *testing.T) {
+	c := startCluster(t, 2, "")
+	client := c.client()
+	pods := c.webPods(t) // also: a DaemonSet runs a pod on each node
+
+	t.Run("PodToPodAcrossNodes", func(t *testing.T) {
+		for _, from := range c.all() {
+			for _, to := range c.all() {
+				if from == to {
+					continue
+				}
+				target := pods[to.Name]
+				out, err := c.server.Kubectl("exec", pods[from.Name].Name, "--", "sh", "-c",
+					fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 %s 8080`, target.Status.PodIP))
+				if err != nil || !strings.Contains(out, target.Name) {
+					t.Errorf("pod on %s → pod on %s (%s): %v\n%s", from.Name, to.Name, target.Status.PodIP, err, out)
+				}
+			}
+		}
+	})
+
+	t.Run("ServiceOnOtherNodeFromEveryNode", func(t *testing.T) {
+		// A Service backed by one pod, on the last worker: every other
+		// node must reach it across the pod network.
+		backend := c.workers[len(c.workers)-1]
+		c.server.MustKubectl("label", "pod", pods[backend.Name].Name, "solo=yes")
+		c.server.Apply(`apiVersion: v1
+kind: Service
+metadata: {name: solo, namespace: default}
+spec:
+  type: NodePort
+  selector: {solo: "yes"}
+  ports: [{port: 80, targetPort: 8080}]
+`)
+		svc, err := client.CoreV1().Services("default").Get(context.Background(), "solo", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodePort := svc.Spec.Ports[0].NodePort
+		want := pods[backend.Name].Name
+		for _, node := range c.all() {
+			harness.Poll(t, 30*time.Second, "ClusterIP from "+node.Name, func(context.Context) (bool, error) {
+				return strings.Contains(node.HTTPFrom(svc.Spec.ClusterIP, 80), want), nil
+			})
+			harness.Poll(t, 30*time.Second, fmt.Sprintf("NodePort on %s (%s:%d)", node.Name, node.IP, nodePort), func(context.Context) (bool, error) {
+				return strings.Contains(c.server.HTTPFrom(node.IP, nodePort), want), nil
+			})
+		}
+	})
+
+	t.Run("LogsAndExecOnWorker", func(t *testing.T) {
+		pod := pods[c.workers[0].Name].Name
+		if out, err := c.server.Kubectl("exec", pod, "--", "cat", "/www/index.html"); err != nil || strings.TrimSpace(out) != pod {
+			t.Errorf("exec on a worker's pod: %v: %q", err, out)
+		}
+		c.server.MustKubectl("run", "talker", "--image="+image, "--image-pull-policy=IfNotPresent", "--restart=Never",
+			"--overrides", fmt.Sprintf(`{"spec":{"nodeName":%q}}`, c.workers[0].Name), "--", "echo", "hello from a worker")
+		harness.WaitPhase(t, client, "default", "talker", corev1.PodSucceeded)
+		if out, err := c.server.Kubectl("logs", "talker"); err != nil || strings.TrimSpace(out) != "hello from a worker" {
+			t.Errorf("logs from a worker's pod: %v: %q", err, out)
+		}
+	})
+
+	t.Run("BadTokensFailFastAndCreateNoNode", func(t *testing.T) {
+		good := c.token(t, "--expiry=1h")
+		parsed, err := join.Parse(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		invalidated := c.token(t, "--expiry=1h")
+		if _, stderr, err := c.server.Run("token", "invalidate", mustParse(t, invalidated).ID()); err != nil {
+			t.Fatalf("token invalidate: %v\n%s", err, stderr)
+		}
+		expired := c.token(t, "--expiry=1s")
+		otherCluster := parsed
+		otherCluster.CAHash = join.CAHash(randomCA(t))
+		cases := []struct{ name, token, want string }{
+			{"expired", expired, "expired at"},
+			{"invalidated", invalidated, "was invalidated"},
+			{"other-cluster", otherCluster.String(), "is not the one this token pins"},
+			{"garbled", good[:len(good)/2], "garbled or truncated"},
+		}
+		time.Sleep(2 * time.Second) // let the 1 s token expire
+		nodes := make([]*harness.Node, len(cases))
+		for i, tc := range cases {
+			nodes[i] = c.newNode(t, "")
+			nodes[i].StartWorker(tc.token)
+		}
+		for i, tc := range cases {
+			code, err := nodes[i].WaitExit(30 * time.Second)
+			if err != nil {
+				t.Errorf("%s token: worker %v", tc.name, err)
+				continue
+			}
+			log := nodes[i].Log()
+			if code == 0 || !strings.Contains(log, tc.want) {
+				t.Errorf("%s token: exit %d, want non-zero and %q in:\n%s", tc.name, code, tc.want, lastLines(log, 5))
+			}
+			t.Logf("%s token: exit %d: %s", tc.name, code, lastLines(log, 1))
+			if c.nodeExists(t, nodes[i].Name) {
+				t.Errorf("%s token created Node %s", tc.name, nodes[i].Name)
+			}
+		}
+	})
+
+	t.Run("NodeNameOfAnotherMachineIsRefused", func(t *testing.T) {
+		impostor := c.newNode(t, "")
+		taken := c.workers[0].Name
+		impostor.StartIn("worker", c.token(t), "--data-dir", impostor.DataDir, "--cgroup-root", impostor.CgroupRoot, "--node-name", taken)
+		code, err := impostor.WaitExit(90 * time.Second)
+		if err != nil {
+			t.Fatalf("impostor worker %v", err)
+		}
+		log := impostor.Log()
+		if code == 0 || !strings.Contains(log, "is taken by another machine") {
+			t.Errorf("exit %d; want a refusal naming the taken node name:\n%s", code, lastLines(log, 5))
+		}
+		t.Logf("impostor: exit %d: %s", code, lastLines(log, 1))
+		n, err := client.CoreV1().Nodes().Get(context.Background(), taken, metav1.GetOptions{})
+		if err != nil || !harness.NodeReady(n) {
+			t.Errorf("the real %s is not Ready after the impostor: %v", taken, err)
+		}
+	})
+
+	t.Run("WorkerRestartsWithoutToken", func(t *testing.T) {
+		worker := c.workers[0]
+		worker.Kill() // kill -9
+		worker.StartWorker()
+		harness.Poll(t, 2*time.Minute, "worker ready again", func(context.Context) (bool, error) {
+			return strings.Count(worker.Log(), "monokube worker is ready") == 2, nil
+		})
+		if !strings.Contains(worker.Log(), "no join token needed") {
+			t.Errorf("restart did not use the saved credentials")
+		}
+		c.waitReady(t, worker)
+	})
+
+	t.Run("ServerRestartKeepsWorkerPodsRunning", func(t *testing.T) {
+		before := containerIDs(t, c)
+		if code, _, err := c.server.Terminate(time.Minute); err != nil || code != 0 {
+			t.Fatalf("server stop: exit %d, %v", code, err)
+		}
+		// With the server down, pods on workers still serve.
+		for _, worker := range c.workers {
+			if out := worker.HTTPFrom(pods[worker.Name].Status.PodIP, 8080); !strings.Contains(out, pods[worker.Name].Name) {
+				t.Errorf("pod on %s does not answer while the server is down: %q", worker.Name, out)
+			}
+		}
+		restarted := time.Now()
+		c.server.StartReady()
+		for _, worker := range c.workers {
+			harness.Poll(t, 2*time.Minute, worker.Name+" reconnects", func(ctx context.Context) (bool, error) {
+				n, err := client.CoreV1().Nodes().Get(ctx, worker.Name, metav1.GetOptions{})
+				if err != nil || !harness.NodeReady(n) {
+					return false, nil
+				}
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady {
+						return cond.LastHeartbeatTime.After(restarted), nil
+					}
+				}
+				return false, nil
+			})
+		}
+		after := containerIDs(t, c)
+		for _, worker := range c.workers {
+			pod := pods[worker.Name].Name
+			if before[pod] == "" || before[pod] != after[pod] {
+				t.Errorf("pod %s on %s changed across the server restart: %q → %q", pod, worker.Name, before[pod], after[pod])
+			}
+		}
+	})
+
+	t.Run("DeletedNodeNameCanJoinAgain", func(t *testing.T) {
+		old := c.workers[len(c.workers)-1]
+		old.Kill()
+		c.server.MustKubectl("delete", "node", old.Name)
+		replacement := c.newNode(t, "")
+		replacement.StartIn("worker", c.token(t), "--data-dir", replacement.DataDir, "--cgroup-root", replacement.CgroupRoot, "--node-name", old.Name)
+		harness.Poll(t, 2*time.Minute, "replacement Ready as "+old.Name, func(ctx context.Context) (bool, error) {
+			n, err := client.CoreV1().Nodes().Get(ctx, old.Name, metav1.GetOptions{})
+			return err == nil && harness.NodeReady(n), nil
+		})
+	})
+}
+
+// containerIDs maps the web pods to "containerID/restarts".
+func containerIDs(t *testing.T, c *cluster) map[string]string {
+	t.Helper()
+	pods, err := c.client().CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, pod := range pods.Items {
+		if len(pod.Status.ContainerStatuses) > 0 {
+			status := pod.Status.ContainerStatuses[0]
+			ids[pod.Name] = fmt.Sprintf("%s/%d", status.ContainerID, status.RestartCount)
+		}
+	}
+	return ids
+}
+
+func mustParse(t *testing.T, text string) join.Token {
+	t.Helper()
+	token, err := join.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// randomCA is a CA of no cluster, for a token pinning "another cluster".
+func randomCA(t *testing.T) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other-ca"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
