@@ -69,7 +69,7 @@ multinode: build
 test: unit integration e2e multinode
 
 bench: build
-	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers" -v ./bench/
+	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers" -v ./bench/
 
 clean:
 	rm -rf bin build $(BUNDLE)

@@ -109,7 +109,7 @@ func TestFileSettingsOverrideDefaults(t *testing.T) {
 		ClusterDomain: "example.internal",
 		ClusterDNS:    "10.96.0.10",
 		KubeProxy:     KubeProxySpec{Mode: "iptables"},
-		Provider:      "none",
+		Provider:      "flannel",
 		Flannel:       FlannelSpec{Backend: "vxlan"},
 	}
 	want.Spec.ControllerManager.ExtraArgs = map[string]string{"node-monitor-grace-period": "20s"}

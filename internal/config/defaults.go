@@ -29,7 +29,7 @@ func Default() *ClusterConfig {
 				ClusterDomain: "cluster.local",
 				ClusterDNS:    "10.43.0.10",
 				KubeProxy:     KubeProxySpec{Mode: "iptables"},
-				Provider:      "none",
+				Provider:      "flannel",
 				Flannel:       FlannelSpec{Backend: "vxlan"},
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},

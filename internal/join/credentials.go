@@ -13,6 +13,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -187,9 +188,26 @@ func requestCertificate(ctx context.Context, client kubernetes.Interface, keyPEM
 		return nil, fmt.Errorf("the server did not decide certificate request %s within %s (is its join controller running?)", name, decisionTimeout)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the server refused this node: %w", err)
+		if reason := denial(ctx, client, name); reason != "" {
+			return nil, fmt.Errorf("the server refused this node: %s", reason)
+		}
+		return nil, fmt.Errorf("waiting for certificate request %s: %w", name, err)
 	}
 	return certPEM, nil
+}
+
+// denial is the approver's reason when it denied request name.
+func denial(ctx context.Context, client kubernetes.Interface, name string) string {
+	request, err := client.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	for _, condition := range request.Status.Conditions {
+		if condition.Type == certificatesv1.CertificateDenied {
+			return condition.Message
+		}
+	}
+	return ""
 }
 
 func writeKubeletKubeconfig(creds WorkerCredentials, server, pemPath string) error {

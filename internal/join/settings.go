@@ -35,7 +35,8 @@ const (
 )
 
 // PublishClusterSettings stores the settings and the RBAC that lets joining
-// and joined nodes read them and request certificates. Safe to repeat.
+// and joined nodes read them, request certificates and see each other for
+// the pod network. Safe to repeat.
 func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, settings ClusterSettings) error {
 	raw, err := json.Marshal(settings)
 	if err != nil {
@@ -67,12 +68,25 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-bootstrapper"},
 		Subjects:   bootstrappers,
 	}
+	// Flannel on every node watches all Nodes for their pod CIDRs and
+	// addresses; the Node authorizer lets a node list only itself.
+	nodeNetworkRole := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "monokube:node-network"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}},
+	}
+	nodeNetworkBinding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "monokube:node-network"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: nodeNetworkRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}},
+	}
 	rbac := client.RbacV1()
 	steps := []func() error{
 		func() error { return apply(ctx, client.CoreV1().ConfigMaps(metav1.NamespaceSystem), configMap) },
 		func() error { return apply(ctx, rbac.Roles(metav1.NamespaceSystem), role) },
 		func() error { return apply(ctx, rbac.RoleBindings(metav1.NamespaceSystem), roleBinding) },
 		func() error { return apply(ctx, rbac.ClusterRoleBindings(), csrBinding) },
+		func() error { return apply(ctx, rbac.ClusterRoles(), nodeNetworkRole) },
+		func() error { return apply(ctx, rbac.ClusterRoleBindings(), nodeNetworkBinding) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/util/cert"
 )
@@ -80,4 +81,22 @@ func newCA(t *testing.T) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return ca
+}
+
+func TestTokenExpiryTravelsWithTheToken(t *testing.T) {
+	token := validToken()
+	if token.Expired(time.Now()) {
+		t.Fatal("a token without expiry reads as expired")
+	}
+	token.Expires = time.Now().Add(-time.Second).UTC().Truncate(time.Second)
+	parsed, err := Parse(token.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !parsed.Expires.Equal(token.Expires) || !parsed.Expired(time.Now()) {
+		t.Fatalf("expiry lost or not honoured: %v", parsed.Expires)
+	}
+	if parsed.Expired(token.Expires.Add(-time.Minute)) {
+		t.Fatal("expired before its time")
+	}
 }

@@ -2,12 +2,40 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/flannel-io/flannel/pkg/backend"
+	_ "github.com/flannel-io/flannel/pkg/backend/hostgw" // registers "host-gw"
+	_ "github.com/flannel-io/flannel/pkg/backend/vxlan"  // registers "vxlan"
+	"github.com/flannel-io/flannel/pkg/ip"
+	"github.com/flannel-io/flannel/pkg/subnet/kube"
+	"github.com/flannel-io/flannel/pkg/trafficmngr"
+	"github.com/flannel-io/flannel/pkg/trafficmngr/iptables"
+	"github.com/flannel-io/flannel/pkg/trafficmngr/nftables"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
 )
 
-// Flannel runs flannel's subnet manager and backend in this process.
+// flannelAnnotationPrefix is flannel's own, so tools that read flannel's
+// node annotations work unchanged.
+const flannelAnnotationPrefix = "flannel.alpha.coreos.com"
+
+// resyncSeconds is how often flannel re-checks its packet filter rules.
+const resyncSeconds = 60
+
+// Flannel runs flannel's kube subnet manager and backend in this process:
+// the node's pod CIDR (from the controller-manager) is announced in Node
+// annotations, and every other node's CIDR is routed to it (VXLAN or
+// host-gw). Flannel masquerades pod traffic leaving the cluster.
 type Flannel struct {
 	Paths       Paths
 	Kubeconfig  string
@@ -15,16 +43,146 @@ type Flannel struct {
 	NodeIP      string
 	ClusterCIDR string
 	Backend     string
-	Filter      string
+	// Filter is "iptables" or "nftables", as kube-proxy.
+	Filter string
 
+	component.Task
+	up  chan struct{}
 	mtu int
 }
 
 var _ component.Component = (*Flannel)(nil)
 
-func (f *Flannel) Name() string                { return "flannel" }
-func (f *Flannel) Init(context.Context) error  { return nil }
-func (f *Flannel) Start(context.Context) error { return errors.New("flannel: not yet") }
-func (f *Flannel) Ready(context.Context) error { return nil }
-func (f *Flannel) Stop() error                 { return nil }
-func (f *Flannel) MTU() int                    { return f.mtu }
+func (f *Flannel) Name() string { return "flannel" }
+
+// Init writes flannel's network config, which its subnet manager reads.
+func (f *Flannel) Init(context.Context) error {
+	netConf, err := json.Marshal(map[string]any{
+		"Network":    f.ClusterCIDR,
+		"EnableIPv4": true,
+		"Backend":    map[string]string{"Type": f.Backend},
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.Paths.Agent("etc", "flannel"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(f.netConfPath(), netConf, 0o644)
+}
+
+func (f *Flannel) netConfPath() string { return f.Paths.Agent("etc", "flannel", "net-conf.json") }
+
+func (f *Flannel) Start(ctx context.Context) error {
+	// Flannel's subnet manager finds its node through this variable; one
+	// node per process, so setting it process-wide is safe.
+	if err := os.Setenv("NODE_NAME", f.NodeName); err != nil {
+		return err
+	}
+	f.up = make(chan struct{})
+	f.Go(klog.NewContext(ctx, klog.Background().WithName("flannel")), f.run)
+	return nil
+}
+
+// run brings the network up, then keeps it in sync until ctx ends.
+func (f *Flannel) run(ctx context.Context) error {
+	client, err := ClientFor(f.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	// The subnet manager refuses a node without a pod CIDR.
+	klog.InfoS("Waiting for the node's pod CIDR", "node", f.NodeName)
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		node, err := client.CoreV1().Nodes().Get(ctx, f.NodeName, metav1.GetOptions{})
+		if err != nil {
+			klog.V(2).InfoS("Node not readable yet", "err", err)
+		}
+		return err == nil && node.Spec.PodCIDR != "", nil
+	})
+	klog.InfoS("Node has a pod CIDR; starting flannel", "node", f.NodeName, "err", err)
+	if err != nil {
+		return fmt.Errorf("waiting for node %s to get a pod CIDR: %w", f.NodeName, err)
+	}
+	subnets, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, flannelAnnotationPrefix, f.netConfPath(), false)
+	if err != nil {
+		return fmt.Errorf("flannel subnet manager: %w", err)
+	}
+	config, err := subnets.GetNetworkConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("flannel network config: %w", err)
+	}
+	external, err := externalInterface(f.NodeIP)
+	if err != nil {
+		return err
+	}
+	be, err := backend.NewManager(ctx, subnets, external).GetBackend(config.BackendType)
+	if err != nil {
+		return fmt.Errorf("flannel backend %s: %w", config.BackendType, err)
+	}
+	var wg sync.WaitGroup
+	network, err := be.RegisterNetwork(ctx, &wg, config)
+	if err != nil {
+		return fmt.Errorf("flannel %s network: %w", config.BackendType, err)
+	}
+	var traffic trafficmngr.TrafficManager = &iptables.IPTablesManager{}
+	if f.Filter == ProxyNFTables {
+		traffic = &nftables.NFTablesManager{}
+	}
+	if err := traffic.Init(ctx); err != nil {
+		return fmt.Errorf("flannel packet filter: %w", err)
+	}
+	traffic.SetupAndEnsureForwardRules(ctx, config.Network, ip.IP6Net{}, resyncSeconds)
+	if err := traffic.SetupAndEnsureMasqRules(ctx, config.Network, ip.IP4Net{}, ip.IP4Net{},
+		ip.IP6Net{}, ip.IP6Net{}, ip.IP6Net{}, network.Lease(), resyncSeconds, false); err != nil {
+		return fmt.Errorf("flannel masquerade rules: %w", err)
+	}
+	f.mtu = network.MTU()
+	klog.InfoS("Pod network up", "provider", "flannel", "backend", config.BackendType,
+		"subnet", network.Lease().Subnet.String(), "mtu", f.mtu, "interface", external.IfaceName)
+	close(f.up)
+	network.Run(ctx)
+	wg.Wait()
+	return nil
+}
+
+// Ready waits until the node's subnet is announced and routed.
+func (f *Flannel) Ready(ctx context.Context) error {
+	select {
+	case <-f.up:
+		return nil
+	case <-f.Exited():
+		return fmt.Errorf("flannel: %w", f.Err())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *Flannel) Stop() error { return f.Task.Stop(5 * time.Second) }
+
+// MTU is the pod network's MTU, known once Ready.
+func (f *Flannel) MTU() int { return f.mtu }
+
+// externalInterface is the interface holding the node's address: flannel
+// sends encapsulated (or routed) pod traffic through it.
+func externalInterface(nodeIP string) (*backend.ExternalInterface, error) {
+	want := net.ParseIP(nodeIP)
+	if want == nil {
+		return nil, fmt.Errorf("node IP %q is not an IP address", nodeIP)
+	}
+	interfaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, iface := range interfaces {
+		addrs, err := iface.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, addr := range addrs {
+			if ipNet, ok := addr.(*net.IPNet); ok && ipNet.IP.Equal(want) {
+				return &backend.ExternalInterface{Iface: &iface, IfaceName: iface.Name, IfaceAddr: want, ExtAddr: want}, nil
+			}
+		}
+	}
+	return nil, errors.New("no interface holds the node IP " + nodeIP + " (set --node-ip or spec.api.address to an address of this machine)")
+}

@@ -35,7 +35,7 @@ func Reset(paths Paths, cgroupRoot string) error {
 	mode := cgroups.Detect()
 	step("stop shims and containers", func() error { return killNodeProcesses(paths, cgroupRoot) })
 	step("unmount", func() error { return unmountBelow(paths.DataDir, paths.Run) })
-	step("remove CNI bridge cni0", removeBridge)
+	step("remove network devices cni0 and flannel.1", removeDevices)
 	step("remove iptables rules", removeIPTablesRules)
 	step("remove nftables tables", removeNFTables)
 	step("remove cgroups", func() error { return removeNodeCgroups(mode, cgroupRoot) })
@@ -121,18 +121,22 @@ func unescapeMount(path string) string {
 	return unquoted
 }
 
-// removeBridge deletes cni0. It asks the kernel rather than /sys/class/net,
-// which shows the network namespace that mounted /sys, not ours.
-func removeBridge() error {
-	out, err := exec.Command("ip", "link", "delete", "cni0").CombinedOutput()
-	if err != nil && !strings.Contains(string(out), "Cannot find device") {
-		return fmt.Errorf("ip link delete cni0: %v: %s", err, out)
+// removeDevices deletes the CNI bridge and flannel's VXLAN device. It asks
+// the kernel rather than /sys/class/net, which shows the network namespace
+// that mounted /sys, not ours.
+func removeDevices() error {
+	var errs []error
+	for _, device := range []string{"cni0", "flannel.1"} {
+		out, err := exec.Command("ip", "link", "delete", device).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "Cannot find device") {
+			errs = append(errs, fmt.Errorf("ip link delete %s: %v: %s", device, err, out))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// removeIPTablesRules drops every rule and chain kube-proxy (KUBE-) and the
-// CNI plugins (CNI-) added, in IPv4 and IPv6, leaving all other rules.
+// removeIPTablesRules drops every rule and chain kube-proxy (KUBE-), the
+// CNI plugins (CNI-) and flannel (FLANNEL-) added, in IPv4 and IPv6, leaving all other rules.
 func removeIPTablesRules() error {
 	var errs []error
 	for _, family := range []string{"iptables", "ip6tables"} {
@@ -146,7 +150,7 @@ func removeIPTablesRules() error {
 		}
 		var kept bytes.Buffer
 		for _, line := range strings.Split(string(saved), "\n") {
-			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-") {
+			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-") || strings.Contains(line, "FLANNEL-") {
 				continue
 			}
 			kept.WriteString(line + "\n")
@@ -160,13 +164,14 @@ func removeIPTablesRules() error {
 	return errors.Join(errs...)
 }
 
-// removeNFTables deletes kube-proxy's nftables tables (nftables mode).
+// removeNFTables deletes kube-proxy's and flannel's nftables tables.
 func removeNFTables() error {
 	if _, err := exec.LookPath("nft"); err != nil {
 		return nil
 	}
-	for _, family := range []string{"ip", "ip6"} {
-		_ = exec.Command("nft", "delete", "table", family, "kube-proxy").Run()
+	tables := [][2]string{{"ip", "kube-proxy"}, {"ip6", "kube-proxy"}, {"ip", "flannel-ipv4"}, {"ip6", "flannel-ipv6"}}
+	for _, table := range tables {
+		_ = exec.Command("nft", "delete", "table", table[0], table[1]).Run()
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func TestEnsureServerCreatesEveryFileWithPrivateModes(t *testing.T) {
 		"ca.crt", "ca.key",
 		"front-proxy-ca.crt", "front-proxy-ca.key",
 		"sa.key", "sa.pub",
-		"apiserver.crt", "apiserver.key",
+		"apiserver-chain.crt", "apiserver.crt", "apiserver.key",
 		"apiserver-kubelet-client.crt", "apiserver-kubelet-client.key",
 		"front-proxy-client.crt", "front-proxy-client.key",
 		"controller-manager.crt", "controller-manager.key", "controller-manager.conf",
@@ -352,8 +352,8 @@ func TestEnsureServerReissuesAPIServerCertForNewSAN(t *testing.T) {
 	ensureServer(t, req)
 	after := snapshot(t, req.Dir)
 
-	if changed := changedFiles(before, after); !slices.Equal(changed, []string{"apiserver.crt", "apiserver.key"}) {
-		t.Errorf("changed %v, want only the apiserver certificate and key re-issued for the new IP SAN", changed)
+	if changed := changedFiles(before, after); !slices.Equal(changed, []string{"apiserver-chain.crt", "apiserver.crt", "apiserver.key"}) {
+		t.Errorf("changed %v, want only the apiserver certificate (and its chain) and key re-issued for the new IP SAN", changed)
 	}
 
 	leaf := readCert(t, files.Cert(APIServer))

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -117,7 +118,11 @@ func writeServingChain(files Files, ca *Authority) error {
 	if err != nil {
 		return fmt.Errorf("serving chain: %w", err)
 	}
-	return writeAtomic(files.ServingChain(), append(leaf, ca.CertPEM...), 0o644)
+	chain := append(leaf, ca.CertPEM...)
+	if current, err := os.ReadFile(files.ServingChain()); err == nil && bytes.Equal(current, chain) {
+		return nil
+	}
+	return writeAtomic(files.ServingChain(), chain, 0o644)
 }
 
 func ensureLogged(ca *Authority, dir string, leaf Leaf) error {

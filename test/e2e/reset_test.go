@@ -38,11 +38,13 @@ func TestResetLeavesNothingBehind(t *testing.T) {
 		t.Errorf("mounts left under the data dir:\n%s", mounts)
 	}
 	rules, _ := node.InNode("iptables-save")
-	if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") {
+	if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") || strings.Contains(rules, "FLANNEL-") {
 		t.Errorf("iptables rules left:\n%s", rules)
 	}
-	if out, err := node.InNode("ip", "link", "show", "cni0"); err == nil {
-		t.Errorf("cni0 left:\n%s", out)
+	for _, device := range []string{"cni0", "flannel.1"} {
+		if out, err := node.InNode("ip", "link", "show", device); err == nil {
+			t.Errorf("%s left:\n%s", device, out)
+		}
 	}
 	hierarchy := "/sys/fs/cgroup/memory"
 	if cgroups.Detect() == cgroups.V2 {

@@ -67,7 +67,8 @@ func (n *Network) must(args ...string) {
 // Node is the real monokube binary running as a machine of its own: its
 // own network namespace (a veth on the Network), a persistent mount
 // namespace with a private /run (it survives restarts of monokube, as a
-// machine's /run survives a service restart), and a cgroup root below the
+// machine's /run survives a service restart) and private /var/lib/monokube,
+// /var/lib/kubelet, /etc/cni and /etc/monokube, and a cgroup root below the
 // test's own cgroup.
 type Node struct {
 	*Server
@@ -80,6 +81,10 @@ type Node struct {
 	network *Network
 	nsDir   string
 }
+
+// privateDirs are bind-mounted from the node's temp dir over the machine's
+// own, inside the node's mount namespace.
+var privateDirs = []string{"/var/lib/monokube", "/var/lib/kubelet", "/etc/cni", "/etc/monokube"}
 
 // NewNode prepares node number index (1-based) on network; Start runs it.
 func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node {
@@ -129,6 +134,18 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 			t.Fatal(err)
 		}
 		script += fmt.Sprintf(" && mount --bind %s /proc/sys/%s", file, key)
+	}
+	// A machine's own state dirs, private to the node even where a command
+	// falls back to a default path. The host gets at most empty mount points.
+	for _, dir := range privateDirs {
+		own := filepath.Join(filepath.Dir(n.DataDir), "root", dir)
+		if err := os.MkdirAll(own, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script += fmt.Sprintf(" && mount --bind %s %s", own, dir)
 	}
 	network.must("nsenter", "--mount="+n.MountNS, "--", "sh", "-c", script)
 

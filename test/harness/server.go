@@ -244,8 +244,13 @@ func (s *Server) Log() string {
 }
 
 // dumpLog prints the end of the server log into the test output.
+// With MONOKUBE_TEST_LOGS set, the whole log is also kept in that dir.
 func (s *Server) dumpLog() {
 	raw := []byte(s.Log())
+	if dir := os.Getenv("MONOKUBE_TEST_LOGS"); dir != "" {
+		_ = os.MkdirAll(dir, 0o755)
+		_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(s.t.Name(), "/", "_")+"-"+filepath.Base(filepath.Dir(s.LogPath))+".log"), raw, 0o644)
+	}
 	if len(raw) > 8000 {
 		raw = raw[len(raw)-8000:]
 	}

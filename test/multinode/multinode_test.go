@@ -25,31 +25,17 @@ import (
 // cluster; the disruptive ones come last.
 func TestThreeNodeCluster(t *testing.T) {
 	c := startCluster(t, 2, "")
-	client := c.client()
-	pods := c.webPods(t) // also: a DaemonSet runs a pod on each node
+	client := c.Client()
+	pods := webPods(t, c) // also: a DaemonSet runs a pod on each node
 
-	t.Run("PodToPodAcrossNodes", func(t *testing.T) {
-		for _, from := range c.all() {
-			for _, to := range c.all() {
-				if from == to {
-					continue
-				}
-				target := pods[to.Name]
-				out, err := c.server.Kubectl("exec", pods[from.Name].Name, "--", "sh", "-c",
-					fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 %s 8080`, target.Status.PodIP))
-				if err != nil || !strings.Contains(out, target.Name) {
-					t.Errorf("pod on %s → pod on %s (%s): %v\n%s", from.Name, to.Name, target.Status.PodIP, err, out)
-				}
-			}
-		}
-	})
+	t.Run("PodToPodAcrossNodes", func(t *testing.T) { checkPodToPod(t, c, pods) })
 
 	t.Run("ServiceOnOtherNodeFromEveryNode", func(t *testing.T) {
 		// A Service backed by one pod, on the last worker: every other
 		// node must reach it across the pod network.
-		backend := c.workers[len(c.workers)-1]
-		c.server.MustKubectl("label", "pod", pods[backend.Name].Name, "solo=yes")
-		c.server.Apply(`apiVersion: v1
+		backend := c.Workers[len(c.Workers)-1]
+		c.Server.MustKubectl("label", "pod", pods[backend.Name].Name, "solo=yes")
+		c.Server.Apply(`apiVersion: v1
 kind: Service
 metadata: {name: solo, namespace: default}
 spec:
@@ -63,40 +49,40 @@ spec:
 		}
 		nodePort := svc.Spec.Ports[0].NodePort
 		want := pods[backend.Name].Name
-		for _, node := range c.all() {
+		for _, node := range c.All() {
 			harness.Poll(t, 30*time.Second, "ClusterIP from "+node.Name, func(context.Context) (bool, error) {
 				return strings.Contains(node.HTTPFrom(svc.Spec.ClusterIP, 80), want), nil
 			})
 			harness.Poll(t, 30*time.Second, fmt.Sprintf("NodePort on %s (%s:%d)", node.Name, node.IP, nodePort), func(context.Context) (bool, error) {
-				return strings.Contains(c.server.HTTPFrom(node.IP, nodePort), want), nil
+				return strings.Contains(c.Server.HTTPFrom(node.IP, nodePort), want), nil
 			})
 		}
 	})
 
 	t.Run("LogsAndExecOnWorker", func(t *testing.T) {
-		pod := pods[c.workers[0].Name].Name
-		if out, err := c.server.Kubectl("exec", pod, "--", "cat", "/www/index.html"); err != nil || strings.TrimSpace(out) != pod {
+		pod := pods[c.Workers[0].Name].Name
+		if out, err := c.Server.Kubectl("exec", pod, "--", "cat", "/www/index.html"); err != nil || strings.TrimSpace(out) != pod {
 			t.Errorf("exec on a worker's pod: %v: %q", err, out)
 		}
-		c.server.MustKubectl("run", "talker", "--image="+image, "--image-pull-policy=IfNotPresent", "--restart=Never",
-			"--overrides", fmt.Sprintf(`{"spec":{"nodeName":%q}}`, c.workers[0].Name), "--", "echo", "hello from a worker")
+		c.Server.MustKubectl("run", "talker", "--image="+image, "--image-pull-policy=IfNotPresent", "--restart=Never",
+			"--overrides", fmt.Sprintf(`{"spec":{"nodeName":%q}}`, c.Workers[0].Name), "--", "echo", "hello from a worker")
 		harness.WaitPhase(t, client, "default", "talker", corev1.PodSucceeded)
-		if out, err := c.server.Kubectl("logs", "talker"); err != nil || strings.TrimSpace(out) != "hello from a worker" {
+		if out, err := c.Server.Kubectl("logs", "talker"); err != nil || strings.TrimSpace(out) != "hello from a worker" {
 			t.Errorf("logs from a worker's pod: %v: %q", err, out)
 		}
 	})
 
 	t.Run("BadTokensFailFastAndCreateNoNode", func(t *testing.T) {
-		good := c.token(t, "--expiry=1h")
+		good := c.Token("--expiry=1h")
 		parsed, err := join.Parse(good)
 		if err != nil {
 			t.Fatal(err)
 		}
-		invalidated := c.token(t, "--expiry=1h")
-		if _, stderr, err := c.server.Run("token", "invalidate", mustParse(t, invalidated).ID()); err != nil {
+		invalidated := c.Token("--expiry=1h")
+		if _, stderr, err := c.Server.Run("token", "invalidate", mustParse(t, invalidated).ID()); err != nil {
 			t.Fatalf("token invalidate: %v\n%s", err, stderr)
 		}
-		expired := c.token(t, "--expiry=1s")
+		expired := c.Token("--expiry=1s")
 		otherCluster := parsed
 		otherCluster.CAHash = join.CAHash(randomCA(t))
 		cases := []struct{ name, token, want string }{
@@ -108,7 +94,7 @@ spec:
 		time.Sleep(2 * time.Second) // let the 1 s token expire
 		nodes := make([]*harness.Node, len(cases))
 		for i, tc := range cases {
-			nodes[i] = c.newNode(t, "")
+			nodes[i] = c.NewNode("")
 			nodes[i].StartWorker(tc.token)
 		}
 		for i, tc := range cases {
@@ -122,16 +108,16 @@ spec:
 				t.Errorf("%s token: exit %d, want non-zero and %q in:\n%s", tc.name, code, tc.want, lastLines(log, 5))
 			}
 			t.Logf("%s token: exit %d: %s", tc.name, code, lastLines(log, 1))
-			if c.nodeExists(t, nodes[i].Name) {
+			if nodeExists(t, c, nodes[i].Name) {
 				t.Errorf("%s token created Node %s", tc.name, nodes[i].Name)
 			}
 		}
 	})
 
 	t.Run("NodeNameOfAnotherMachineIsRefused", func(t *testing.T) {
-		impostor := c.newNode(t, "")
-		taken := c.workers[0].Name
-		impostor.StartIn("worker", c.token(t), "--data-dir", impostor.DataDir, "--cgroup-root", impostor.CgroupRoot, "--node-name", taken)
+		impostor := c.NewNode("")
+		taken := c.Workers[0].Name
+		impostor.StartIn("worker", c.Token(), "--data-dir", impostor.DataDir, "--cgroup-root", impostor.CgroupRoot, "--node-name", taken)
 		code, err := impostor.WaitExit(90 * time.Second)
 		if err != nil {
 			t.Fatalf("impostor worker %v", err)
@@ -148,7 +134,7 @@ spec:
 	})
 
 	t.Run("WorkerRestartsWithoutToken", func(t *testing.T) {
-		worker := c.workers[0]
+		worker := c.Workers[0]
 		worker.Kill() // kill -9
 		worker.StartWorker()
 		harness.Poll(t, 2*time.Minute, "worker ready again", func(context.Context) (bool, error) {
@@ -157,38 +143,35 @@ spec:
 		if !strings.Contains(worker.Log(), "no join token needed") {
 			t.Errorf("restart did not use the saved credentials")
 		}
-		c.waitReady(t, worker)
+		c.WaitReady(worker)
 	})
 
 	t.Run("ServerRestartKeepsWorkerPodsRunning", func(t *testing.T) {
 		before := containerIDs(t, c)
-		if code, _, err := c.server.Terminate(time.Minute); err != nil || code != 0 {
+		if code, _, err := c.Server.Terminate(time.Minute); err != nil || code != 0 {
 			t.Fatalf("server stop: exit %d, %v", code, err)
 		}
 		// With the server down, pods on workers still serve.
-		for _, worker := range c.workers {
+		for _, worker := range c.Workers {
 			if out := worker.HTTPFrom(pods[worker.Name].Status.PodIP, 8080); !strings.Contains(out, pods[worker.Name].Name) {
 				t.Errorf("pod on %s does not answer while the server is down: %q", worker.Name, out)
 			}
 		}
 		restarted := time.Now()
-		c.server.StartReady()
-		for _, worker := range c.workers {
+		c.Server.StartReady()
+		for _, worker := range c.Workers {
+			// A connected kubelet renews its Lease every 10 s.
 			harness.Poll(t, 2*time.Minute, worker.Name+" reconnects", func(ctx context.Context) (bool, error) {
-				n, err := client.CoreV1().Nodes().Get(ctx, worker.Name, metav1.GetOptions{})
-				if err != nil || !harness.NodeReady(n) {
-					return false, nil
-				}
-				for _, cond := range n.Status.Conditions {
-					if cond.Type == corev1.NodeReady {
-						return cond.LastHeartbeatTime.After(restarted), nil
-					}
-				}
-				return false, nil
+				lease, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, worker.Name, metav1.GetOptions{})
+				return err == nil && lease.Spec.RenewTime != nil && lease.Spec.RenewTime.After(restarted), nil
 			})
+			n, err := client.CoreV1().Nodes().Get(context.Background(), worker.Name, metav1.GetOptions{})
+			if err != nil || !harness.NodeReady(n) {
+				t.Errorf("%s not Ready after the server restart: %v", worker.Name, err)
+			}
 		}
 		after := containerIDs(t, c)
-		for _, worker := range c.workers {
+		for _, worker := range c.Workers {
 			pod := pods[worker.Name].Name
 			if before[pod] == "" || before[pod] != after[pod] {
 				t.Errorf("pod %s on %s changed across the server restart: %q → %q", pod, worker.Name, before[pod], after[pod])
@@ -197,11 +180,11 @@ spec:
 	})
 
 	t.Run("DeletedNodeNameCanJoinAgain", func(t *testing.T) {
-		old := c.workers[len(c.workers)-1]
+		old := c.Workers[len(c.Workers)-1]
 		old.Kill()
-		c.server.MustKubectl("delete", "node", old.Name)
-		replacement := c.newNode(t, "")
-		replacement.StartIn("worker", c.token(t), "--data-dir", replacement.DataDir, "--cgroup-root", replacement.CgroupRoot, "--node-name", old.Name)
+		c.Server.MustKubectl("delete", "node", old.Name)
+		replacement := c.NewNode("")
+		replacement.StartIn("worker", c.Token(), "--data-dir", replacement.DataDir, "--cgroup-root", replacement.CgroupRoot, "--node-name", old.Name)
 		harness.Poll(t, 2*time.Minute, "replacement Ready as "+old.Name, func(ctx context.Context) (bool, error) {
 			n, err := client.CoreV1().Nodes().Get(ctx, old.Name, metav1.GetOptions{})
 			return err == nil && harness.NodeReady(n), nil
@@ -209,10 +192,47 @@ spec:
 	})
 }
 
-// containerIDs maps the web pods to "containerID/restarts".
-func containerIDs(t *testing.T, c *cluster) map[string]string {
+// TestHostGatewayWithNFTables covers the other flannel backend and packet
+// filter: plain routes between the nodes and nftables for masquerading.
+func TestHostGatewayWithNFTables(t *testing.T) {
+	c := startCluster(t, 1, "  network:\n    kubeProxy:\n      mode: nftables\n    flannel:\n      backend: host-gw\n")
+	pods := webPods(t, c)
+	checkPodToPod(t, c, pods)
+	worker := c.Workers[0]
+	routes, _ := c.Server.InNode("ip", "route")
+	if !strings.Contains(routes, "via "+worker.IP+" dev eth0") || strings.Contains(routes, "flannel.1") {
+		t.Errorf("want a plain route to %s's pod CIDR via %s, no VXLAN:\n%s", worker.Name, worker.IP, routes)
+	}
+	if out, err := c.Server.InNode("nft", "list", "table", "ip", "flannel-ipv4"); err != nil || !strings.Contains(out, "masquerade") {
+		t.Errorf("no flannel nftables masquerade rules (%v):\n%s", err, out)
+	}
+	if out, _ := c.Server.InNode("iptables-save"); strings.Contains(out, "FLANNEL-") {
+		t.Errorf("flannel iptables rules on an nftables node:\n%s", out)
+	}
+}
+
+// checkPodToPod has every web pod fetch every other one by pod IP.
+func checkPodToPod(t *testing.T, c *harness.Cluster, pods map[string]corev1.Pod) {
 	t.Helper()
-	pods, err := c.client().CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+	for _, from := range c.All() {
+		for _, to := range c.All() {
+			if from == to {
+				continue
+			}
+			target := pods[to.Name]
+			out, err := c.Server.Kubectl("exec", pods[from.Name].Name, "--", "sh", "-c",
+				fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 %s 8080`, target.Status.PodIP))
+			if err != nil || !strings.Contains(out, target.Name) {
+				t.Errorf("pod on %s → pod on %s (%s): %v\n%s", from.Name, to.Name, target.Status.PodIP, err, out)
+			}
+		}
+	}
+}
+
+// containerIDs maps the web pods to "containerID/restarts".
+func containerIDs(t *testing.T, c *harness.Cluster) map[string]string {
+	t.Helper()
+	pods, err := c.Client().CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil {
 		t.Fatal(err)
 	}
