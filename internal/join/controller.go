@@ -34,6 +34,9 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("join controller kubeconfig: %w", err)
 	}
+	// Publishing is a burst of some twenty requests at every start; the
+	// client default (5/s) would throttle it for over a second.
+	restConfig.QPS, restConfig.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return err

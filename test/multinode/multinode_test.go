@@ -9,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +97,14 @@ spec:
 		nodes := make([]*harness.Node, len(cases))
 		for i, tc := range cases {
 			nodes[i] = c.NewNode("")
+			if tc.name == "garbled" { // one case through --token-file
+				file := filepath.Join(t.TempDir(), "token")
+				if err := os.WriteFile(file, []byte(tc.token+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				nodes[i].StartWorker("--token-file", file)
+				continue
+			}
 			nodes[i].StartWorker(tc.token)
 		}
 		for i, tc := range cases {
