@@ -42,7 +42,7 @@ var errNotYet = errors.New("not decidable yet")
 //     claims a free name); from the node itself, for rotation.
 //   - kubelet serving certificates: from the node itself, for names and
 //     addresses its Node object reports.
-//   - kube-proxy client certificates: from a node or a worker bootstrap token.
+//   - kube-proxy client certificates: from a node.
 //
 // Anything else stays pending for an administrator.
 type Approver struct {
@@ -137,7 +137,8 @@ func (a *Approver) handle(ctx context.Context, csr *certificatesv1.CertificateSi
 		}
 		verdict = a.kubeletServing(ctx, csr, request, usages)
 	case certificatesv1.KubeAPIServerClientSignerName:
-		if request.Subject.CommonName != KubeProxyUser || (!a.fromNode(csr) && !fromWorkerBootstrap(csr)) {
+		// Only a joined node (one that proved its node password) gets it.
+		if request.Subject.CommonName != KubeProxyUser || !a.fromNode(csr) {
 			return nil
 		}
 		verdict = kubeProxyClient(request, usages)

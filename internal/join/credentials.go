@@ -152,7 +152,7 @@ func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCreden
 	if _, err := store.Update(certPEM, keyPEM); err != nil {
 		return "", fmt.Errorf("save kubelet certificate: %w", err)
 	}
-	if err := writeKubeletKubeconfig(creds, server, store.CurrentPath()); err != nil {
+	if err := writeFileKubeconfig(creds.KubeletKubeconfig, server, creds.CAFile, "kubelet", store.CurrentPath()); err != nil {
 		return "", err
 	}
 	klog.InfoS("Joined: kubelet client certificate issued", "node", req.NodeName)
@@ -210,24 +210,31 @@ func denial(ctx context.Context, client kubernetes.Interface, name string) strin
 	return ""
 }
 
-func writeKubeletKubeconfig(creds WorkerCredentials, server, pemPath string) error {
+// writeFileKubeconfig writes a kubeconfig that names its credential files
+// instead of embedding them: client-go re-reads them, so a rotated
+// certificate is used without a restart.
+func writeFileKubeconfig(path, server, caFile, user, pemPath string) error {
 	config := clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{"monokube": {Server: server, CertificateAuthority: creds.CAFile}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kubelet": {ClientCertificate: pemPath, ClientKey: pemPath}},
-		Contexts:       map[string]*clientcmdapi.Context{"kubelet": {Cluster: "monokube", AuthInfo: "kubelet"}},
-		CurrentContext: "kubelet",
+		Clusters:       map[string]*clientcmdapi.Cluster{"monokube": {Server: server, CertificateAuthority: caFile}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{user: {ClientCertificate: pemPath, ClientKey: pemPath}},
+		Contexts:       map[string]*clientcmdapi.Context{user: {Cluster: "monokube", AuthInfo: user}},
+		CurrentContext: user,
 	}
-	if err := clientcmd.WriteToFile(config, creds.KubeletKubeconfig); err != nil {
-		return fmt.Errorf("write kubelet kubeconfig: %w", err)
+	if err := clientcmd.WriteToFile(config, path); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }
 
-// ensureKubeProxyCredentials keeps kube-proxy's certificate, renewing it
-// as the node when too little of its lifetime is left.
+// ensureKubeProxyCredentials keeps kube-proxy's certificate in a store the
+// running worker rotates (KubeProxyRotation), renewing it here first when
+// too little of its lifetime is left.
 func ensureKubeProxyCredentials(ctx context.Context, nodeClient kubernetes.Interface, req WorkerRequest, creds WorkerCredentials) error {
-	files := pki.Files{Dir: req.PKIDir}
-	if current, err := cert.CertsFromFile(files.Cert(pki.KubeProxy)); err == nil && pki.EnoughLifeLeft(current[0], req.RenewPercentLeft) &&
+	store, err := kubeProxyStore(req.PKIDir)
+	if err != nil {
+		return err
+	}
+	if current, err := store.Current(); err == nil && current.Leaf != nil && pki.EnoughLifeLeft(current.Leaf, req.RenewPercentLeft) &&
 		fileExists(creds.KubeProxyKubeconfig) {
 		return nil
 	}
@@ -239,26 +246,25 @@ func ensureKubeProxyCredentials(ctx context.Context, nodeClient kubernetes.Inter
 	if err != nil {
 		return fmt.Errorf("kube-proxy certificate: %w", err)
 	}
-	caPEM, err := os.ReadFile(creds.CAFile)
-	if err != nil {
-		return err
+	if _, err := store.Update(certPEM, key); err != nil {
+		return fmt.Errorf("save kube-proxy certificate: %w", err)
 	}
 	server, err := KubeconfigServer(creds.KubeletKubeconfig)
 	if err != nil {
 		return err
 	}
-	kubeconfig, err := pki.Kubeconfig("monokube", server, caPEM, certPEM, key, pki.KubeProxy)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(files.Key(pki.KubeProxy), key, 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(files.Cert(pki.KubeProxy), certPEM, 0o644); err != nil {
-		return err
-	}
 	klog.InfoS("kube-proxy certificate issued")
-	return pki.WriteKubeconfig(creds.KubeProxyKubeconfig, kubeconfig)
+	return writeFileKubeconfig(creds.KubeProxyKubeconfig, server, creds.CAFile, pki.KubeProxy, store.CurrentPath())
+}
+
+// kubeProxyStore keeps kube-proxy-current.pem (certificate and key) and its
+// predecessors in the worker's PKI dir.
+func kubeProxyStore(dir string) (certificate.FileStore, error) {
+	store, err := certificate.NewFileStore(pki.KubeProxy, dir, dir, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("kube-proxy certificate store: %w", err)
+	}
+	return store, nil
 }
 
 // KubeconfigServer reads which server a kubeconfig points at.

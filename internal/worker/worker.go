@@ -73,6 +73,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	components = append(components, &join.KubeProxyRotation{PKIDir: paths.Agent("pki"), NodeKubeconfig: creds.KubeletKubeconfig})
 	return component.NewManager(components...).Run(ctx, func() {
 		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "server", creds.Server, "node", w.NodeName)
 	})
