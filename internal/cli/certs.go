@@ -18,14 +18,18 @@ func newCertsCommand(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",
-		Short: "List every certificate in <data-dir>/pki with its expiry",
-		Long: `List every certificate in <data-dir>/pki with subject, issuer and expiry.
-Leaf certificates are re-issued at server start when less than
-spec.pki.renewPercentLeft of their life remains; CAs are never replaced.`,
-		Example: "  sudo monokube certs status",
+		Short: "List every certificate of this server or worker with its expiry",
+		Long: `List every certificate in <data-dir>/pki (a server's) and the node's
+(<data-dir>/agent/pki, <data-dir>/kubelet/pki) with subject, issuer and expiry.
+A server re-issues its leaf certificates at start when less than
+spec.pki.renewPercentLeft of their life remains; CAs are never replaced. A
+worker's kubelet and kube-proxy certificates rotate through the cluster at
+70-90% of their life.`,
+		Example: "  sudo monokube certs status\n  sudo monokube certs status --data-dir /var/lib/monokube   # on a worker too",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			statuses, err := pki.Status(pki.Files{Dir: g.pkiDir()}, pki.Files{Dir: filepath.Join(g.dataDir, "agent", "pki")})
+			statuses, err := pki.Status(pki.Files{Dir: g.pkiDir()},
+				pki.Files{Dir: filepath.Join(g.dataDir, "agent", "pki")}, pki.Files{Dir: filepath.Join(g.dataDir, "kubelet", "pki")})
 			if err != nil {
 				return err
 			}

@@ -19,38 +19,40 @@ type CertificateStatus struct {
 	IsCA     bool
 }
 
-// Status lists every certificate in the given PKI directories (the
-// cluster's and a node's), sorted by name; a node's are prefixed "node/".
+// Status lists every certificate in the given PKI directories, sorted by
+// name: the cluster's first (a worker has none), then a node's, whose names
+// are prefixed "node/". Certificates the kubelet or a rotation manager
+// keeps ("<name>-current.pem") are listed under <name>.
 func Status(cluster Files, nodes ...Files) ([]CertificateStatus, error) {
-	paths, err := filepath.Glob(filepath.Join(cluster.Dir, "*.crt"))
-	if err != nil {
-		return nil, fmt.Errorf("list certificates: %w", err)
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no certificates in %s (has the server started with this --data-dir?)", cluster.Dir)
-	}
-	for _, node := range nodes {
-		nodePaths, _ := filepath.Glob(filepath.Join(node.Dir, "*.crt"))
-		paths = append(paths, nodePaths...)
-	}
 	var statuses []CertificateStatus
-	for _, path := range paths {
-		certs, err := cert.CertsFromFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+	for i, dir := range append([]Files{cluster}, nodes...) {
+		crts, _ := filepath.Glob(filepath.Join(dir.Dir, "*.crt"))
+		pems, _ := filepath.Glob(filepath.Join(dir.Dir, "*-current.pem"))
+		for _, path := range append(crts, pems...) {
+			base := filepath.Base(path)
+			if strings.HasSuffix(base, "-chain.crt") {
+				continue // the serving certificate again, with the CA
+			}
+			certs, err := cert.CertsFromFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", path, err)
+			}
+			c := certs[0]
+			name := strings.TrimSuffix(strings.TrimSuffix(base, ".crt"), "-current.pem")
+			if i > 0 {
+				name = "node/" + name
+			}
+			statuses = append(statuses, CertificateStatus{
+				Name:     name,
+				Subject:  describe(c.Subject.CommonName, c.Subject.Organization),
+				Issuer:   c.Issuer.CommonName,
+				NotAfter: c.NotAfter,
+				IsCA:     c.IsCA,
+			})
 		}
-		c := certs[0]
-		name := strings.TrimSuffix(filepath.Base(path), ".crt")
-		if filepath.Dir(path) != filepath.Clean(cluster.Dir) {
-			name = "node/" + name
-		}
-		statuses = append(statuses, CertificateStatus{
-			Name:     name,
-			Subject:  describe(c.Subject.CommonName, c.Subject.Organization),
-			Issuer:   c.Issuer.CommonName,
-			NotAfter: c.NotAfter,
-			IsCA:     c.IsCA,
-		})
+	}
+	if len(statuses) == 0 {
+		return nil, fmt.Errorf("no certificates in %s (has monokube started with this --data-dir?)", cluster.Dir)
 	}
 	slices.SortFunc(statuses, func(a, b CertificateStatus) int { return strings.Compare(a.Name, b.Name) })
 	return statuses, nil

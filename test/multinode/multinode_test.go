@@ -74,6 +74,23 @@ spec:
 		}
 	})
 
+	t.Run("WorkerCertificatesComeFromTheCluster", func(t *testing.T) {
+		stdout, stderr, err := c.Workers[0].Run("certs", "status")
+		if err != nil {
+			t.Fatalf("certs status on a worker: %v\n%s", err, stderr)
+		}
+		worker := c.Workers[0].Name
+		for _, want := range []string{
+			"node/kubelet-client", "CN=system:node:" + worker + ",O=system:nodes",
+			"node/kubelet-server", // the serving certificate, approved for the Node's addresses
+			"node/kube-proxy", "CN=system:kube-proxy", "node/ca",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("certs status on %s lacks %q:\n%s", worker, want, stdout)
+			}
+		}
+	})
+
 	t.Run("BadTokensFailFastAndCreateNoNode", func(t *testing.T) {
 		good := c.Token("--expiry=1h")
 		parsed, err := join.Parse(good)
