@@ -42,7 +42,11 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]compon
 	setup.KubeProxyKubeconfig = nodePKI.Kubeconfig(pki.KubeProxy)
 	setup.CAFile = nodePKI.Path("ca.crt")
 	setup.ServingCert, setup.ServingKey = nodePKI.Cert(pki.KubeletServing), nodePKI.Key(pki.KubeletServing)
-	return node.Components(setup)
+	components, err := node.Components(setup)
+	if err != nil {
+		return nil, err
+	}
+	return append(components, &NodeRole{Kubeconfig: clusterPKI.AdminKubeconfig(), NodeName: nodeName}), nil
 }
 
 // clusterSettings are what every node of this cluster shares.

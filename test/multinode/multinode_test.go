@@ -32,6 +32,22 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("PodToPodAcrossNodes", func(t *testing.T) { checkPodToPod(t, c, pods) })
 
+	t.Run("OnlyTheServerNodeHasTheControlPlaneRole", func(t *testing.T) {
+		harness.Poll(t, 30*time.Second, "server node labelled", func(ctx context.Context) (bool, error) {
+			n, err := client.CoreV1().Nodes().Get(ctx, c.Server.Name, metav1.GetOptions{})
+			return err == nil && n.Labels["node-role.kubernetes.io/control-plane"] == "true", nil
+		})
+		for _, worker := range c.Workers {
+			n, err := client.CoreV1().Nodes().Get(context.Background(), worker.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, labelled := n.Labels["node-role.kubernetes.io/control-plane"]; labelled {
+				t.Errorf("worker %s has the control-plane role", worker.Name)
+			}
+		}
+	})
+
 	t.Run("ServiceOnOtherNodeFromEveryNode", func(t *testing.T) {
 		// A Service backed by one pod, on the last worker: every other
 		// node must reach it across the pod network.
