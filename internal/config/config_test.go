@@ -171,6 +171,20 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			contains: `did you mean "podCIDR"?`,
 		},
 		{
+			name:     "unknown pod network provider",
+			raw:      doc("spec:", "  network:", "    provider: calico"),
+			path:     "spec.network.provider",
+			line:     3,
+			contains: `must be one of flannel, none, got "calico"`,
+		},
+		{
+			name:     "unknown flannel backend",
+			raw:      doc("spec:", "  network:", "    flannel:", "      backend: wireguard"),
+			path:     "spec.network.flannel.backend",
+			line:     4,
+			contains: `must be one of vxlan, host-gw, got "wireguard"`,
+		},
+		{
 			name:     "port zero is out of range",
 			raw:      doc("spec:", "  api:", "    port: 0"),
 			path:     "spec.api.port",

@@ -224,7 +224,11 @@ spec:
 
 	t.Run("DeletedNodeNameCanJoinAgain", func(t *testing.T) {
 		old := c.Workers[len(c.Workers)-1]
-		old.Kill()
+		code, took, err := old.Terminate(time.Minute)
+		if err != nil || code != 0 {
+			t.Errorf("worker SIGTERM: exit %d after %s: %v", code, took, err)
+		}
+		t.Logf("worker stopped on SIGTERM in %s", took.Round(time.Millisecond))
 		c.Server.MustKubectl("delete", "node", old.Name)
 		replacement := c.NewNode("")
 		replacement.StartIn("worker", c.Token(), "--data-dir", replacement.DataDir, "--cgroup-root", replacement.CgroupRoot, "--node-name", old.Name)
