@@ -9,8 +9,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/node"
-	"github.com/monokube/monokube/internal/server"
 )
 
 func newResetCommand(g *globals) *cobra.Command {
@@ -42,7 +42,7 @@ cluster state and certificates included. Refuses while the server runs.`,
 				cfg.Spec.Worker.CgroupRoot = cgroupRoot
 			}
 			if _, err := os.Stat(dataDir); err == nil {
-				release, err := server.LockDataDir(dataDir)
+				release, err := datadir.Lock(dataDir)
 				if err != nil {
 					return fmt.Errorf("cannot reset: %w", err)
 				}

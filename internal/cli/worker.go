@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/monokube/monokube/internal/server"
+	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/worker"
 )
 
@@ -43,7 +43,7 @@ stops the worker at once with the reason.`,
 				return err
 			}
 			if nodeName == "" {
-				if nodeName, err = server.Hostname(); err != nil {
+				if nodeName, err = node.DefaultName(); err != nil {
 					return err
 				}
 			}

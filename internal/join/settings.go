@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/monokube/monokube/internal/node"
 )
 
 // ClusterSettings are the cluster-wide settings every node must share with
@@ -159,4 +161,17 @@ func LoadClusterSettings(path string) (ClusterSettings, error) {
 		return settings, fmt.Errorf("%s: %w", path, err)
 	}
 	return settings, nil
+}
+
+// NodeSetup fills a node's cluster-wide settings.
+func (s ClusterSettings) NodeSetup() node.Setup {
+	return node.Setup{
+		PodCIDR:       s.PodCIDR,
+		ClusterDNS:    s.ClusterDNS,
+		ClusterDomain: s.ClusterDomain,
+		KubeProxyMode: s.KubeProxyMode,
+		Network: node.Network{
+			Provider: s.NetworkProvider, FlannelBackend: s.FlannelBackend, ClusterCIDR: s.PodCIDR,
+		},
+	}
 }

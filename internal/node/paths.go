@@ -5,8 +5,20 @@ package node
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 )
+
+// DefaultName is a node's name unless one is given: the lower-cased hostname.
+func DefaultName() (string, error) {
+	hostname, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("hostname: %w", err)
+	}
+	return strings.ToLower(hostname), nil
+}
 
 // Paths are where one node keeps its files. Everything lives in the data
 // dir except sockets and runtime state, which go to a short directory under

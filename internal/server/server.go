@@ -16,6 +16,7 @@ import (
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
+	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/pki"
@@ -45,7 +46,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := LockDataDir(s.DataDir)
+	release, err := datadir.Lock(s.DataDir)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package server
 import (
 	"fmt"
 	"net"
-	"os"
-	"strings"
 
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/join"
@@ -36,7 +34,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]compon
 	if err != nil {
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
-	setup := SetupFromSettings(s.clusterSettings())
+	setup := s.clusterSettings().NodeSetup()
 	setup.Paths, setup.NodeName, setup.NodeIP, setup.CgroupRoot = paths, nodeName, nodeIP, spec.Worker.CgroupRoot
 	setup.KubeletKubeconfig = nodePKI.Kubeconfig(pki.KubeletClient)
 	setup.KubeProxyKubeconfig = nodePKI.Kubeconfig(pki.KubeProxy)
@@ -64,32 +62,10 @@ func (s *Server) clusterSettings() join.ClusterSettings {
 	}
 }
 
-// SetupFromSettings fills a node's cluster-wide settings.
-func SetupFromSettings(settings join.ClusterSettings) node.Setup {
-	return node.Setup{
-		PodCIDR:       settings.PodCIDR,
-		ClusterDNS:    settings.ClusterDNS,
-		ClusterDomain: settings.ClusterDomain,
-		KubeProxyMode: settings.KubeProxyMode,
-		Network: node.Network{
-			Provider: settings.NetworkProvider, FlannelBackend: settings.FlannelBackend, ClusterCIDR: settings.PodCIDR,
-		},
-	}
-}
-
 // nodeName is spec.worker.nodeName, or the lower-cased hostname.
 func (s *Server) nodeName() (string, error) {
 	if name := s.Config.Spec.Worker.NodeName; name != "" {
 		return name, nil
 	}
-	return Hostname()
-}
-
-// Hostname is the default node name: the lower-cased hostname.
-func Hostname() (string, error) {
-	hostname, err := os.Hostname()
-	if err != nil {
-		return "", fmt.Errorf("hostname: %w", err)
-	}
-	return strings.ToLower(hostname), nil
+	return node.DefaultName()
 }

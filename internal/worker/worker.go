@@ -16,9 +16,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/node"
-	"github.com/monokube/monokube/internal/server"
 	"github.com/monokube/monokube/internal/version"
 )
 
@@ -40,7 +40,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := os.MkdirAll(w.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := server.LockDataDir(w.DataDir)
+	release, err := datadir.Lock(w.DataDir)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	setup := server.SetupFromSettings(settings)
+	setup := settings.NodeSetup()
 	setup.Paths, setup.NodeName, setup.NodeIP, setup.CgroupRoot = paths, w.NodeName, nodeIP, w.CgroupRoot
 	setup.KubeletKubeconfig, setup.KubeProxyKubeconfig, setup.CAFile = creds.KubeletKubeconfig, creds.KubeProxyKubeconfig, creds.CAFile
 	components, err := node.Components(setup)

@@ -1,4 +1,6 @@
-package server
+// Package datadir guards a data dir: one monokube process (server or
+// worker) per directory.
+package datadir
 
 import (
 	"fmt"
@@ -9,11 +11,11 @@ import (
 	"syscall"
 )
 
-// LockDataDir takes an exclusive, non-blocking flock on <dataDir>/monokube.lock
+// Lock takes an exclusive, non-blocking flock on <dataDir>/monokube.lock
 // so that a second server on the same data dir fails at once instead of
 // corrupting the first one's state. The kernel drops the lock when the
 // process dies, even by kill -9, so a stale file never blocks a restart.
-func LockDataDir(dataDir string) (release func(), err error) {
+func Lock(dataDir string) (release func(), err error) {
 	path := filepath.Join(dataDir, "monokube.lock")
 	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
