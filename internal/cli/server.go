@@ -25,6 +25,8 @@ func newServerCommand(g *globals) *cobra.Command {
 		enableWorker bool
 		cgroupRoot   string
 		nodeName     string
+		nodeLabels   []string
+		nodeTaints   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -53,6 +55,8 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 			if cmd.Flags().Changed("node-name") {
 				cfg.Spec.Worker.NodeName = nodeName
 			}
+			cfg.Spec.Worker.Labels = append(cfg.Spec.Worker.Labels, nodeLabels...)
+			cfg.Spec.Worker.Taints = append(cfg.Spec.Worker.Taints, nodeTaints...)
 			if invalid := config.Validate(cfg, nil); invalid != nil {
 				invalid.File = configPath
 				return invalid
@@ -68,6 +72,7 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
 	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "", "put every cgroup of this node below this path (overrides spec.worker.cgroupRoot)")
 	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of this node (default: the hostname; overrides spec.worker.nodeName)")
+	addNodeRegistrationFlags(cmd, &nodeLabels, &nodeTaints)
 	return cmd
 }
 

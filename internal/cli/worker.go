@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/worker"
 )
@@ -20,6 +21,8 @@ func newWorkerCommand(g *globals) *cobra.Command {
 		cgroupRoot string
 		nodeName   string
 		nodeIP     string
+		nodeLabels []string
+		nodeTaints []string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker [TOKEN]",
@@ -34,7 +37,8 @@ invalidated, for another cluster, garbled) or a node name another machine owns
 stops the worker at once with the reason.`,
 		Example: `  TOKEN=$(ssh server sudo monokube token create --role=worker)
   sudo monokube worker "$TOKEN"
-  sudo monokube worker --token-file /etc/monokube/token --node-name edge-1
+  sudo monokube worker --token-file /etc/monokube/token --node-name edge-1 \
+      --node-label tier=edge --node-taint dedicated=edge:NoSchedule
   sudo monokube worker                       # restart: uses the saved credentials`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,11 +54,21 @@ stops the worker at once with the reason.`,
 			if problems := validation.IsDNS1123Subdomain(nodeName); len(problems) > 0 {
 				return fmt.Errorf("--node-name %q is not a valid node name: %s", nodeName, strings.Join(problems, "; "))
 			}
+			labels, err := config.ParseNodeLabels(nodeLabels)
+			if err != nil {
+				return fmt.Errorf("--node-label: %w", err)
+			}
+			taints, err := config.ParseNodeTaints(nodeTaints)
+			if err != nil {
+				return fmt.Errorf("--node-taint: %w", err)
+			}
 			if cgroupRoot != "" && !strings.HasPrefix(cgroupRoot, "/") {
 				return fmt.Errorf("--cgroup-root %q must be an absolute cgroup path", cgroupRoot)
 			}
 			return runResident(g, func(ctx context.Context, dataDir string) error {
-				return (&worker.Worker{DataDir: dataDir, Token: token, NodeName: nodeName, NodeIP: nodeIP, CgroupRoot: cgroupRoot}).Run(ctx)
+				return (&worker.Worker{
+					DataDir: dataDir, Token: token, NodeName: nodeName, NodeIP: nodeIP, CgroupRoot: cgroupRoot, Labels: labels, Taints: taints,
+				}).Run(ctx)
 			})
 		},
 	}
@@ -62,7 +76,14 @@ stops the worker at once with the reason.`,
 	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "", "put every cgroup of this node below this path")
 	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of this node (default: the hostname)")
 	cmd.Flags().StringVar(&nodeIP, "node-ip", "", "address of this node (default: the one it reaches the server from)")
+	addNodeRegistrationFlags(cmd, &nodeLabels, &nodeTaints)
 	return cmd
+}
+
+// addNodeRegistrationFlags adds what a Node registers with, as k3s names it.
+func addNodeRegistrationFlags(cmd *cobra.Command, labels, taints *[]string) {
+	cmd.Flags().StringArrayVar(labels, "node-label", nil, "label the Node registers with, key=value (repeatable)")
+	cmd.Flags().StringArrayVar(taints, "node-taint", nil, "taint the Node registers with, key=value:Effect (repeatable)")
 }
 
 // readToken takes the token from the argument or --token-file; none is

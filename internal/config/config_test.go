@@ -171,6 +171,20 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			contains: `did you mean "podCIDR"?`,
 		},
 		{
+			name:     "node label without a value",
+			raw:      doc("spec:", "  worker:", "    labels:", "    - tier"),
+			path:     "spec.worker.labels[0]",
+			line:     4,
+			contains: `label "tier": want key=value`,
+		},
+		{
+			name:     "node taint with an unknown effect",
+			raw:      doc("spec:", "  worker:", "    taints:", "    - dedicated=edge:Sometimes"),
+			path:     "spec.worker.taints[0]",
+			line:     4,
+			contains: "Sometimes",
+		},
+		{
 			name:     "unknown pod network provider",
 			raw:      doc("spec:", "  network:", "    provider: calico"),
 			path:     "spec.network.provider",

@@ -35,6 +35,7 @@ func Default() *ClusterConfig {
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},
 			PKI:               PKISpec{LeafValidity: "8760h", RenewPercentLeft: 20},
+			Worker:            WorkerSpec{Labels: []string{}, Taints: []string{}},
 		},
 	}
 }

@@ -41,6 +41,11 @@ type WorkerSpec struct {
 	CgroupRoot string `json:"cgroupRoot"`
 	// NodeName overrides the hostname as the Node's name.
 	NodeName string `json:"nodeName"`
+	// Labels ("key=value") and Taints ("key=value:Effect") the Node
+	// registers with. Labels under kubernetes.io and k8s.io are mostly
+	// reserved (NodeRestriction); the kubelet names the ones it refuses.
+	Labels []string `json:"labels"`
+	Taints []string `json:"taints"`
 }
 
 // APISpec configures the Kubernetes API server.

@@ -135,6 +135,16 @@ func (v *validator) worker(worker *WorkerSpec) {
 			v.add("spec.worker.nodeName", "must be a lower-case DNS name: %s", strings.Join(errs, "; "))
 		}
 	}
+	for i, label := range worker.Labels {
+		if _, err := ParseNodeLabels([]string{label}); err != nil {
+			v.add(fmt.Sprintf("spec.worker.labels[%d]", i), "%v", err)
+		}
+	}
+	for i, taint := range worker.Taints {
+		if _, err := ParseNodeTaints([]string{taint}); err != nil {
+			v.add(fmt.Sprintf("spec.worker.taints[%d]", i), "%v", err)
+		}
+	}
 }
 
 var podSecurityLevels = []string{"privileged", "baseline", "restricted"}

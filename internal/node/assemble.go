@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -22,6 +23,9 @@ type Setup struct {
 	NodeName   string
 	NodeIP     string
 	CgroupRoot string
+	// Labels and Taints the Node registers with.
+	Labels map[string]string
+	Taints []corev1.Taint
 
 	// Credentials. Empty ServingCert/ServingKey: the kubelet bootstraps and
 	// rotates its certificates through the cluster (a worker).
@@ -62,7 +66,7 @@ func Components(s Setup) ([]component.Component, error) {
 		&Kubelet{
 			Paths: s.Paths, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			NodeName: s.NodeName, NodeIP: s.NodeIP, CgroupRoot: s.CgroupRoot, Cgroups: cgroupMode, SystemdCgroups: systemd,
-			ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain,
+			ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, Labels: s.Labels, Taints: s.Taints,
 		},
 	}
 	if s.KubeProxyMode != ProxyDisabled {

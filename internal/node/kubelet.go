@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -49,6 +50,9 @@ type Kubelet struct {
 	SystemdCgroups bool
 	ClusterDNS     string
 	ClusterDomain  string
+	// Labels and Taints the Node registers with.
+	Labels map[string]string
+	Taints []corev1.Taint
 
 	component.Task
 	server *kubeletoptions.KubeletServer
@@ -101,6 +105,7 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 			"nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%",
 		},
 		FailSwapOn:          ptr.To(false),
+		RegisterWithTaints:  k.Taints,
 		VolumePluginDir:     filepath.Join(k.Paths.DataDir, "kubelet-plugins", "volume", "exec"),
 		PodLogsDir:          k.Paths.PodLogs(),
 		SerializeImagePulls: ptr.To(false),
@@ -147,6 +152,7 @@ func (k *Kubelet) Start(ctx context.Context) error {
 	flags.KubeConfig = k.Kubeconfig
 	flags.HostnameOverride = k.NodeName
 	flags.NodeIP = k.NodeIP
+	flags.NodeLabels = k.Labels
 	flags.RootDirectory = k.Paths.KubeletRoot()
 	flags.CertDirectory = filepath.Join(k.Paths.KubeletRoot(), "pki")
 	k.server = &kubeletoptions.KubeletServer{KubeletFlags: *flags, KubeletConfiguration: *internal}

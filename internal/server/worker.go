@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
@@ -34,7 +35,16 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]compon
 	if err != nil {
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
+	labels, err := config.ParseNodeLabels(spec.Worker.Labels)
+	if err != nil {
+		return nil, err
+	}
+	taints, err := config.ParseNodeTaints(spec.Worker.Taints)
+	if err != nil {
+		return nil, err
+	}
 	setup := s.clusterSettings().NodeSetup()
+	setup.Labels, setup.Taints = labels, taints
 	setup.Paths, setup.NodeName, setup.NodeIP, setup.CgroupRoot = paths, nodeName, nodeIP, spec.Worker.CgroupRoot
 	setup.KubeletKubeconfig = nodePKI.Kubeconfig(pki.KubeletClient)
 	setup.KubeProxyKubeconfig = nodePKI.Kubeconfig(pki.KubeProxy)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 
@@ -30,6 +31,9 @@ type Worker struct {
 	NodeName   string
 	NodeIP     string // empty: the address this machine reaches the server from
 	CgroupRoot string
+	// Labels and Taints the Node registers with.
+	Labels map[string]string
+	Taints []corev1.Taint
 }
 
 // Run joins (when needed), starts the node and blocks until ctx ends or a
@@ -68,6 +72,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	setup := settings.NodeSetup()
 	setup.Paths, setup.NodeName, setup.NodeIP, setup.CgroupRoot = paths, w.NodeName, nodeIP, w.CgroupRoot
+	setup.Labels, setup.Taints = w.Labels, w.Taints
 	setup.KubeletKubeconfig, setup.KubeProxyKubeconfig, setup.CAFile = creds.KubeletKubeconfig, creds.KubeProxyKubeconfig, creds.CAFile
 	components, err := node.Components(setup)
 	if err != nil {

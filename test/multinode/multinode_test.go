@@ -231,19 +231,29 @@ spec:
 		t.Logf("worker stopped on SIGTERM in %s", took.Round(time.Millisecond))
 		c.Server.MustKubectl("delete", "node", old.Name)
 		replacement := c.NewNode("")
-		replacement.StartIn("worker", c.Token(), "--data-dir", replacement.DataDir, "--cgroup-root", replacement.CgroupRoot, "--node-name", old.Name)
+		replacement.StartIn("worker", c.Token(), "--data-dir", replacement.DataDir, "--cgroup-root", replacement.CgroupRoot, "--node-name", old.Name,
+			"--node-label", "tier=edge", "--node-taint", "dedicated=edge:NoSchedule")
+		var n *corev1.Node
 		harness.Poll(t, 2*time.Minute, "replacement Ready as "+old.Name, func(ctx context.Context) (bool, error) {
-			n, err := client.CoreV1().Nodes().Get(ctx, old.Name, metav1.GetOptions{})
+			var err error
+			n, err = client.CoreV1().Nodes().Get(ctx, old.Name, metav1.GetOptions{})
 			return err == nil && harness.NodeReady(n), nil
 		})
+		// The new machine registers with its own labels and taints.
+		if n.Labels["tier"] != "edge" || len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Key != "dedicated" || n.Spec.Taints[0].Effect != corev1.TaintEffectNoSchedule {
+			t.Errorf("node %s: labels %v, taints %v; want tier=edge and dedicated=edge:NoSchedule", old.Name, n.Labels, n.Spec.Taints)
+		}
 	})
 }
 
 // TestHostGatewayWithNFTables covers the other flannel backend and packet
 // filter: plain routes between the nodes and nftables for masquerading.
 func TestHostGatewayWithNFTables(t *testing.T) {
-	c := startCluster(t, 1, "  network:\n    kubeProxy:\n      mode: nftables\n    flannel:\n      backend: host-gw\n")
+	c := startCluster(t, 1, "  network:\n    kubeProxy:\n      mode: nftables\n    flannel:\n      backend: host-gw\n  worker:\n    labels: [tier=core]\n")
 	pods := webPods(t, c)
+	if n, err := c.Client().CoreV1().Nodes().Get(context.Background(), c.Server.Name, metav1.GetOptions{}); err != nil || n.Labels["tier"] != "core" {
+		t.Errorf("server node lacks spec.worker.labels (tier=core): %v", err)
+	}
 	checkPodToPod(t, c, pods)
 	worker := c.Workers[0]
 	routes, _ := c.Server.InNode("ip", "route")
