@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -61,6 +63,15 @@ cluster deletes it at expiry; ` + "`token invalidate`" + ` deletes it sooner.`,
 			}
 			token := join.Token{Role: role, Servers: []string{serverURL}, CAHash: join.CAHash(ca[0]), Bootstrap: bootstrap, Expires: expires}
 			fmt.Fprintln(cmd.OutOrStdout(), token.String())
+			// Warnings go to stderr: stdout stays exactly the token.
+			if u, err := url.Parse(serverURL); err == nil {
+				if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: this server advertises %s, which other machines cannot reach; set spec.api.address (or --api-address) to an address they can\n", serverURL)
+				}
+			}
+			if role == join.RoleController {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: no command joins controllers yet (one server per cluster today); the token only works with `monokube worker`")
+			}
 			return nil
 		},
 	}
