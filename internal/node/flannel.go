@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,22 +91,19 @@ func (f *Flannel) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The subnet manager refuses a node without a pod CIDR.
-	klog.InfoS("Waiting for the node's pod CIDR", "node", f.NodeName)
-	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		node, err := client.CoreV1().Nodes().Get(ctx, f.NodeName, metav1.GetOptions{})
-		if err != nil {
-			klog.V(2).InfoS("Node not readable yet", "err", err)
-		}
-		return err == nil && node.Spec.PodCIDR != "", nil
-	})
-	klog.InfoS("Node has a pod CIDR; starting flannel", "node", f.NodeName, "err", err)
-	if err != nil {
-		return fmt.Errorf("waiting for node %s to get a pod CIDR: %w", f.NodeName, err)
-	}
+	// The subnet manager's node informer syncs (about a second) while the
+	// controller-manager is still allocating this node's pod CIDR.
 	subnets, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, flannelAnnotationPrefix, f.netConfPath(), false)
 	if err != nil {
 		return fmt.Errorf("flannel subnet manager: %w", err)
+	}
+	// Its lease needs the pod CIDR: without one it fails instead of waiting.
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		node, err := client.CoreV1().Nodes().Get(ctx, f.NodeName, metav1.GetOptions{})
+		return err == nil && node.Spec.PodCIDR != "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for node %s to get a pod CIDR: %w", f.NodeName, err)
 	}
 	config, err := subnets.GetNetworkConfig(ctx)
 	if err != nil {
@@ -120,7 +118,16 @@ func (f *Flannel) run(ctx context.Context) error {
 		return fmt.Errorf("flannel backend %s: %w", config.BackendType, err)
 	}
 	var wg sync.WaitGroup
-	network, err := be.RegisterNetwork(ctx, &wg, config)
+	var network backend.Network
+	// The lease reads the Node from the subnet manager's informer, which
+	// may not have seen the pod CIDR yet; that one error is worth a retry.
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		network, err = be.RegisterNetwork(ctx, &wg, config)
+		if err != nil && strings.Contains(err.Error(), "pod cidr not assigned") {
+			return false, nil
+		}
+		return true, err
+	})
 	if err != nil {
 		return fmt.Errorf("flannel %s network: %w", config.BackendType, err)
 	}
