@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,14 @@ func startCluster(t *testing.T, workers int, specExtra string) *harness.Cluster 
 		c.AddWorker().StartWorker(token)
 	}
 	c.WaitReady(c.All()...)
+	// A worker's kubelet asks for its serving certificate after it
+	// registers; logs and exec reach it only once that is issued.
+	for _, worker := range c.Workers {
+		harness.Poll(t, time.Minute, worker.Name+" serving certificate", func(context.Context) (bool, error) {
+			stdout, _, err := worker.Run("certs", "status")
+			return err == nil && strings.Contains(stdout, "node/kubelet-server"), nil
+		})
+	}
 	return c
 }
 
