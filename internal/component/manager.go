@@ -110,6 +110,7 @@ func (m *Manager) Failed() <-chan error { return m.failures }
 // Stop stops the started components in reverse order and logs each step.
 // It keeps going when one fails, so every component gets its chance to clean up.
 func (m *Manager) Stop() {
+	stopping.Store(true)
 	select {
 	case <-m.stopping:
 	default:
@@ -132,6 +133,7 @@ func (m *Manager) Stop() {
 // to end (a signal) or a component to fail, and Stop in reverse order. A
 // stop requested during startup is not a failure.
 func (m *Manager) Run(ctx context.Context, onReady func()) error {
+	markStoppingWhenDone(ctx)
 	if err := m.Init(ctx); err != nil {
 		return err
 	}
