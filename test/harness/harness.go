@@ -1,6 +1,21 @@
 // Package harness starts the real monokube binary for tests and talks to it
 // with the stock kubectl and client-go. It is the base the end-to-end and
 // multi-node suites build on.
+//
+// The pieces, smallest first:
+//   - Server: one `monokube server` on loopback with its own data dir.
+//   - Network: an isolated L2 segment (a bridge in a network namespace of
+//     its own, no uplink); the host has one leg on it to reach the nodes.
+//   - Node: a machine of its own on a Network: network namespace, a
+//     persistent mount namespace with private /run, /var/lib/monokube,
+//     /var/lib/kubelet, /etc/cni and /etc/monokube, and a cgroup root below
+//     the test's own cgroup. Start runs `server --enable-worker`,
+//     StartWorker runs `monokube worker`.
+//   - Cluster: a server Node plus worker Nodes on one Network.
+//
+// Everything is removed when the test ends, pass or fail: processes (found
+// by mount namespace and cgroup, never by name), mounts, namespaces and
+// cgroups. MONOKUBE_TEST_LOGS=dir keeps the full logs of failed tests.
 package harness
 
 import (
