@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -47,6 +48,8 @@ var errNotYet = errors.New("not decidable yet")
 // Anything else stays pending for an administrator.
 type Approver struct {
 	Client kubernetes.Interface
+
+	nodes corelisters.NodeLister
 }
 
 // Run approves or denies requests until ctx ends; it also frees the node
@@ -64,6 +67,7 @@ func (a *Approver) Run(ctx context.Context) {
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	})
+	a.nodes = factory.Core().V1().Nodes().Lister()
 	_, _ = factory.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) {
 			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -127,18 +131,18 @@ func (a *Approver) handle(ctx context.Context, csr *certificatesv1.CertificateSi
 	var verdict error
 	switch csr.Spec.SignerName {
 	case certificatesv1.KubeAPIServerClientKubeletSignerName:
-		if !a.fromNode(csr) && !fromWorkerBootstrap(csr) {
+		if !fromNode(csr) && !fromWorkerBootstrap(csr) {
 			return nil
 		}
 		verdict = a.kubeletClient(ctx, csr, request, usages)
 	case certificatesv1.KubeletServingSignerName:
-		if !a.fromNode(csr) {
+		if !fromNode(csr) {
 			return nil
 		}
-		verdict = a.kubeletServing(ctx, csr, request, usages)
+		verdict = a.kubeletServing(csr, request, usages)
 	case certificatesv1.KubeAPIServerClientSignerName:
 		// Only a joined node (one that proved its node password) gets it.
-		if request.Subject.CommonName != KubeProxyUser || !a.fromNode(csr) {
+		if request.Subject.CommonName != KubeProxyUser || !fromNode(csr) {
 			return nil
 		}
 		verdict = kubeProxyClient(request, usages)
@@ -151,7 +155,7 @@ func (a *Approver) handle(ctx context.Context, csr *certificatesv1.CertificateSi
 	return a.decide(ctx, csr, verdict)
 }
 
-func (a *Approver) fromNode(csr *certificatesv1.CertificateSigningRequest) bool {
+func fromNode(csr *certificatesv1.CertificateSigningRequest) bool {
 	return strings.HasPrefix(csr.Spec.Username, nodeUserPrefix) && slices.Contains(csr.Spec.Groups, "system:nodes")
 }
 
@@ -163,7 +167,7 @@ func (a *Approver) kubeletClient(ctx context.Context, csr *certificatesv1.Certif
 	if err := certificates.ValidateKubeletClientCSR(request, usages); err != nil {
 		return err
 	}
-	if a.fromNode(csr) {
+	if fromNode(csr) {
 		// Rotation: a node may only renew its own identity.
 		if csr.Spec.Username != request.Subject.CommonName {
 			return fmt.Errorf("%s may not request a certificate for %s", csr.Spec.Username, request.Subject.CommonName)
@@ -174,7 +178,7 @@ func (a *Approver) kubeletClient(ctx context.Context, csr *certificatesv1.Certif
 	return claimNodeName(ctx, a.Client, nodeName, request.PublicKey)
 }
 
-func (a *Approver) kubeletServing(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, request *x509.CertificateRequest, usages sets.String) error {
+func (a *Approver) kubeletServing(csr *certificatesv1.CertificateSigningRequest, request *x509.CertificateRequest, usages sets.String) error {
 	if err := certificates.ValidateKubeletServingCSR(request, usages); err != nil {
 		return err
 	}
@@ -182,7 +186,7 @@ func (a *Approver) kubeletServing(ctx context.Context, csr *certificatesv1.Certi
 		return fmt.Errorf("%s may not request a serving certificate for %s", csr.Spec.Username, request.Subject.CommonName)
 	}
 	nodeName := strings.TrimPrefix(request.Subject.CommonName, nodeUserPrefix)
-	node, err := a.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	node, err := a.nodes.Get(nodeName)
 	if apierrors.IsNotFound(err) {
 		return errNotYet
 	}

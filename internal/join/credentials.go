@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
 )
 
@@ -83,7 +84,7 @@ func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCred
 			return creds, err
 		}
 	}
-	nodeClient, err := clientFromKubeconfig(creds.KubeletKubeconfig)
+	nodeClient, err := node.ClientFor(creds.KubeletKubeconfig)
 	if err != nil {
 		return creds, err
 	}
@@ -96,7 +97,7 @@ func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCred
 // validKubeletCredentials reports whether the kubelet's kubeconfig exists
 // and its client certificate has not expired.
 func validKubeletCredentials(kubeconfig string, store certificate.FileStore) (server string, ok bool) {
-	config, err := clientcmd.LoadFromFile(kubeconfig)
+	server, err := KubeconfigServer(kubeconfig)
 	if err != nil {
 		return "", false
 	}
@@ -104,10 +105,7 @@ func validKubeletCredentials(kubeconfig string, store certificate.FileStore) (se
 	if err != nil || current.Leaf == nil || time.Now().After(current.Leaf.NotAfter) {
 		return "", false
 	}
-	for _, cluster := range config.Clusters {
-		return cluster.Server, true
-	}
-	return "", false
+	return server, true
 }
 
 // bootstrapKubelet joins with the token and returns the server it used.
@@ -277,14 +275,6 @@ func KubeconfigServer(path string) (string, error) {
 		return cluster.Server, nil
 	}
 	return "", fmt.Errorf("%s names no server", path)
-}
-
-func clientFromKubeconfig(path string) (kubernetes.Interface, error) {
-	config, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", filepath.Base(path), err)
-	}
-	return kubernetes.NewForConfig(config)
 }
 
 func fileExists(path string) bool {

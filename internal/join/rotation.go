@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/util/certificate"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/node"
 )
 
 // KubeProxyRotation renews a worker's kube-proxy certificate through the
@@ -37,7 +38,7 @@ func (r *KubeProxyRotation) Start(context.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := clientFromKubeconfig(r.NodeKubeconfig)
+	client, err := node.ClientFor(r.NodeKubeconfig)
 	if err != nil {
 		return err
 	}

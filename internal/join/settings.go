@@ -171,7 +171,7 @@ func (s ClusterSettings) NodeSetup() node.Setup {
 		ClusterDomain: s.ClusterDomain,
 		KubeProxyMode: s.KubeProxyMode,
 		Network: node.Network{
-			Provider: s.NetworkProvider, FlannelBackend: s.FlannelBackend, ClusterCIDR: s.PodCIDR,
+			Provider: s.NetworkProvider, FlannelBackend: s.FlannelBackend,
 		},
 	}
 }

@@ -80,9 +80,7 @@ func Components(s Setup) ([]component.Component, error) {
 	if s.KubeProxyMode == ProxyNFTables {
 		filter = ProxyNFTables
 	}
-	network := s.Network
-	network.filter = filter
-	components = append(components, networkComponents(s, network, nodeClient)...)
+	components = append(components, networkComponents(s, filter, nodeClient)...)
 	klog.InfoS("Node runtime configured", "node", s.NodeName, "nodeIP", s.NodeIP, "cgroups", cgroupMode.String(),
 		"cgroupRoot", s.CgroupRoot, "systemdCgroups", systemd, "kubeProxy", s.KubeProxyMode, "network", s.Network.Provider, "bin", binDir)
 	return components, nil

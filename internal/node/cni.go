@@ -50,18 +50,29 @@ func (c *CNI) Start(context.Context) error { return nil }
 
 // Ready waits for the pod CIDR and writes the config.
 func (c *CNI) Ready(ctx context.Context) error {
+	podCIDR, err := waitForPodCIDR(ctx, c.Client, c.NodeName)
+	if err != nil {
+		return err
+	}
+	c.podCIDR = podCIDR
+	return c.write()
+}
+
+// waitForPodCIDR waits until the controller-manager has given the Node its
+// pod CIDR, and returns it.
+func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, nodeName string) (string, error) {
+	var podCIDR string
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		node, err := c.Client.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
-		if err != nil || node.Spec.PodCIDR == "" {
-			return false, nil
+		node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err == nil {
+			podCIDR = node.Spec.PodCIDR
 		}
-		c.podCIDR = node.Spec.PodCIDR
-		return true, nil
+		return podCIDR != "", nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for node %s to get a pod CIDR: %w", c.NodeName, err)
+		return "", fmt.Errorf("waiting for node %s to get a pod CIDR: %w", nodeName, err)
 	}
-	return c.write()
+	return podCIDR, nil
 }
 
 func (c *CNI) write() error {

@@ -19,8 +19,8 @@ import (
 	"github.com/flannel-io/flannel/pkg/trafficmngr"
 	"github.com/flannel-io/flannel/pkg/trafficmngr/iptables"
 	"github.com/flannel-io/flannel/pkg/trafficmngr/nftables"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
@@ -40,6 +40,7 @@ const resyncSeconds = 60
 type Flannel struct {
 	Paths       Paths
 	Kubeconfig  string
+	Client      kubernetes.Interface // the node's, as Kubeconfig
 	NodeName    string
 	NodeIP      string
 	ClusterCIDR string
@@ -87,10 +88,6 @@ func (f *Flannel) Start(ctx context.Context) error {
 
 // run brings the network up, then keeps it in sync until ctx ends.
 func (f *Flannel) run(ctx context.Context) error {
-	client, err := ClientFor(f.Kubeconfig)
-	if err != nil {
-		return err
-	}
 	// The subnet manager's node informer syncs (about a second) while the
 	// controller-manager is still allocating this node's pod CIDR.
 	subnets, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, flannelAnnotationPrefix, f.netConfPath(), false)
@@ -98,12 +95,8 @@ func (f *Flannel) run(ctx context.Context) error {
 		return fmt.Errorf("flannel subnet manager: %w", err)
 	}
 	// Its lease needs the pod CIDR: without one it fails instead of waiting.
-	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		node, err := client.CoreV1().Nodes().Get(ctx, f.NodeName, metav1.GetOptions{})
-		return err == nil && node.Spec.PodCIDR != "", nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for node %s to get a pod CIDR: %w", f.NodeName, err)
+	if _, err := waitForPodCIDR(ctx, f.Client, f.NodeName); err != nil {
+		return err
 	}
 	config, err := subnets.GetNetworkConfig(ctx)
 	if err != nil {

@@ -20,22 +20,19 @@ type Network struct {
 	Provider string
 	// FlannelBackend is "vxlan" or "host-gw".
 	FlannelBackend string
-	// ClusterCIDR is every node's pod CIDR together.
-	ClusterCIDR string
-
-	filter string // "iptables" or "nftables", as kube-proxy
 }
 
 // networkComponents are the pod network's parts: the provider, then the
-// node's CNI config, which makes the node Ready.
-func networkComponents(s Setup, network Network, client kubernetes.Interface) []component.Component {
-	cni := &CNI{Paths: s.Paths, NodeName: s.NodeName, Client: client, PortmapBackend: network.filter, Masquerade: true}
-	if network.Provider != ProviderFlannel {
+// node's CNI config, which makes the node Ready. filter is "iptables" or
+// "nftables", the packet filter kube-proxy uses.
+func networkComponents(s Setup, filter string, client kubernetes.Interface) []component.Component {
+	cni := &CNI{Paths: s.Paths, NodeName: s.NodeName, Client: client, PortmapBackend: filter, Masquerade: true}
+	if s.Network.Provider != ProviderFlannel {
 		return []component.Component{cni}
 	}
 	flannel := &Flannel{
-		Kubeconfig: s.KubeletKubeconfig, NodeName: s.NodeName, NodeIP: s.NodeIP,
-		ClusterCIDR: network.ClusterCIDR, Backend: network.FlannelBackend, Filter: network.filter, Paths: s.Paths,
+		Kubeconfig: s.KubeletKubeconfig, Client: client, NodeName: s.NodeName, NodeIP: s.NodeIP,
+		ClusterCIDR: s.PodCIDR, Backend: s.Network.FlannelBackend, Filter: filter, Paths: s.Paths,
 	}
 	cni.Masquerade, cni.MTU = false, flannel.MTU
 	return []component.Component{flannel, cni}

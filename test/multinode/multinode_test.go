@@ -127,7 +127,8 @@ spec:
 			{"other-cluster", otherCluster.String(), "is not the one this token pins"},
 			{"garbled", good[:len(good)/2], "garbled or truncated"},
 		}
-		time.Sleep(2 * time.Second) // let the 1 s token expire
+		// Wait out the short token's own expiry (whole seconds), no longer.
+		time.Sleep(time.Until(mustParse(t, expired).Expires.Add(time.Second)))
 		nodes := make([]*harness.Node, len(cases))
 		for i, tc := range cases {
 			nodes[i] = c.NewNode("")
