@@ -30,7 +30,7 @@ CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 
 bundle: $(BUNDLE)/.built
 
-$(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go internal/images/archive.go
+$(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go internal/images/archive.go hack/mkimage/main.go hack/pack/main.go
 	rm -rf $(BUNDLE) build/bin && mkdir -p $(BUNDLE)/images build/bin build/pause-rootfs
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
@@ -42,10 +42,10 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 	cd tools/crictl && $(GO) build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.34.0" \
 		-o $(CURDIR)/build/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
 	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/pause-rootfs/pause ./pause
-	$(GO) run ./internal/images/mkimage --rootfs build/pause-rootfs --ref monokube.io/pause:3.10 \
+	$(GO) run ./hack/mkimage --rootfs build/pause-rootfs --ref monokube.io/pause:3.10 \
 		--entrypoint /pause --out $(BUNDLE)/images/pause.tar
 	# Compressed, the executables add a third of their size to the binary.
-	$(GO) run ./internal/bundle/pack --from build/bin --to $(BUNDLE)/bin
+	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
 	# The content hash names the unpack dir; computed here so a start never
 	# reads (and keeps in memory) the executables just to hash them.
 	cd build/bin && sha256sum * | sha256sum | cut -c1-16 > $(CURDIR)/$(BUNDLE)/digest

@@ -47,18 +47,33 @@ func Executables() ([]string, error) {
 	return names, nil
 }
 
-// Extract unpacks the executables into <dataDir>/bin/<content hash>/ and
-// returns that directory. The hash makes a new monokube version use its own
-// helpers, never an older copy; an existing complete directory is reused.
-func Extract(dataDir string) (string, error) {
+// Unpacked returns the directory below binRoot that Extract filled for
+// this binary, or an error when it has not run: clients such as crictl use
+// what the running node unpacked and never write into its data dir.
+func Unpacked(binRoot string) (string, error) {
 	sum, err := digest()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(dataDir, "bin", sum)
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+	dir := filepath.Join(binRoot, sum)
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
+		return "", fmt.Errorf("this binary's executables are not unpacked in %s (does a node of this version run there?): %w", binRoot, err)
+	}
+	return dir, nil
+}
+
+// Extract unpacks the executables into <binRoot>/<content hash>/ and
+// returns that directory. The hash makes a new monokube version use its own
+// helpers, never an older copy; an existing complete directory is reused.
+func Extract(binRoot string) (string, error) {
+	if dir, err := Unpacked(binRoot); err == nil {
 		return dir, nil
 	}
+	sum, err := digest()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(binRoot, sum)
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return "", err
@@ -87,7 +102,7 @@ func Extract(dataDir string) (string, error) {
 	return dir, nil
 }
 
-// unpack decompresses one embedded executable (zstd, see bundle/pack).
+// unpack decompresses one embedded executable (zstd, see hack/pack).
 func unpack(name, target string) error {
 	compressed, err := assets.Open(path.Join("assets/bin", name+".zst"))
 	if err != nil {

@@ -102,11 +102,29 @@ func EnsureRoot(mode Mode, root string) error {
 	return nil
 }
 
+// ValidateRoot accepts a cgroup root only when it names one cgroup below
+// the hierarchy roots: absolute, clean ("/a/b", not "/a/../b" or "/a/."),
+// and not "/" itself. Anything else could make the removal of a node's
+// cgroups walk the whole hierarchy.
+func ValidateRoot(root string) error {
+	switch {
+	case !strings.HasPrefix(root, "/"):
+		return fmt.Errorf("%q must be an absolute cgroup path like /monokube", root)
+	case root == "/":
+		return fmt.Errorf("%q is the hierarchy root; give a cgroup below it like /monokube, or none", root)
+	case filepath.Clean(root) != root || slices.Contains(strings.Split(root, "/"), ".."):
+		return fmt.Errorf("%q must be a clean cgroup path (no \".\", \"..\", \"//\" or trailing \"/\"), like %q", root, filepath.Clean(root))
+	}
+	return nil
+}
+
 // RemoveRoot removes root and everything below it, deepest first, in
-// every hierarchy. Cgroups that still hold processes are reported.
+// every hierarchy. Cgroups that still hold processes are reported. A root
+// ValidateRoot refuses is refused here too, and the walk never leaves
+// <hierarchy>/<root>.
 func RemoveRoot(mode Mode, root string) error {
-	if root == "" || root == "/" {
-		return nil
+	if err := ValidateRoot(root); err != nil {
+		return err
 	}
 	dirs, err := hierarchies(mode)
 	if err != nil {
@@ -114,9 +132,10 @@ func RemoveRoot(mode Mode, root string) error {
 	}
 	var errs []error
 	for _, hierarchy := range dirs {
+		base := filepath.Join(hierarchy, root)
 		var tree []string
-		_ = filepath.WalkDir(filepath.Join(hierarchy, root), func(path string, entry os.DirEntry, err error) error {
-			if err == nil && entry.IsDir() {
+		_ = filepath.WalkDir(base, func(path string, entry os.DirEntry, err error) error {
+			if err == nil && entry.IsDir() && (path == base || strings.HasPrefix(path, base+"/")) {
 				tree = append(tree, path)
 			}
 			return nil

@@ -20,3 +20,24 @@ func TestProcessPathsPutsMemoryFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateRootAcceptsOnlyOneCleanPathBelowTheRoot(t *testing.T) {
+	for _, ok := range []string{"/monokube", "/process_api/abc/mk-n1"} {
+		if err := ValidateRoot(ok); err != nil {
+			t.Errorf("ValidateRoot(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "/", "/.", "relative", "../../..", "/a/../..", "/a/..", "/a//b", "/a/", "/a/./b", "//"} {
+		if err := ValidateRoot(bad); err == nil {
+			t.Errorf("ValidateRoot(%q) = nil, want a refusal", bad)
+		}
+	}
+}
+
+func TestRemoveRootRefusesWhatValidateRootRefuses(t *testing.T) {
+	for _, bad := range []string{"/", "/.", "../../..", "relative"} {
+		if err := RemoveRoot(Detect(), bad); err == nil {
+			t.Errorf("RemoveRoot(%q) = nil, want a refusal before any walk", bad)
+		}
+	}
+}

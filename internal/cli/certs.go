@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -28,8 +27,8 @@ worker's kubelet and kube-proxy certificates rotate through the cluster at
 		Example: "  sudo monokube certs status\n  sudo monokube certs status --data-dir /var/lib/monokube   # on a worker too",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			statuses, err := pki.Status(pki.Files{Dir: g.pkiDir()},
-				pki.Files{Dir: filepath.Join(g.dataDir, "agent", "pki")}, pki.Files{Dir: filepath.Join(g.dataDir, "kubelet", "pki")})
+			statuses, err := pki.Status(pki.Files{Dir: g.layout.PKIDir()},
+				pki.Files{Dir: g.layout.AgentPKIDir()}, pki.Files{Dir: g.layout.KubeletPKIDir()})
 			if err != nil {
 				return err
 			}

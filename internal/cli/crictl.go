@@ -10,7 +10,7 @@ import (
 	"github.com/monokube/monokube/internal/bundle"
 )
 
-func newCrictlCommand() *cobra.Command {
+func newCrictlCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "crictl [flags] COMMAND",
 		Short: "Run crictl against this node's container runtime",
@@ -21,11 +21,13 @@ or /var/lib/monokube.`,
   sudo monokube --data-dir /tmp/mk crictl pods`,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			dataDir, socket, args, err := runningNode(args)
+			args, socket, err := g.runningNode(args)
 			if err != nil {
 				return err
 			}
-			binDir, err := bundle.Extract(dataDir)
+			// The running node has unpacked crictl; a client never writes
+			// into its data dir.
+			binDir, err := bundle.Unpacked(g.layout.BinRoot())
 			if err != nil {
 				return err
 			}

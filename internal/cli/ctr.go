@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	ctrapp "github.com/containerd/containerd/v2/cmd/ctr/app"
 	"github.com/spf13/cobra"
-
-	"github.com/monokube/monokube/internal/node"
 )
 
-func newCtrCommand() *cobra.Command {
+func newCtrCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ctr [flags] COMMAND",
 		Short: "Run containerd's ctr against this node's containerd (namespace k8s.io)",
@@ -23,7 +20,7 @@ the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR, or
   sudo monokube --data-dir /tmp/mk ctr containers ls`,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			_, socket, args, err := runningNode(args)
+			args, socket, err := g.runningNode(args)
 			if err != nil {
 				return err
 			}
@@ -33,16 +30,15 @@ the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR, or
 	}
 }
 
-// runningNode takes a leading --data-dir from args and returns the data dir
-// and containerd socket of the node running there, and the remaining args.
-func runningNode(args []string) (dataDir, socket string, rest []string, err error) {
-	dataDir, rest = takeDataDir(args)
-	if dataDir, err = filepath.Abs(dataDir); err != nil {
-		return "", "", nil, err
+// runningNode takes a leading --data-dir from args and returns the
+// remaining args and the containerd socket of the node running there.
+func (g *globals) runningNode(args []string) (rest []string, socket string, err error) {
+	if rest, err = g.passthrough(args); err != nil {
+		return nil, "", err
 	}
-	socket = node.NewPaths(dataDir).ContainerdSocket()
+	socket = g.layout.ContainerdSocket()
 	if _, err := os.Stat(socket); err != nil {
-		return "", "", nil, fmt.Errorf("no containerd socket at %s: is `monokube server --enable-worker` running with data dir %s? %w", socket, dataDir, err)
+		return nil, "", fmt.Errorf("no containerd socket at %s: is a node (`server --enable-worker` or `worker`) running with data dir %s? %w", socket, g.layout.Dir, err)
 	}
-	return dataDir, socket, rest, nil
+	return rest, socket, nil
 }

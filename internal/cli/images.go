@@ -71,15 +71,11 @@ containerd's store. Without a running node they are only copied there.`,
   sudo monokube images import busybox.tar`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dataDir, err := filepath.Abs(g.dataDir)
-			if err != nil {
-				return err
-			}
-			paths := node.NewPaths(dataDir)
-			_, statErr := os.Stat(paths.ContainerdSocket())
+			layout := g.layout
+			_, statErr := os.Stat(layout.ContainerdSocket())
 			running := statErr == nil
 			for _, archive := range args {
-				kept := filepath.Join(paths.ImagesDir(), filepath.Base(archive))
+				kept := filepath.Join(layout.ImagesDir(), filepath.Base(archive))
 				if err := copyFile(archive, kept); err != nil {
 					return err
 				}
@@ -87,7 +83,7 @@ containerd's store. Without a running node they are only copied there.`,
 					klog.InfoS("Node not running; the archive is imported at its next start", "archive", kept)
 					continue
 				}
-				if err := node.ImportFile(cmd.Context(), paths, kept); err != nil {
+				if err := node.ImportFile(cmd.Context(), layout, kept); err != nil {
 					return err
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/monokube/monokube/internal/pki"
-	"github.com/monokube/monokube/internal/server"
 )
 
 func newKubeconfigCommand(g *globals) *cobra.Command {
@@ -31,13 +30,13 @@ address), unless --server gives another.`,
   sudo monokube kubeconfig admin --server https://k8s.example.com:6443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			files := pki.Files{Dir: g.pkiDir()}
+			files := pki.Files{Dir: g.layout.PKIDir()}
 			path := files.AdminKubeconfig()
 			if _, err := os.Stat(path); err != nil {
-				return fmt.Errorf("no admin kubeconfig at %s (has `monokube server --data-dir %s` run yet?): %w", path, g.dataDir, err)
+				return fmt.Errorf("no admin kubeconfig at %s (has `monokube server --data-dir %s` run yet?): %w", path, g.layout.Dir, err)
 			}
 			if serverURL == "" {
-				url, err := server.AdvertisedURL(g.dataDir)
+				url, err := g.layout.AdvertisedURL()
 				if err != nil {
 					return err
 				}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,10 +9,11 @@ import (
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	"k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/pki"
 )
 
-func newKubectlCommand() *cobra.Command {
+func newKubectlCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "kubectl [flags] COMMAND",
 		Short: "Run the embedded kubectl, pointed at this node's cluster",
@@ -23,18 +23,33 @@ func newKubectlCommand() *cobra.Command {
 		Example: `  monokube kubectl get nodes
   monokube --data-dir /tmp/mk kubectl get ns`,
 		DisableFlagParsing: true,
-		Run: func(_ *cobra.Command, args []string) {
-			RunKubectl(args)
+		RunE: func(_ *cobra.Command, args []string) error {
+			args, err := g.passthrough(args)
+			if err != nil {
+				return err
+			}
+			runKubectl(g.layout, args)
+			return nil
 		},
 	}
 }
 
-// RunKubectl runs kubectl with args (without the program name) and exits
-// with its status, as the kubectl binary does.
+// RunKubectl runs kubectl as the multicall name `kubectl`, for the data dir
+// in MONOKUBE_DATA_DIR or the default one.
 func RunKubectl(args []string) {
-	dataDir, args := takeDataDir(args)
+	g := &globals{dataDir: defaultDataDir()}
+	args, err := g.passthrough(args)
+	if err != nil {
+		util.CheckErr(err)
+	}
+	runKubectl(g.layout, args)
+}
+
+// runKubectl runs kubectl with args (without the program name) and exits
+// with its status, as the kubectl binary does.
+func runKubectl(layout datadir.Layout, args []string) {
 	if os.Getenv("KUBECONFIG") == "" && !hasKubeconfigFlag(args) {
-		admin := pki.Files{Dir: filepath.Join(dataDir, "pki")}.AdminKubeconfig()
+		admin := pki.Files{Dir: layout.PKIDir()}.AdminKubeconfig()
 		if _, err := os.Stat(admin); err == nil {
 			os.Setenv("KUBECONFIG", admin)
 		}
@@ -50,18 +65,6 @@ func RunKubectl(args []string) {
 		util.CheckErr(err)
 	}
 	os.Exit(0)
-}
-
-// takeDataDir removes a leading --data-dir flag meant for monokube.
-func takeDataDir(args []string) (string, []string) {
-	dataDir := defaultDataDir()
-	switch {
-	case len(args) >= 2 && args[0] == "--data-dir":
-		return args[1], args[2:]
-	case len(args) >= 1 && strings.HasPrefix(args[0], "--data-dir="):
-		return strings.TrimPrefix(args[0], "--data-dir="), args[1:]
-	}
-	return dataDir, args
 }
 
 func hasKubeconfigFlag(args []string) bool {

@@ -5,21 +5,41 @@ package cli
 import (
 	"flag"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
-// globals are flags every command understands.
+// globals are flags every command understands, and what follows from them.
 type globals struct {
 	dataDir string
+	// layout is --data-dir made absolute, set before any command runs.
+	layout datadir.Layout
 }
 
-func (g *globals) pkiDir() string { return filepath.Join(g.dataDir, "pki") }
+// resolve fixes the layout from --data-dir, once per command.
+func (g *globals) resolve() (err error) {
+	g.layout, err = datadir.New(g.dataDir)
+	return err
+}
+
+// passthrough is for commands that hand their arguments to another tool
+// (kubectl, ctr, crictl): cobra does not parse their flags, so a leading
+// --data-dir meant for monokube is taken here.
+func (g *globals) passthrough(args []string) ([]string, error) {
+	switch {
+	case len(args) >= 2 && args[0] == "--data-dir":
+		g.dataDir, args = args[1], args[2:]
+	case len(args) >= 1 && strings.HasPrefix(args[0], "--data-dir="):
+		g.dataDir, args = strings.TrimPrefix(args[0], "--data-dir="), args[1:]
+	}
+	return args, g.resolve()
+}
 
 // NewRoot returns the monokube command tree.
 func NewRoot() *cobra.Command {
@@ -34,6 +54,9 @@ run inside this one process; nothing else needs to be installed.`,
   monokube kubectl get ns              # talk to it with the embedded kubectl`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return g.resolve()
+		},
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", defaultDataDir(),
 		"directory holding all of this node's state (env MONOKUBE_DATA_DIR)")
@@ -48,11 +71,11 @@ run inside this one process; nothing else needs to be installed.`,
 		newDefaultConfigCommand(),
 		newConfigCommand(),
 		newKubeconfigCommand(g),
-		newKubectlCommand(),
+		newKubectlCommand(g),
 		newUserCommand(g),
 		newCertsCommand(g),
-		newCtrCommand(),
-		newCrictlCommand(),
+		newCtrCommand(g),
+		newCrictlCommand(g),
 		newImagesCommand(g),
 		newResetCommand(g),
 		newTokenCommand(g),

@@ -3,10 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"syscall"
 
@@ -23,10 +21,7 @@ func newServerCommand(g *globals) *cobra.Command {
 		apiAddress   string
 		apiPort      int
 		enableWorker bool
-		cgroupRoot   string
-		nodeName     string
-		nodeLabels   []string
-		nodeTaints   []string
+		node         nodeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -49,20 +44,15 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 			if cmd.Flags().Changed("api-port") {
 				cfg.Spec.API.Port = apiPort
 			}
-			if cmd.Flags().Changed("cgroup-root") {
-				cfg.Spec.Worker.CgroupRoot = cgroupRoot
+			if err := node.apply(cmd, &cfg.Spec.Worker); err != nil {
+				return err
 			}
-			if cmd.Flags().Changed("node-name") {
-				cfg.Spec.Worker.NodeName = nodeName
-			}
-			cfg.Spec.Worker.Labels = append(cfg.Spec.Worker.Labels, nodeLabels...)
-			cfg.Spec.Worker.Taints = append(cfg.Spec.Worker.Taints, nodeTaints...)
 			if invalid := config.Validate(cfg, nil); invalid != nil {
 				invalid.File = configPath
 				return invalid
 			}
-			return runResident(g, func(ctx context.Context, dataDir string) error {
-				return (&server.Server{Config: cfg, DataDir: dataDir, EnableWorker: enableWorker}).Run(ctx)
+			return runResident(func(ctx context.Context) error {
+				return (&server.Server{Config: cfg, Layout: g.layout, EnableWorker: enableWorker}).Run(ctx)
 			})
 		},
 	}
@@ -70,22 +60,16 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 	cmd.Flags().StringVar(&apiAddress, "api-address", "", "address the API server listens on and advertises (overrides spec.api.address)")
 	cmd.Flags().IntVar(&apiPort, "api-port", config.DefaultAPIPort, "API server port (overrides spec.api.port)")
 	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
-	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "", "put every cgroup of this node below this path (overrides spec.worker.cgroupRoot)")
-	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of this node (default: the hostname; overrides spec.worker.nodeName)")
-	addNodeRegistrationFlags(cmd, &nodeLabels, &nodeTaints)
+	node.add(cmd, " (overrides spec.worker)")
 	return cmd
 }
 
-// runResident runs a long-lived role on the absolute data dir until a signal.
-func runResident(g *globals, run func(ctx context.Context, dataDir string) error) error {
-	dataDir, err := filepath.Abs(g.dataDir)
-	if err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
+// runResident runs a long-lived role until a signal.
+func runResident(run func(ctx context.Context) error) error {
 	residentGC()
 	ctx, stop := signalContext()
 	defer stop()
-	return run(ctx, dataDir)
+	return run(ctx)
 }
 
 // residentGC trades a little GC CPU for memory in long-running roles: the

@@ -4,18 +4,16 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/cert"
 
 	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
-	"github.com/monokube/monokube/internal/server"
 )
 
 func newTokenCommand(g *globals) *cobra.Command {
@@ -49,11 +47,11 @@ cluster deletes it at expiry; ` + "`token invalidate`" + ` deletes it sooner.`,
 			if err != nil {
 				return err
 			}
-			ca, err := cert.CertsFromFile(pki.Files{Dir: g.pkiDir()}.CACert())
+			ca, err := cert.CertsFromFile(pki.Files{Dir: g.layout.PKIDir()}.CACert())
 			if err != nil {
 				return fmt.Errorf("read cluster CA: %w", err)
 			}
-			serverURL, err := server.AdvertisedURL(g.dataDir)
+			serverURL, err := g.layout.AdvertisedURL()
 			if err != nil {
 				return err
 			}
@@ -132,11 +130,9 @@ func newTokenInvalidateCommand(g *globals) *cobra.Command {
 
 // adminClient talks to the local server with the admin kubeconfig.
 func adminClient(g *globals) (kubernetes.Interface, error) {
-	path := filepath.Join(g.pkiDir(), "admin.conf")
-	config, err := clientcmd.BuildConfigFromFlags("", path)
+	client, err := kubeclient.New(pki.Files{Dir: g.layout.PKIDir()}.AdminKubeconfig(), kubeclient.WithTimeout(10*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("admin kubeconfig %s (run this on a server, as root): %w", path, err)
+		return nil, fmt.Errorf("%w (run this on a server, as root)", err)
 	}
-	config.Timeout = 10 * time.Second
-	return kubernetes.NewForConfig(config)
+	return client, nil
 }

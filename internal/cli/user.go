@@ -8,7 +8,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/monokube/monokube/internal/pki"
-	"github.com/monokube/monokube/internal/server"
 )
 
 func newUserCommand(g *globals) *cobra.Command {
@@ -42,13 +41,13 @@ The private key exists only in the printed kubeconfig: keep it safe.`,
   kubectl create clusterrolebinding dev-view --clusterrole=view --group=development`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files := pki.Files{Dir: g.pkiDir()}
+			files := pki.Files{Dir: g.layout.PKIDir()}
 			clusterName, adminServer, err := adminCluster(files)
 			if err != nil {
 				return err
 			}
 			if serverURL == "" {
-				if serverURL, err = server.AdvertisedURL(g.dataDir); err != nil {
+				if serverURL, err = g.layout.AdvertisedURL(); err != nil {
 					serverURL = adminServer
 				}
 			}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/node"
@@ -17,12 +17,9 @@ import (
 
 func newWorkerCommand(g *globals) *cobra.Command {
 	var (
-		tokenFile  string
-		cgroupRoot string
-		nodeName   string
-		nodeIP     string
-		nodeLabels []string
-		nodeTaints []string
+		tokenFile string
+		nodeIP    string
+		flags     nodeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker [TOKEN]",
@@ -46,44 +43,26 @@ stops the worker at once with the reason.`,
 			if err != nil {
 				return err
 			}
-			if nodeName == "" {
-				if nodeName, err = node.DefaultName(); err != nil {
-					return err
-				}
+			var spec config.WorkerSpec
+			if err := flags.apply(cmd, &spec); err != nil {
+				return err
 			}
-			if problems := validation.IsDNS1123Subdomain(nodeName); len(problems) > 0 {
-				return fmt.Errorf("--node-name %q is not a valid node name: %s", nodeName, strings.Join(problems, "; "))
-			}
-			labels, err := config.ParseNodeLabels(nodeLabels)
+			identity, err := node.NewIdentity(spec)
 			if err != nil {
-				return fmt.Errorf("--node-label: %w", err)
+				return err
 			}
-			taints, err := config.ParseNodeTaints(nodeTaints)
-			if err != nil {
-				return fmt.Errorf("--node-taint: %w", err)
+			if nodeIP != "" && net.ParseIP(nodeIP) == nil {
+				return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
 			}
-			if cgroupRoot != "" && !strings.HasPrefix(cgroupRoot, "/") {
-				return fmt.Errorf("--cgroup-root %q must be an absolute cgroup path", cgroupRoot)
-			}
-			return runResident(g, func(ctx context.Context, dataDir string) error {
-				return (&worker.Worker{
-					DataDir: dataDir, Token: token, NodeName: nodeName, NodeIP: nodeIP, CgroupRoot: cgroupRoot, Labels: labels, Taints: taints,
-				}).Run(ctx)
+			return runResident(func(ctx context.Context) error {
+				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIP: nodeIP}).Run(ctx)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "read the join token from this file")
-	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "", "put every cgroup of this node below this path")
-	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of this node (default: the hostname)")
 	cmd.Flags().StringVar(&nodeIP, "node-ip", "", "address of this node (default: the one it reaches the server from)")
-	addNodeRegistrationFlags(cmd, &nodeLabels, &nodeTaints)
+	flags.add(cmd, "")
 	return cmd
-}
-
-// addNodeRegistrationFlags adds what a Node registers with, as k3s names it.
-func addNodeRegistrationFlags(cmd *cobra.Command, labels, taints *[]string) {
-	cmd.Flags().StringArrayVar(labels, "node-label", nil, "label the Node registers with, key=value (repeatable)")
-	cmd.Flags().StringArrayVar(taints, "node-taint", nil, "taint the Node registers with, key=value:Effect (repeatable)")
 }
 
 // readToken takes the token from the argument or --token-file; none is

@@ -113,11 +113,53 @@ type NetworkSpec struct {
 	Flannel  FlannelSpec `json:"flannel"`
 }
 
+// Pod network providers (spec.network.provider).
+const (
+	// ProviderFlannel connects the nodes' pod CIDRs with flannel, embedded.
+	ProviderFlannel = "flannel"
+	// ProviderNone leaves pods reachable only on their own node (or to a
+	// network the user installs).
+	ProviderNone = "none"
+)
+
+// NetworkProviders are the allowed values of spec.network.provider.
+var NetworkProviders = []string{ProviderFlannel, ProviderNone}
+
+// Flannel backends (spec.network.flannel.backend).
+const (
+	FlannelVXLAN  = "vxlan"
+	FlannelHostGW = "host-gw"
+)
+
+// FlannelBackends are the allowed values of spec.network.flannel.backend.
+var FlannelBackends = []string{FlannelVXLAN, FlannelHostGW}
+
 // FlannelSpec configures the embedded flannel.
 type FlannelSpec struct {
 	// Backend is vxlan (default; works across any IP network) or host-gw
 	// (plain routes; every node on one L2 segment).
 	Backend string `json:"backend"`
+}
+
+// Kube-proxy modes (spec.network.kubeProxy.mode).
+const (
+	ProxyIPTables = "iptables"
+	ProxyNFTables = "nftables"
+	ProxyIPVS     = "ipvs"
+	ProxyDisabled = "disabled"
+)
+
+// KubeProxyModes are the allowed values of spec.network.kubeProxy.mode.
+var KubeProxyModes = []string{ProxyIPTables, ProxyNFTables, ProxyIPVS, ProxyDisabled}
+
+// PacketFilter is what the node's packet rules are written with (the
+// bridge's masquerading, portmap, flannel): nftables when kube-proxy uses
+// it, so such a node needs no iptables at all; iptables otherwise.
+func (k KubeProxySpec) PacketFilter() string {
+	if k.Mode == ProxyNFTables {
+		return ProxyNFTables
+	}
+	return ProxyIPTables
 }
 
 // KubeProxySpec selects how Services are implemented on nodes.

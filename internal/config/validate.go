@@ -27,15 +27,9 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
 	v.pki(&cfg.Spec.PKI)
 	v.worker(&cfg.Spec.Worker)
-	if mode := cfg.Spec.Network.KubeProxy.Mode; !slices.Contains(kubeProxyModes, mode) {
-		v.add("spec.network.kubeProxy.mode", "must be one of %s, got %q", strings.Join(kubeProxyModes, ", "), mode)
-	}
-	if provider := cfg.Spec.Network.Provider; !slices.Contains(networkProviders, provider) {
-		v.add("spec.network.provider", "must be one of %s, got %q", strings.Join(networkProviders, ", "), provider)
-	}
-	if backend := cfg.Spec.Network.Flannel.Backend; !slices.Contains(flannelBackends, backend) {
-		v.add("spec.network.flannel.backend", "must be one of %s, got %q", strings.Join(flannelBackends, ", "), backend)
-	}
+	v.oneOf("spec.network.kubeProxy.mode", cfg.Spec.Network.KubeProxy.Mode, KubeProxyModes)
+	v.oneOf("spec.network.provider", cfg.Spec.Network.Provider, NetworkProviders)
+	v.oneOf("spec.network.flannel.backend", cfg.Spec.Network.Flannel.Backend, FlannelBackends)
 	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs)
 	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs)
 	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs)
@@ -52,6 +46,12 @@ type validator struct {
 
 func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, FieldError{Path: path, Line: v.lines[path], Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(path, value string, allowed []string) {
+	if !slices.Contains(allowed, value) {
+		v.add(path, "must be one of %s, got %q", strings.Join(allowed, ", "), value)
+	}
 }
 
 func (v *validator) api(api *APISpec) {
@@ -119,31 +119,13 @@ func (v *validator) cidr(path, value string) netip.Prefix {
 	return prefix
 }
 
-var kubeProxyModes = []string{"iptables", "nftables", "ipvs", "disabled"}
-
-var (
-	networkProviders = []string{"flannel", "none"}
-	flannelBackends  = []string{"vxlan", "host-gw"}
-)
-
 func (v *validator) worker(worker *WorkerSpec) {
-	if root := worker.CgroupRoot; root != "" && (!strings.HasPrefix(root, "/") || strings.Contains(root, "..")) {
-		v.add("spec.worker.cgroupRoot", "must be an absolute cgroup path like /monokube, got %q", root)
-	}
-	if name := worker.NodeName; name != "" {
-		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-			v.add("spec.worker.nodeName", "must be a lower-case DNS name: %s", strings.Join(errs, "; "))
+	for _, problem := range worker.Problems() {
+		path := "spec.worker." + problem.Field
+		if problem.Index >= 0 {
+			path = fmt.Sprintf("%s[%d]", path, problem.Index)
 		}
-	}
-	for i, label := range worker.Labels {
-		if _, err := ParseNodeLabels([]string{label}); err != nil {
-			v.add(fmt.Sprintf("spec.worker.labels[%d]", i), "%v", err)
-		}
-	}
-	for i, taint := range worker.Taints {
-		if _, err := ParseNodeTaints([]string{taint}); err != nil {
-			v.add(fmt.Sprintf("spec.worker.taints[%d]", i), "%v", err)
-		}
+		v.add(path, "%s", problem.Message)
 	}
 }
 

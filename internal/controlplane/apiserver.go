@@ -12,12 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
 )
 
@@ -124,13 +124,8 @@ func (a *APIServer) Start(ctx context.Context) error {
 	if errs := completed.Validate(); len(errs) > 0 {
 		return fmt.Errorf("invalid options: %w", utilerrors.NewAggregate(errs))
 	}
-	restConfig, err := clientcmd.BuildConfigFromFlags("", a.PKI.AdminKubeconfig())
-	if err != nil {
-		return fmt.Errorf("admin kubeconfig: %w", err)
-	}
-	restConfig.Timeout = 2 * time.Second
-	if a.client, err = kubernetes.NewForConfig(restConfig); err != nil {
-		return fmt.Errorf("admin client: %w", err)
+	if a.client, err = kubeclient.New(a.PKI.AdminKubeconfig(), kubeclient.WithTimeout(2*time.Second)); err != nil {
+		return err
 	}
 	a.Go(ctx, func(ctx context.Context) error { return apiserverapp.Run(ctx, completed) })
 	return nil

@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -17,10 +16,12 @@ import (
 
 // ControllerManager runs kube-controller-manager in-process.
 type ControllerManager struct {
-	PKI         pki.Files
-	DataDir     string
-	PodCIDR     string
-	ServiceCIDR string
+	PKI pki.Files
+	// FlexVolumeDir is shared with the kubelet; without it the
+	// controller-manager writes under /usr/libexec.
+	FlexVolumeDir string
+	PodCIDR       string
+	ServiceCIDR   string
 	// Port is the health and metrics port on 127.0.0.1; 0 turns it off.
 	Port      int
 	ExtraArgs Args
@@ -55,7 +56,7 @@ func (c *ControllerManager) args() Args {
 		"controllers":                     "*,tokencleaner",
 		"configure-cloud-routes":          "false",
 		// Otherwise the controller-manager writes under /usr/libexec.
-		"flex-volume-plugin-dir": filepath.Join(c.DataDir, "kubelet-plugins", "volume", "exec"),
+		"flex-volume-plugin-dir": c.FlexVolumeDir,
 		// One server today; leader election arrives with HA control planes.
 		"leader-elect": "false",
 		"profiling":    "false",

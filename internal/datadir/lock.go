@@ -1,22 +1,19 @@
-// Package datadir guards a data dir: one monokube process (server or
-// worker) per directory.
 package datadir
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 )
 
-// Lock takes an exclusive, non-blocking flock on <dataDir>/monokube.lock
+// Lock takes an exclusive, non-blocking flock on the lock file
 // so that a second server on the same data dir fails at once instead of
 // corrupting the first one's state. The kernel drops the lock when the
 // process dies, even by kill -9, so a stale file never blocks a restart.
-func Lock(dataDir string) (release func(), err error) {
-	path := filepath.Join(dataDir, "monokube.lock")
+func (l Layout) Lock() (release func(), err error) {
+	path := l.LockFile()
 	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
@@ -28,7 +25,7 @@ func Lock(dataDir string) (release func(), err error) {
 		if pid == "" {
 			pid = "unknown"
 		}
-		return nil, fmt.Errorf("data dir %s is in use by another monokube process (pid %s); stop it or use another --data-dir", dataDir, pid)
+		return nil, fmt.Errorf("data dir %s is in use by another monokube process (pid %s); stop it or use another --data-dir", l.Dir, pid)
 	}
 	if err := file.Truncate(0); err == nil {
 		_, _ = file.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // Datastore is a component that serves the etcd v3 API.
@@ -18,10 +19,10 @@ type Datastore interface {
 }
 
 // New returns the datastore the storage config asks for.
-func New(storage config.StorageSpec, dataDir string) (Datastore, error) {
+func New(storage config.StorageSpec, layout datadir.Layout) (Datastore, error) {
 	switch storage.Type {
 	case config.StorageSQLite:
-		return newSQLite(storage.DataSource, dataDir), nil
+		return newSQLite(storage.DataSource, layout), nil
 	default:
 		return nil, fmt.Errorf("spec.storage.type: unsupported datastore %q", storage.Type)
 	}

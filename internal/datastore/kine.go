@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // sqliteParams make every acknowledged write durable: WAL with synchronous
@@ -49,8 +51,8 @@ type Kine struct {
 
 var _ Datastore = (*Kine)(nil)
 
-func newSQLite(dataSource, dataDir string) *Kine {
-	path := filepath.Join(dataDir, "db", "state.db")
+func newSQLite(dataSource string, layout datadir.Layout) *Kine {
+	path := layout.DBFile()
 	dsn := "sqlite://" + path + "?" + sqliteParams
 	switch {
 	case strings.HasPrefix(dataSource, "sqlite://"):
@@ -63,7 +65,7 @@ func newSQLite(dataSource, dataDir string) *Kine {
 	return &Kine{
 		DSN:    dsn,
 		DBFile: path,
-		Socket: filepath.Join(dataDir, "run", "kine.sock"),
+		Socket: layout.KineSocket(),
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package images builds the system images monokube carries and imports
-// image archives into containerd.
+// Package images builds single-layer image archives from a directory: the
+// build (hack/mkimage) makes the bundled pause image with it, the tests
+// their own images. Importing archives into a node is internal/node's job.
 package images
 
 import (

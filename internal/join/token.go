@@ -1,5 +1,7 @@
-// Package join holds what lets a machine join a cluster: join tokens, the
-// bootstrap tokens behind them, and (later) the worker's side of the join.
+// Package join is what both sides of a join agree on: the join token's
+// format, the bootstrap tokens behind it, the identities nodes get and the
+// cluster settings the server publishes. The server's side lives in
+// server/nodejoin, the worker's in worker/bootstrap.
 package join
 
 import (

@@ -17,13 +17,14 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // Containerd runs the containerd daemon in this process, with its CRI plugin
 // serving the kubelet. Shims and containers are separate processes that
 // outlive it, so a restart of monokube leaves pods running.
 type Containerd struct {
-	Paths Paths
+	Layout datadir.Layout
 	// BinDir holds runc, the shim and the CNI plugins (bundle.Extract).
 	BinDir     string
 	PauseImage string
@@ -83,21 +84,21 @@ required_plugins = ["io.containerd.grpc.v1.cri"]
   stream_server_port = "0"
 `))
 
-func (c *Containerd) configPath() string { return c.Paths.Agent("etc", "containerd", "config.toml") }
+func (c *Containerd) configPath() string { return c.Layout.ContainerdConfigFile() }
 
 // Init writes the config where operators (and ctr) can read it.
 func (c *Containerd) Init(context.Context) error {
 	var buf bytes.Buffer
 	err := configTemplate.Execute(&buf, map[string]any{
-		"Root": c.Paths.ContainerdRoot(), "State": c.Paths.ContainerdState(), "Socket": c.Paths.ContainerdSocket(),
-		"ShimSockets": c.Paths.ShimSockets(), "BinDir": c.BinDir, "PauseImage": c.PauseImage,
-		"RegistryConfig": c.Paths.Agent("etc", "containerd", "certs.d"), "CNIConfDir": c.Paths.CNIConfDir(),
-		"RuncRoot": c.Paths.RuncRoot(), "SystemdCgroup": c.SystemdCgroup,
+		"Root": c.Layout.ContainerdRoot(), "State": c.Layout.ContainerdState(), "Socket": c.Layout.ContainerdSocket(),
+		"ShimSockets": c.Layout.ShimSockets(), "BinDir": c.BinDir, "PauseImage": c.PauseImage,
+		"RegistryConfig": c.Layout.RegistryConfigDir(), "CNIConfDir": c.Layout.CNIConfDir(),
+		"RuncRoot": c.Layout.RuncRoot(), "SystemdCgroup": c.SystemdCgroup,
 	})
 	if err != nil {
 		return fmt.Errorf("render containerd config: %w", err)
 	}
-	for _, dir := range []string{filepath.Dir(c.configPath()), c.Paths.CNIConfDir(), c.Paths.Run} {
+	for _, dir := range []string{filepath.Dir(c.configPath()), c.Layout.CNIConfDir(), c.Layout.Run} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
@@ -152,7 +153,7 @@ func (c *Containerd) Start(ctx context.Context) error {
 func (c *Containerd) Ready(ctx context.Context) error {
 	c.server.Wait()
 	return wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		return criAnswers(ctx, c.Paths.ContainerdSocket()), nil
+		return criAnswers(ctx, c.Layout.ContainerdSocket()), nil
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/monokube/monokube/internal/bundle"
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // criNamespace is the containerd namespace the CRI plugin (and so the
@@ -24,17 +25,17 @@ const criNamespace = "k8s.io"
 // <data-dir>/images/ into containerd before the kubelet starts, so pods
 // start without any registry.
 type Images struct {
-	Paths Paths
+	Layout datadir.Layout
 }
 
 var _ component.Component = (*Images)(nil)
 
 func (i *Images) Name() string { return "images" }
 
-func (i *Images) Init(context.Context) error { return os.MkdirAll(i.Paths.ImagesDir(), 0o755) }
+func (i *Images) Init(context.Context) error { return os.MkdirAll(i.Layout.ImagesDir(), 0o755) }
 
 func (i *Images) Start(ctx context.Context) error {
-	client, err := containerd.New(i.Paths.ContainerdSocket(), containerd.WithDefaultNamespace(criNamespace))
+	client, err := containerd.New(i.Layout.ContainerdSocket(), containerd.WithDefaultNamespace(criNamespace))
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}
@@ -55,7 +56,7 @@ func (i *Images) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	archives, err := filepath.Glob(filepath.Join(i.Paths.ImagesDir(), "*.tar"))
+	archives, err := filepath.Glob(filepath.Join(i.Layout.ImagesDir(), "*.tar"))
 	if err != nil {
 		return err
 	}
@@ -76,8 +77,8 @@ func (i *Images) Start(ctx context.Context) error {
 
 // ImportFile imports one image archive into the containerd of the node
 // whose paths are given, for `monokube images import` on a running node.
-func ImportFile(ctx context.Context, paths Paths, path string) error {
-	client, err := containerd.New(paths.ContainerdSocket(), containerd.WithDefaultNamespace(criNamespace))
+func ImportFile(ctx context.Context, layout datadir.Layout, path string) error {
+	client, err := containerd.New(layout.ContainerdSocket(), containerd.WithDefaultNamespace(criNamespace))
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}

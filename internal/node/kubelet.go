@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/monokube/monokube/internal/cgroups"
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // healthzPort is the kubelet's plain-HTTP health port on 127.0.0.1.
@@ -32,7 +32,7 @@ const healthzPort = 10248
 
 // Kubelet runs the kubelet in this process.
 type Kubelet struct {
-	Paths Paths
+	Layout datadir.Layout
 	// Kubeconfig is the kubelet's client identity; CAFile verifies clients
 	// of its own API (the API server).
 	Kubeconfig string
@@ -41,18 +41,14 @@ type Kubelet struct {
 	// server itself. Without them the kubelet asks the cluster for one
 	// (and rotates it), and rotates its client certificate too: a worker.
 	ServingCert, ServingKey string
-	NodeName                string
+	Identity                Identity
 	NodeIP                  string
-	CgroupRoot              string
 	Cgroups                 cgroups.Mode
 	// SystemdCgroups selects the kubelet's systemd cgroup driver; it must
 	// match containerd's runc setting.
 	SystemdCgroups bool
 	ClusterDNS     string
 	ClusterDomain  string
-	// Labels and Taints the Node registers with.
-	Labels map[string]string
-	Taints []corev1.Taint
 
 	component.Task
 	server *kubeletoptions.KubeletServer
@@ -64,18 +60,11 @@ func (k *Kubelet) Name() string { return "kubelet" }
 
 // configuration is the kubelet's config, starting from the secure v1beta1
 // defaults (no anonymous access, webhook authorization, no read-only port).
-func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
-	resolvConf, err := k.writeResolvConf()
-	if err != nil {
-		return nil, err
-	}
-	oomScoreAdj, err := currentOOMScoreAdj()
-	if err != nil {
-		return nil, err
-	}
+// It reads nothing from the host: resolvConf and oomScoreAdj come in.
+func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1beta1.KubeletConfiguration {
 	config := &kubeletv1beta1.KubeletConfiguration{
 		TypeMeta:          metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
-		StaticPodPath:     k.Paths.StaticPods(),
+		StaticPodPath:     k.Layout.StaticPodsDir(),
 		Address:           "0.0.0.0",
 		ReadOnlyPort:      0,
 		TLSCertFile:       k.ServingCert,
@@ -90,14 +79,14 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 		HealthzPort:        ptr.To[int32](healthzPort),
 		ClusterDomain:      k.ClusterDomain,
 		ClusterDNS:         []string{k.ClusterDNS},
-		CgroupRoot:         k.CgroupRoot,
+		CgroupRoot:         k.Identity.CgroupRoot,
 		CgroupDriver:       cgroupDriver(k.SystemdCgroups),
 		CgroupsPerQOS:      ptr.To(true),
 		// Without CAP_SYS_RESOURCE a negative score fails; the kubelet
 		// applies this to the whole monokube process, so keep what it has.
 		OOMScoreAdj:              ptr.To(oomScoreAdj),
-		ContainerRuntimeEndpoint: "unix://" + k.Paths.ContainerdSocket(),
-		ImageServiceEndpoint:     "unix://" + k.Paths.ContainerdSocket(),
+		ContainerRuntimeEndpoint: "unix://" + k.Layout.ContainerdSocket(),
+		ImageServiceEndpoint:     "unix://" + k.Layout.ContainerdSocket(),
 		ResolverConfig:           ptr.To(resolvConf),
 		// All five signals, or the unnamed ones are switched off.
 		EvictionHard: map[string]string{
@@ -105,9 +94,9 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 			"nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%",
 		},
 		FailSwapOn:          ptr.To(false),
-		RegisterWithTaints:  k.Taints,
-		VolumePluginDir:     filepath.Join(k.Paths.DataDir, "kubelet-plugins", "volume", "exec"),
-		PodLogsDir:          k.Paths.PodLogs(),
+		RegisterWithTaints:  k.Identity.Taints,
+		VolumePluginDir:     k.Layout.FlexVolumeDir(),
+		PodLogsDir:          k.Layout.PodLogsDir(),
 		SerializeImagePulls: ptr.To(false),
 		// A server's node gets certificates from monokube at start; a
 		// worker's kubelet requests and rotates them through the cluster.
@@ -118,11 +107,11 @@ func (k *Kubelet) configuration() (*kubeletv1beta1.KubeletConfiguration, error) 
 		// kubelet 1.37 refuses cgroup v1 unless told otherwise.
 		config.FailCgroupV1 = ptr.To(false)
 	}
-	return config, nil
+	return config
 }
 
 func (k *Kubelet) Init(context.Context) error {
-	for _, dir := range []string{k.Paths.StaticPods(), k.Paths.KubeletRoot(), k.Paths.PodLogs()} {
+	for _, dir := range []string{k.Layout.StaticPodsDir(), k.Layout.KubeletRoot(), k.Layout.PodLogsDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
@@ -131,13 +120,18 @@ func (k *Kubelet) Init(context.Context) error {
 }
 
 func (k *Kubelet) Start(ctx context.Context) error {
-	versioned, err := k.configuration()
+	resolvConf, err := k.writeResolvConf()
 	if err != nil {
 		return err
 	}
+	oomScoreAdj, err := currentOOMScoreAdj()
+	if err != nil {
+		return err
+	}
+	versioned := k.configuration(resolvConf, oomScoreAdj)
 	// Written for operators to read; the kubelet gets the object directly.
 	if out, err := yaml.Marshal(versioned); err == nil {
-		_ = os.WriteFile(k.Paths.Agent("kubelet.yaml"), out, 0o600)
+		_ = os.WriteFile(k.Layout.KubeletConfigFile(), out, 0o600)
 	}
 	scheme, _, err := kubeletscheme.NewSchemeAndCodecs()
 	if err != nil {
@@ -150,11 +144,11 @@ func (k *Kubelet) Start(ctx context.Context) error {
 	}
 	flags := kubeletoptions.NewKubeletFlags()
 	flags.KubeConfig = k.Kubeconfig
-	flags.HostnameOverride = k.NodeName
+	flags.HostnameOverride = k.Identity.Name
 	flags.NodeIP = k.NodeIP
-	flags.NodeLabels = k.Labels
-	flags.RootDirectory = k.Paths.KubeletRoot()
-	flags.CertDirectory = filepath.Join(k.Paths.KubeletRoot(), "pki")
+	flags.NodeLabels = k.Identity.Labels
+	flags.RootDirectory = k.Layout.KubeletRoot()
+	flags.CertDirectory = k.Layout.KubeletPKIDir()
 	k.server = &kubeletoptions.KubeletServer{KubeletFlags: *flags, KubeletConfiguration: *internal}
 	if err := kubeletoptions.ValidateKubeletServer(k.server); err != nil {
 		return fmt.Errorf("kubelet settings: %w", err)
@@ -196,7 +190,7 @@ func (k *Kubelet) Stop() error {
 // writeResolvConf gives pods the host's resolvers, minus loopback ones that
 // would point back into the pod itself.
 func (k *Kubelet) writeResolvConf() (string, error) {
-	path := k.Paths.Agent("etc", "resolv.conf")
+	path := k.Layout.ResolvConf()
 	host, _ := os.ReadFile("/etc/resolv.conf")
 	var kept []string
 	for _, line := range strings.Split(string(host), "\n") {

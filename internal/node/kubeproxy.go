@@ -18,19 +18,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/monokube/monokube/internal/component"
-)
-
-// Kube-proxy modes (spec.network.kubeProxy.mode).
-const (
-	ProxyIPTables = "iptables"
-	ProxyNFTables = "nftables"
-	ProxyIPVS     = "ipvs"
-	ProxyDisabled = "disabled"
+	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // KubeProxy runs kube-proxy in this process.
 type KubeProxy struct {
-	Paths      Paths
+	Layout     datadir.Layout
 	Kubeconfig string
 	NodeName   string
 	Mode       string
@@ -48,11 +42,11 @@ func (p *KubeProxy) Name() string { return "kube-proxy" }
 // RequiredTools are the host programs a kube-proxy mode execs.
 func RequiredTools(mode string) []string {
 	switch mode {
-	case ProxyIPTables:
+	case config.ProxyIPTables:
 		return []string{"iptables", "iptables-save", "iptables-restore"}
-	case ProxyNFTables:
+	case config.ProxyNFTables:
 		return []string{"nft"}
-	case ProxyIPVS:
+	case config.ProxyIPVS:
 		return []string{"ipset", "iptables"}
 	}
 	return nil
@@ -60,7 +54,7 @@ func RequiredTools(mode string) []string {
 
 // Init fails early, with what to do, when the host lacks what the mode needs.
 func (p *KubeProxy) Init(context.Context) error {
-	if p.Mode == ProxyIPVS {
+	if p.Mode == config.ProxyIPVS {
 		if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
 			return fmt.Errorf("kube-proxy mode ipvs needs the ip_vs kernel module (CONFIG_IP_VS) and this kernel has none; set spec.network.kubeProxy.mode to iptables or nftables")
 		}
@@ -73,12 +67,9 @@ func (p *KubeProxy) Init(context.Context) error {
 	return nil
 }
 
-func (p *KubeProxy) configuration() ([]byte, error) {
-	oomScoreAdj, err := currentOOMScoreAdj()
-	if err != nil {
-		return nil, err
-	}
-	config := kubeproxyv1alpha1.KubeProxyConfiguration{
+// configuration is kube-proxy's config; it reads nothing from the host.
+func (p *KubeProxy) configuration(oomScoreAdj int32) *kubeproxyv1alpha1.KubeProxyConfiguration {
+	config := &kubeproxyv1alpha1.KubeProxyConfiguration{
 		TypeMeta:            metav1.TypeMeta{APIVersion: "kubeproxy.config.k8s.io/v1alpha1", Kind: "KubeProxyConfiguration"},
 		HostnameOverride:    p.NodeName,
 		HealthzBindAddress:  "127.0.0.1:10256",
@@ -94,7 +85,7 @@ func (p *KubeProxy) configuration() ([]byte, error) {
 		Conntrack: kubeproxyv1alpha1.KubeProxyConntrackConfiguration{MaxPerCore: ptr.To[int32](0), Min: ptr.To[int32](0)},
 	}
 	config.ClientConnection.Kubeconfig = p.Kubeconfig
-	return yaml.Marshal(config)
+	return config
 }
 
 // Start waits for the Node object: kube-proxy exits the whole process when
@@ -108,11 +99,15 @@ func (p *KubeProxy) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("waiting for node %s to register: %w", p.NodeName, err)
 	}
-	config, err := p.configuration()
+	oomScoreAdj, err := currentOOMScoreAdj()
 	if err != nil {
 		return err
 	}
-	path := p.Paths.Agent("kube-proxy.yaml")
+	config, err := yaml.Marshal(p.configuration(oomScoreAdj))
+	if err != nil {
+		return fmt.Errorf("kube-proxy config: %w", err)
+	}
+	path := p.Layout.KubeProxyConfigFile()
 	if err := os.WriteFile(path, config, 0o600); err != nil {
 		return fmt.Errorf("write kube-proxy config: %w", err)
 	}

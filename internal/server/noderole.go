@@ -11,7 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
-	"github.com/monokube/monokube/internal/node"
+	"github.com/monokube/monokube/internal/kubeclient"
 )
 
 // controlPlaneLabel marks a server's own node, as k3s and k0s do, so
@@ -34,7 +34,7 @@ func (r *NodeRole) Name() string { return "node-role" }
 func (r *NodeRole) Init(context.Context) error { return nil }
 
 func (r *NodeRole) Start(ctx context.Context) error {
-	client, err := node.ClientFor(r.Kubeconfig)
+	client, err := kubeclient.New(r.Kubeconfig)
 	if err != nil {
 		return err
 	}

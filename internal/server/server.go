@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -18,8 +18,8 @@ import (
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/datastore"
-	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/pki"
+	"github.com/monokube/monokube/internal/server/nodejoin"
 	"github.com/monokube/monokube/internal/version"
 )
 
@@ -33,7 +33,7 @@ const (
 // Server is a control plane for one data dir, and with EnableWorker a node too.
 type Server struct {
 	Config       *config.ClusterConfig
-	DataDir      string
+	Layout       datadir.Layout
 	EnableWorker bool
 }
 
@@ -42,11 +42,11 @@ type Server struct {
 // nil after a requested stop.
 func (s *Server) Run(ctx context.Context) error {
 	began := time.Now()
-	klog.InfoS("Starting monokube server", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", s.DataDir)
-	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+	klog.InfoS("Starting monokube server", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", s.Layout.Dir)
+	if err := os.MkdirAll(s.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := datadir.Lock(s.DataDir)
+	release, err := s.Layout.Lock()
 	if err != nil {
 		return err
 	}
@@ -58,11 +58,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return manager.Run(ctx, func() {
 		klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
-			"kubeconfig", pki.Files{Dir: s.pkiDir()}.AdminKubeconfig())
+			"kubeconfig", pki.Files{Dir: s.Layout.PKIDir()}.AdminKubeconfig())
 	})
 }
-
-func (s *Server) pkiDir() string { return filepath.Join(s.DataDir, "pki") }
 
 // components prepares certificates and returns the control plane in start order.
 func (s *Server) components() (*component.Manager, error) {
@@ -71,11 +69,11 @@ func (s *Server) components() (*component.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAdvertisedURL(s.DataDir, addrs.advertise, spec.API.Port); err != nil {
+	if err := s.Layout.WriteAdvertisedURL("https://" + net.JoinHostPort(addrs.advertise, strconv.Itoa(spec.API.Port))); err != nil {
 		return nil, err
 	}
 	files, err := pki.EnsureServer(pki.ServerRequest{
-		Dir:               s.pkiDir(),
+		Dir:               s.Layout.PKIDir(),
 		ClusterName:       s.Config.Metadata.Name,
 		LocalURL:          addrs.localURL,
 		APIServerDNSNames: slices.Compact(slices.Sorted(slices.Values(addrs.sanDNS))),
@@ -86,7 +84,7 @@ func (s *Server) components() (*component.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
-	store, err := datastore.New(spec.Storage, s.DataDir)
+	store, err := datastore.New(spec.Storage, s.Layout)
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +108,14 @@ func (s *Server) components() (*component.Manager, error) {
 		ExtraArgs: spec.Scheduler.ExtraArgs,
 	}
 	controllerManager := &controlplane.ControllerManager{
-		PKI:         files,
-		DataDir:     s.DataDir,
-		PodCIDR:     spec.Network.PodCIDR,
-		ServiceCIDR: spec.Network.ServiceCIDR,
-		Port:        controllerManagerPort,
-		ExtraArgs:   spec.ControllerManager.ExtraArgs,
+		PKI:           files,
+		FlexVolumeDir: s.Layout.FlexVolumeDir(),
+		PodCIDR:       spec.Network.PodCIDR,
+		ServiceCIDR:   spec.Network.ServiceCIDR,
+		Port:          controllerManagerPort,
+		ExtraArgs:     spec.ControllerManager.ExtraArgs,
 	}
-	joinController := &join.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
+	joinController := &nodejoin.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController}
 	if s.EnableWorker {
 		nodeComponents, err := s.nodeComponents(files, addrs)

@@ -9,58 +9,53 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/version"
+	"github.com/monokube/monokube/internal/worker/bootstrap"
 )
 
 // Worker is one worker node for one data dir.
 type Worker struct {
-	DataDir string
+	Layout datadir.Layout
 	// Token is the printed join token; empty on restarts.
-	Token      string
-	NodeName   string
-	NodeIP     string // empty: the address this machine reaches the server from
-	CgroupRoot string
-	// Labels and Taints the Node registers with.
-	Labels map[string]string
-	Taints []corev1.Taint
+	Token    string
+	Identity node.Identity
+	NodeIP   string // empty: the address this machine reaches the server from
 }
 
 // Run joins (when needed), starts the node and blocks until ctx ends or a
 // component fails. A refused token is an error before anything starts.
 func (w *Worker) Run(ctx context.Context) error {
 	began := time.Now()
-	klog.InfoS("Starting monokube worker", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", w.DataDir, "node", w.NodeName)
-	if err := os.MkdirAll(w.DataDir, 0o700); err != nil {
+	klog.InfoS("Starting monokube worker", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", w.Layout.Dir, "node", w.Identity.Name)
+	if err := os.MkdirAll(w.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := datadir.Lock(w.DataDir)
+	release, err := w.Layout.Lock()
 	if err != nil {
 		return err
 	}
 	defer release()
 
-	paths := node.NewPaths(w.DataDir)
-	creds, err := join.EnsureWorkerCredentials(ctx, join.WorkerRequest{
-		PKIDir:         paths.Agent("pki"),
-		KubeletCertDir: filepath.Join(paths.KubeletRoot(), "pki"),
+	creds, err := bootstrap.EnsureWorkerCredentials(ctx, bootstrap.WorkerRequest{
+		PKIDir:         w.Layout.AgentPKIDir(),
+		KubeletCertDir: w.Layout.KubeletPKIDir(),
 		Token:          w.Token,
-		NodeName:       w.NodeName,
+		NodeName:       w.Identity.Name,
 	})
 	if err != nil {
 		return err
 	}
-	settings, err := w.clusterSettings(ctx, paths, creds)
+	settings, err := w.clusterSettings(ctx, creds)
 	if err != nil {
 		return err
 	}
@@ -70,37 +65,41 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	setup := settings.NodeSetup()
-	setup.Paths, setup.NodeName, setup.NodeIP, setup.CgroupRoot = paths, w.NodeName, nodeIP, w.CgroupRoot
-	setup.Labels, setup.Taints = w.Labels, w.Taints
-	setup.KubeletKubeconfig, setup.KubeProxyKubeconfig, setup.CAFile = creds.KubeletKubeconfig, creds.KubeProxyKubeconfig, creds.CAFile
-	components, err := node.Components(setup)
+	components, err := node.Components(node.Setup{
+		Layout:              w.Layout,
+		Identity:            w.Identity,
+		NodeIP:              nodeIP,
+		KubeletKubeconfig:   creds.KubeletKubeconfig,
+		KubeProxyKubeconfig: creds.KubeProxyKubeconfig,
+		CAFile:              creds.CAFile,
+		Network:             settings.Network,
+	})
 	if err != nil {
 		return err
 	}
-	components = append(components, &join.KubeProxyRotation{PKIDir: paths.Agent("pki"), NodeKubeconfig: creds.KubeletKubeconfig})
+	components = append(components, &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
 	return component.NewManager(components...).Run(ctx, func() {
-		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "server", creds.Server, "node", w.NodeName)
+		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "server", creds.Server, "node", w.Identity.Name)
 	})
 }
 
 // clusterSettings reads the cluster's settings as this node, keeping a copy
 // for starts while the server is away.
-func (w *Worker) clusterSettings(ctx context.Context, paths node.Paths, creds join.WorkerCredentials) (join.ClusterSettings, error) {
-	cache := paths.Agent("cluster.json")
-	client, err := node.ClientFor(creds.KubeletKubeconfig)
+func (w *Worker) clusterSettings(ctx context.Context, creds bootstrap.WorkerCredentials) (join.ClusterSettings, error) {
+	cache := w.Layout.ClusterSettingsFile()
+	client, err := kubeclient.New(creds.KubeletKubeconfig)
 	if err != nil {
 		return join.ClusterSettings{}, err
 	}
 	var settings join.ClusterSettings
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		settings, err = join.FetchClusterSettings(ctx, client)
+		settings, err = bootstrap.FetchClusterSettings(ctx, client)
 		return err == nil, nil
 	})
 	if err == nil {
-		return settings, join.SaveClusterSettings(cache, settings)
+		return settings, bootstrap.SaveClusterSettings(cache, settings)
 	}
-	if cached, cacheErr := join.LoadClusterSettings(cache); cacheErr == nil {
+	if cached, cacheErr := bootstrap.LoadClusterSettings(cache); cacheErr == nil {
 		klog.InfoS("Server unreachable; using the cluster settings saved at the last start", "reason", err.Error())
 		return cached, nil
 	}

@@ -1,4 +1,7 @@
-package join
+// Package nodejoin is the server's side of joining: it publishes the
+// cluster settings and RBAC that joining nodes read, and decides their
+// certificate requests, tying each node name to its node password.
+package nodejoin
 
 import (
 	"context"
@@ -6,11 +9,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/internal/kubeclient"
 )
 
 // Controller is the server's side of joining: it publishes what workers
@@ -18,7 +21,7 @@ import (
 type Controller struct {
 	// Kubeconfig is a privileged identity on the local API server.
 	Kubeconfig string
-	Settings   ClusterSettings
+	Settings   join.ClusterSettings
 
 	component.Task
 }
@@ -30,16 +33,11 @@ func (c *Controller) Name() string { return "join-controller" }
 func (c *Controller) Init(context.Context) error { return nil }
 
 func (c *Controller) Start(ctx context.Context) error {
-	restConfig, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("join controller kubeconfig: %w", err)
-	}
 	// Publishing is a burst of some twenty requests at every start; the
 	// client default (5/s) would throttle it for over a second.
-	restConfig.QPS, restConfig.Burst = 50, 100
-	client, err := kubernetes.NewForConfig(restConfig)
+	client, err := kubeclient.New(c.Kubeconfig, kubeclient.WithRate(50, 100))
 	if err != nil {
-		return err
+		return fmt.Errorf("join controller: %w", err)
 	}
 	// The RBAC API may still be settling right after the API server is ready.
 	var lastErr error

@@ -2,7 +2,7 @@
 // bundle directory, so the monokube binary carries them at about a third of
 // their size.
 //
-//	go run ./internal/bundle/pack --from build/bin --to internal/bundle/assets/bin
+//	go run ./hack/pack --from build/bin --to internal/bundle/assets/bin
 package main
 
 import (

@@ -1,4 +1,4 @@
-package node
+package podnetwork
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // CNI writes the node's CNI network config once the controller-manager has
@@ -21,7 +22,7 @@ import (
 // from that CIDR, plus portmap for hostPort. containerd's CRI plugin watches
 // the directory and the node turns Ready when the file appears.
 type CNI struct {
-	Paths    Paths
+	Layout   datadir.Layout
 	NodeName string
 	// Client reaches the API server as this node.
 	Client kubernetes.Interface
@@ -43,7 +44,7 @@ var _ component.Component = (*CNI)(nil)
 func (c *CNI) Name() string { return "cni" }
 
 func (c *CNI) Init(context.Context) error {
-	return os.MkdirAll(c.Paths.CNIConfDir(), 0o755)
+	return os.MkdirAll(c.Layout.CNIConfDir(), 0o755)
 }
 
 func (c *CNI) Start(context.Context) error { return nil }
@@ -75,14 +76,15 @@ func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, nodeName s
 	return podCIDR, nil
 }
 
-func (c *CNI) write() error {
+// conflist is the CNI network config for the node's pod CIDR.
+func (c *CNI) conflist() ([]byte, error) {
 	bridge := map[string]any{
 		"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": c.Masquerade, "ipMasqBackend": c.PortmapBackend, "hairpinMode": true,
 		"ipam": map[string]any{
 			"type":    "host-local",
 			"ranges":  [][]map[string]string{{{"subnet": c.podCIDR}}},
 			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-			"dataDir": filepath.Join(c.Paths.DataDir, "cni", "networks"),
+			"dataDir": c.Layout.CNIIPAMDir(),
 		},
 	}
 	if c.MTU != nil {
@@ -98,11 +100,15 @@ func (c *CNI) write() error {
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "backend": c.PortmapBackend},
 		},
 	}
-	out, err := json.MarshalIndent(conflist, "", "  ")
+	return json.MarshalIndent(conflist, "", "  ")
+}
+
+func (c *CNI) write() error {
+	out, err := c.conflist()
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(c.Paths.CNIConfDir(), "10-monokube.conflist")
+	path := filepath.Join(c.Layout.CNIConfDir(), "10-monokube.conflist")
 	if current, err := os.ReadFile(path); err == nil && string(current) == string(out) {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package join
+package nodejoin
 
 import (
 	"context"
@@ -22,13 +22,9 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	certificates "k8s.io/kubernetes/pkg/apis/certificates"
+
+	"github.com/monokube/monokube/internal/join"
 )
-
-// KubeProxyUser is the identity kube-proxy gets on every node; the
-// upstream bootstrap policy binds it to system:node-proxier.
-const KubeProxyUser = "system:kube-proxy"
-
-const nodeUserPrefix = "system:node:"
 
 // errNotYet makes the approver look at a request again later (for example
 // a serving certificate asked for before its Node object exists).
@@ -115,67 +111,94 @@ func pending(csr *certificatesv1.CertificateSigningRequest) bool {
 	return true
 }
 
+// review is the approver's reading of one request, with no side effects.
+type review struct {
+	// ours is false for requests this approver leaves to an administrator.
+	ours bool
+	// verdict approves when nil, denies with its text, or (errNotYet) asks
+	// for another look later.
+	verdict error
+	// claim, when set on an approval, makes it depend on the node name's
+	// password: a bootstrap request for a kubelet client certificate.
+	claim *nodeClaim
+}
+
+type nodeClaim struct {
+	nodeName  string
+	publicKey any
+}
+
 // handle approves or denies one request, or leaves it alone.
 func (a *Approver) handle(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) error {
+	r := a.review(csr)
+	if !r.ours {
+		return nil
+	}
+	if r.verdict == nil && r.claim != nil {
+		r.verdict = claimNodeName(ctx, a.Client, r.claim.nodeName, r.claim.publicKey)
+	}
+	if errors.Is(r.verdict, errNotYet) {
+		return r.verdict
+	}
+	return a.decide(ctx, csr, r.verdict)
+}
+
+// review decides which rule applies to csr and what it says.
+func (a *Approver) review(csr *certificatesv1.CertificateSigningRequest) review {
 	request, err := certificates.ParseCSR(csr.Spec.Request)
 	if err != nil {
-		return a.decide(ctx, csr, fmt.Errorf("unparsable request: %w", err))
+		return review{ours: true, verdict: fmt.Errorf("unparsable request: %w", err)}
 	}
 	if err := request.CheckSignature(); err != nil {
-		return a.decide(ctx, csr, fmt.Errorf("bad request signature: %w", err))
+		return review{ours: true, verdict: fmt.Errorf("bad request signature: %w", err)}
 	}
 	usages := sets.NewString() // the upstream validators take this type
 	for _, u := range csr.Spec.Usages {
 		usages.Insert(string(u))
 	}
-	var verdict error
 	switch csr.Spec.SignerName {
 	case certificatesv1.KubeAPIServerClientKubeletSignerName:
 		if !fromNode(csr) && !fromWorkerBootstrap(csr) {
-			return nil
+			return review{}
 		}
-		verdict = a.kubeletClient(ctx, csr, request, usages)
+		return kubeletClient(csr, request, usages)
 	case certificatesv1.KubeletServingSignerName:
 		if !fromNode(csr) {
-			return nil
+			return review{}
 		}
-		verdict = a.kubeletServing(csr, request, usages)
+		return review{ours: true, verdict: a.kubeletServing(csr, request, usages)}
 	case certificatesv1.KubeAPIServerClientSignerName:
 		// Only a joined node (one that proved its node password) gets it.
-		if request.Subject.CommonName != KubeProxyUser || !fromNode(csr) {
-			return nil
+		if request.Subject.CommonName != join.KubeProxyUser || !fromNode(csr) {
+			return review{}
 		}
-		verdict = kubeProxyClient(request, usages)
-	default:
-		return nil
+		return review{ours: true, verdict: kubeProxyClient(request, usages)}
 	}
-	if errors.Is(verdict, errNotYet) {
-		return verdict
-	}
-	return a.decide(ctx, csr, verdict)
+	return review{}
 }
 
 func fromNode(csr *certificatesv1.CertificateSigningRequest) bool {
-	return strings.HasPrefix(csr.Spec.Username, nodeUserPrefix) && slices.Contains(csr.Spec.Groups, "system:nodes")
+	return strings.HasPrefix(csr.Spec.Username, join.NodeUserPrefix) && slices.Contains(csr.Spec.Groups, "system:nodes")
 }
 
 func fromWorkerBootstrap(csr *certificatesv1.CertificateSigningRequest) bool {
-	return slices.Contains(csr.Spec.Groups, groupPrefix+RoleWorker) || slices.Contains(csr.Spec.Groups, groupPrefix+RoleController)
+	return slices.Contains(csr.Spec.Groups, join.BootstrapGroup(join.RoleWorker)) || slices.Contains(csr.Spec.Groups, join.BootstrapGroup(join.RoleController))
 }
 
-func (a *Approver) kubeletClient(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, request *x509.CertificateRequest, usages sets.String) error {
+// kubeletClient reviews a kubelet client certificate request: a node may
+// renew only its own identity; a bootstrap request must claim its name.
+func kubeletClient(csr *certificatesv1.CertificateSigningRequest, request *x509.CertificateRequest, usages sets.String) review {
 	if err := certificates.ValidateKubeletClientCSR(request, usages); err != nil {
-		return err
+		return review{ours: true, verdict: err}
 	}
 	if fromNode(csr) {
-		// Rotation: a node may only renew its own identity.
 		if csr.Spec.Username != request.Subject.CommonName {
-			return fmt.Errorf("%s may not request a certificate for %s", csr.Spec.Username, request.Subject.CommonName)
+			return review{ours: true, verdict: fmt.Errorf("%s may not request a certificate for %s", csr.Spec.Username, request.Subject.CommonName)}
 		}
-		return nil
+		return review{ours: true}
 	}
-	nodeName := strings.TrimPrefix(request.Subject.CommonName, nodeUserPrefix)
-	return claimNodeName(ctx, a.Client, nodeName, request.PublicKey)
+	nodeName := strings.TrimPrefix(request.Subject.CommonName, join.NodeUserPrefix)
+	return review{ours: true, claim: &nodeClaim{nodeName: nodeName, publicKey: request.PublicKey}}
 }
 
 func (a *Approver) kubeletServing(csr *certificatesv1.CertificateSigningRequest, request *x509.CertificateRequest, usages sets.String) error {
@@ -185,7 +208,7 @@ func (a *Approver) kubeletServing(csr *certificatesv1.CertificateSigningRequest,
 	if csr.Spec.Username != request.Subject.CommonName {
 		return fmt.Errorf("%s may not request a serving certificate for %s", csr.Spec.Username, request.Subject.CommonName)
 	}
-	nodeName := strings.TrimPrefix(request.Subject.CommonName, nodeUserPrefix)
+	nodeName := strings.TrimPrefix(request.Subject.CommonName, join.NodeUserPrefix)
 	node, err := a.nodes.Get(nodeName)
 	if apierrors.IsNotFound(err) {
 		return errNotYet

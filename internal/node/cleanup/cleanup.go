@@ -1,4 +1,6 @@
-package node
+// Package cleanup removes what a stopped node put on the machine, and
+// proves first that every path it removes belongs to that node.
+package cleanup
 
 import (
 	"bufio"
@@ -17,13 +19,34 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/cgroups"
+	"github.com/monokube/monokube/internal/datadir"
 )
+
+// Check refuses a data dir or cgroup root that Reset must not remove: the
+// file system root, a directory that is not a monokube data dir, a cgroup
+// root that is not one clean absolute path below the hierarchy roots.
+// Empty cgroupRoot means the node used the hierarchy roots.
+func Check(layout datadir.Layout, cgroupRoot string) error {
+	if err := layout.CheckRemovable(); err != nil {
+		return err
+	}
+	if cgroupRoot != "" {
+		if err := cgroups.ValidateRoot(cgroupRoot); err != nil {
+			return fmt.Errorf("--cgroup-root: %w", err)
+		}
+	}
+	return nil
+}
 
 // Reset removes what a stopped node left on the machine: its shims and
 // containers, mounts, the CNI bridge, the iptables and nftables rules of
 // kube-proxy and the CNI plugins, its cgroups and, last, its data dir. Each
-// step is logged; a failing step does not stop the others.
-func Reset(paths Paths, cgroupRoot string) error {
+// step is logged; a failing step does not stop the others. Nothing is
+// touched unless Check passes.
+func Reset(layout datadir.Layout, cgroupRoot string) error {
+	if err := Check(layout, cgroupRoot); err != nil {
+		return err
+	}
 	var errs []error
 	step := func(what string, run func() error) {
 		klog.InfoS("Reset", "step", what)
@@ -33,22 +56,22 @@ func Reset(paths Paths, cgroupRoot string) error {
 		}
 	}
 	mode := cgroups.Detect()
-	step("stop shims and containers", func() error { return killNodeProcesses(paths, cgroupRoot) })
-	step("unmount", func() error { return unmountBelow(paths.DataDir, paths.Run) })
+	step("stop shims and containers", func() error { return killNodeProcesses(layout, cgroupRoot) })
+	step("unmount", func() error { return unmountBelow(layout.Dir, layout.Run) })
 	step("remove network devices cni0 and flannel.1", removeDevices)
 	step("remove iptables rules", removeIPTablesRules)
 	step("remove nftables tables", removeNFTables)
 	step("remove cgroups", func() error { return removeNodeCgroups(mode, cgroupRoot) })
-	step("remove "+paths.Run, func() error { return os.RemoveAll(paths.Run) })
-	step("remove "+paths.DataDir, func() error { return os.RemoveAll(paths.DataDir) })
+	step("remove "+layout.Run, func() error { return os.RemoveAll(layout.Run) })
+	step("remove "+layout.Dir, func() error { return os.RemoveAll(layout.Dir) })
 	return errors.Join(errs...)
 }
 
 // killNodeProcesses kills the node's shims (their executable is in the
 // node's bin dir) and every process in the node's pod cgroups, until none
 // is left.
-func killNodeProcesses(paths Paths, cgroupRoot string) error {
-	binDir := filepath.Join(paths.DataDir, "bin") + "/"
+func killNodeProcesses(layout datadir.Layout, cgroupRoot string) error {
+	binDir := layout.BinRoot() + "/"
 	podCgroups := filepath.Join("/", cgroupRoot, "kubepods")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -179,7 +202,7 @@ func removeNFTables() error {
 // removeNodeCgroups removes the node's cgroup root, or with none set the
 // kubepods tree the kubelet made at the hierarchy roots.
 func removeNodeCgroups(mode cgroups.Mode, cgroupRoot string) error {
-	if cgroupRoot == "" || cgroupRoot == "/" {
+	if cgroupRoot == "" {
 		return cgroups.RemoveRoot(mode, "/kubepods")
 	}
 	return cgroups.RemoveRoot(mode, cgroupRoot)

@@ -1,7 +1,7 @@
 // Command mkimage builds a single-layer image archive from a directory. The
 // build uses it for the bundled system images, tests for their own images.
 //
-//	go run ./internal/images/mkimage --rootfs DIR --ref monokube.io/pause:3.10 --entrypoint /pause --out pause.tar
+//	go run ./hack/mkimage --rootfs DIR --ref monokube.io/pause:3.10 --entrypoint /pause --out pause.tar
 package main
 
 import (

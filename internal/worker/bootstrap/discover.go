@@ -1,4 +1,8 @@
-package join
+// Package bootstrap is the worker's side of joining: it finds a server that
+// holds the token's pinned CA, gets the kubelet's first certificate with the
+// node password, keeps kube-proxy's certificate renewed and reads the
+// cluster's settings.
+package bootstrap
 
 import (
 	"context"
@@ -11,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/join"
 )
 
 // Discover finds a server of the token that proves it holds the pinned CA,
@@ -18,7 +24,7 @@ import (
 // handshake, before anything secret is sent. Unreachable servers are
 // retried until ctx ends (a server may still be starting); a server with
 // the wrong CA fails at once.
-func Discover(ctx context.Context, token Token) (server string, ca *x509.Certificate, err error) {
+func Discover(ctx context.Context, token join.Token) (server string, ca *x509.Certificate, err error) {
 	for attempt := 0; ; attempt++ {
 		for _, server := range token.Servers {
 			ca, err := verifyServer(ctx, server, token)
@@ -47,7 +53,7 @@ type caRefused struct{ err error }
 func (c *caRefused) Error() string { return c.err.Error() }
 func (c *caRefused) Unwrap() error { return c.err }
 
-func verifyServer(ctx context.Context, server string, token Token) (*x509.Certificate, error) {
+func verifyServer(ctx context.Context, server string, token join.Token) (*x509.Certificate, error) {
 	u, err := url.Parse(server)
 	if err != nil {
 		return nil, err
@@ -76,7 +82,7 @@ func verifyServer(ctx context.Context, server string, token Token) (*x509.Certif
 
 // pinnedCA picks the presented CA the token pins and checks the server's
 // certificate against it and the address dialled.
-func pinnedCA(chain []*x509.Certificate, host string, token Token) (*x509.Certificate, error) {
+func pinnedCA(chain []*x509.Certificate, host string, token join.Token) (*x509.Certificate, error) {
 	if len(chain) < 2 {
 		return nil, errors.New("it does not present its CA certificate, so the token's CA pin cannot be checked (is it a monokube server?)")
 	}

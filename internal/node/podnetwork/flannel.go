@@ -1,4 +1,4 @@
-package node
+package podnetwork
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 // flannelAnnotationPrefix is flannel's own, so tools that read flannel's
@@ -38,7 +41,7 @@ const resyncSeconds = 60
 // annotations, and every other node's CIDR is routed to it (VXLAN or
 // host-gw). Flannel masquerades pod traffic leaving the cluster.
 type Flannel struct {
-	Paths       Paths
+	Layout      datadir.Layout
 	Kubeconfig  string
 	Client      kubernetes.Interface // the node's, as Kubeconfig
 	NodeName    string
@@ -67,13 +70,11 @@ func (f *Flannel) Init(context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(f.Paths.Agent("etc", "flannel"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.Layout.FlannelNetConf()), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(f.netConfPath(), netConf, 0o644)
+	return os.WriteFile(f.Layout.FlannelNetConf(), netConf, 0o644)
 }
-
-func (f *Flannel) netConfPath() string { return f.Paths.Agent("etc", "flannel", "net-conf.json") }
 
 func (f *Flannel) Start(ctx context.Context) error {
 	// Flannel's subnet manager finds its node through this variable; one
@@ -90,7 +91,7 @@ func (f *Flannel) Start(ctx context.Context) error {
 func (f *Flannel) run(ctx context.Context) error {
 	// The subnet manager's node informer syncs (about a second) while the
 	// controller-manager is still allocating this node's pod CIDR.
-	subnets, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, flannelAnnotationPrefix, f.netConfPath(), false)
+	subnets, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, flannelAnnotationPrefix, f.Layout.FlannelNetConf(), false)
 	if err != nil {
 		return fmt.Errorf("flannel subnet manager: %w", err)
 	}
@@ -98,46 +99,46 @@ func (f *Flannel) run(ctx context.Context) error {
 	if _, err := waitForPodCIDR(ctx, f.Client, f.NodeName); err != nil {
 		return err
 	}
-	config, err := subnets.GetNetworkConfig(ctx)
+	netConf, err := subnets.GetNetworkConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("flannel network config: %w", err)
+		return fmt.Errorf("flannel network netConf: %w", err)
 	}
 	external, err := externalInterface(f.NodeIP)
 	if err != nil {
 		return err
 	}
-	be, err := backend.NewManager(ctx, subnets, external).GetBackend(config.BackendType)
+	be, err := backend.NewManager(ctx, subnets, external).GetBackend(netConf.BackendType)
 	if err != nil {
-		return fmt.Errorf("flannel backend %s: %w", config.BackendType, err)
+		return fmt.Errorf("flannel backend %s: %w", netConf.BackendType, err)
 	}
 	var wg sync.WaitGroup
 	var network backend.Network
 	// The lease reads the Node from the subnet manager's informer, which
 	// may not have seen the pod CIDR yet; that one error is worth a retry.
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		network, err = be.RegisterNetwork(ctx, &wg, config)
+		network, err = be.RegisterNetwork(ctx, &wg, netConf)
 		if err != nil && strings.Contains(err.Error(), "pod cidr not assigned") {
 			return false, nil
 		}
 		return true, err
 	})
 	if err != nil {
-		return fmt.Errorf("flannel %s network: %w", config.BackendType, err)
+		return fmt.Errorf("flannel %s network: %w", netConf.BackendType, err)
 	}
 	var traffic trafficmngr.TrafficManager = &iptables.IPTablesManager{}
-	if f.Filter == ProxyNFTables {
+	if f.Filter == config.ProxyNFTables {
 		traffic = &nftables.NFTablesManager{}
 	}
 	if err := traffic.Init(ctx); err != nil {
 		return fmt.Errorf("flannel packet filter: %w", err)
 	}
-	traffic.SetupAndEnsureForwardRules(ctx, config.Network, ip.IP6Net{}, resyncSeconds)
-	if err := traffic.SetupAndEnsureMasqRules(ctx, config.Network, ip.IP4Net{}, ip.IP4Net{},
+	traffic.SetupAndEnsureForwardRules(ctx, netConf.Network, ip.IP6Net{}, resyncSeconds)
+	if err := traffic.SetupAndEnsureMasqRules(ctx, netConf.Network, ip.IP4Net{}, ip.IP4Net{},
 		ip.IP6Net{}, ip.IP6Net{}, ip.IP6Net{}, network.Lease(), resyncSeconds, false); err != nil {
 		return fmt.Errorf("flannel masquerade rules: %w", err)
 	}
 	f.mtu = network.MTU()
-	klog.InfoS("Pod network up", "provider", "flannel", "backend", config.BackendType,
+	klog.InfoS("Pod network up", "provider", "flannel", "backend", netConf.BackendType,
 		"subnet", network.Lease().Subnet.String(), "mtu", f.mtu, "interface", external.IfaceName)
 	close(f.up)
 	network.Run(ctx)

@@ -1,4 +1,4 @@
-package join
+package bootstrap
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/pki"
 )
 
@@ -38,19 +39,17 @@ func pinServer(t *testing.T, withCA bool) (url string, caHash string) {
 	server.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 	server.StartTLS()
 	t.Cleanup(server.Close)
-	return server.URL, CAHash(ca.Cert)
+	return server.URL, join.CAHash(ca.Cert)
 }
 
-func tokenFor(url, caHash string) Token {
-	token := validToken()
-	token.Servers, token.CAHash = []string{url}, caHash
-	return token
+func tokenFor(url, caHash string) join.Token {
+	return join.Token{Role: join.RoleWorker, Servers: []string{url}, CAHash: caHash, Bootstrap: "abcdef.0123456789abcdef"}
 }
 
 func TestDiscoverAcceptsThePinnedCA(t *testing.T) {
 	url, hash := pinServer(t, true)
 	server, ca, err := Discover(context.Background(), tokenFor(url, hash))
-	if err != nil || server != url || CAHash(ca) != hash {
+	if err != nil || server != url || join.CAHash(ca) != hash {
 		t.Fatalf("Discover = %s, %v; want %s with the pinned CA", server, err, url)
 	}
 }

@@ -1,4 +1,4 @@
-package join
+package bootstrap
 
 import (
 	"context"
@@ -24,7 +24,8 @@ import (
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
 
-	"github.com/monokube/monokube/internal/node"
+	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
 )
 
@@ -41,9 +42,6 @@ type WorkerRequest struct {
 	// Token is the printed join token; only needed without valid credentials.
 	Token    string
 	NodeName string
-	// RenewPercentLeft re-issues kube-proxy's certificate below this share
-	// of its lifetime (the kubelet rotates its own).
-	RenewPercentLeft int
 }
 
 // WorkerCredentials are the files a worker's components use.
@@ -84,7 +82,7 @@ func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCred
 			return creds, err
 		}
 	}
-	nodeClient, err := node.ClientFor(creds.KubeletKubeconfig)
+	nodeClient, err := kubeclient.New(creds.KubeletKubeconfig)
 	if err != nil {
 		return creds, err
 	}
@@ -113,7 +111,7 @@ func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCreden
 	if req.Token == "" {
 		return "", errors.New("this worker has no valid credentials in its data dir (first join, or its certificate expired): pass a join token (create one on a server with `monokube token create --role=worker`)")
 	}
-	token, err := Parse(req.Token)
+	token, err := join.Parse(req.Token)
 	if err != nil {
 		return "", err
 	}
@@ -142,7 +140,7 @@ func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCreden
 	if err != nil {
 		return "", fmt.Errorf("node password: %w", err)
 	}
-	subject := pkix.Name{CommonName: nodeUserPrefix + req.NodeName, Organization: []string{"system:nodes"}}
+	subject := pkix.Name{CommonName: join.NodeUserPrefix + req.NodeName, Organization: []string{"system:nodes"}}
 	certPEM, err := requestCertificate(ctx, client, keyPEM, subject, certificatesv1.KubeAPIServerClientKubeletSignerName)
 	if err != nil {
 		return "", fmt.Errorf("kubelet client certificate: %w", err)
@@ -232,7 +230,7 @@ func ensureKubeProxyCredentials(ctx context.Context, nodeClient kubernetes.Inter
 	if err != nil {
 		return err
 	}
-	if current, err := store.Current(); err == nil && current.Leaf != nil && pki.EnoughLifeLeft(current.Leaf, req.RenewPercentLeft) &&
+	if current, err := store.Current(); err == nil && current.Leaf != nil && pki.EnoughLifeLeft(current.Leaf, pki.DefaultRenewPercentLeft) &&
 		fileExists(creds.KubeProxyKubeconfig) {
 		return nil
 	}
@@ -240,7 +238,7 @@ func ensureKubeProxyCredentials(ctx context.Context, nodeClient kubernetes.Inter
 	if err != nil {
 		return err
 	}
-	certPEM, err := requestCertificate(ctx, nodeClient, key, pkix.Name{CommonName: KubeProxyUser}, certificatesv1.KubeAPIServerClientSignerName)
+	certPEM, err := requestCertificate(ctx, nodeClient, key, pkix.Name{CommonName: join.KubeProxyUser}, certificatesv1.KubeAPIServerClientSignerName)
 	if err != nil {
 		return fmt.Errorf("kube-proxy certificate: %w", err)
 	}

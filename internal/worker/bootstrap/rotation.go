@@ -1,4 +1,4 @@
-package join
+package bootstrap
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 	"k8s.io/client-go/util/certificate"
 
 	"github.com/monokube/monokube/internal/component"
-	"github.com/monokube/monokube/internal/node"
+	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/internal/kubeclient"
 )
 
 // KubeProxyRotation renews a worker's kube-proxy certificate through the
@@ -38,13 +39,13 @@ func (r *KubeProxyRotation) Start(context.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := node.ClientFor(r.NodeKubeconfig)
+	client, err := kubeclient.New(r.NodeKubeconfig)
 	if err != nil {
 		return err
 	}
 	r.manager, err = certificate.NewManager(&certificate.Config{
 		ClientsetFn:      func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
-		Template:         &x509.CertificateRequest{Subject: pkix.Name{CommonName: KubeProxyUser}},
+		Template:         &x509.CertificateRequest{Subject: pkix.Name{CommonName: join.KubeProxyUser}},
 		SignerName:       certificatesv1.KubeAPIServerClientSignerName,
 		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
 		CertificateStore: store,

@@ -1,0 +1,139 @@
+// Package datadir is the one place that knows where a monokube data dir
+// keeps each file and directory, and guards it: one process per data dir.
+// No other package joins paths under a data dir.
+package datadir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// runBase holds each data dir's sockets and runtime state.
+const runBase = "/run/monokube"
+
+// Layout is where one server or node keeps its files. Everything lives in
+// the data dir except sockets and runtime state, which go to a short
+// directory under /run: unix socket paths are limited to 108 bytes
+// (containerd's shim socket dir to 42), and a deep data dir would overflow
+// them.
+type Layout struct {
+	// Dir is the absolute data dir.
+	Dir string
+	// Run is /run/monokube/<8 hex of Dir>: unique per data dir, so two
+	// nodes on one machine never share sockets.
+	Run string
+}
+
+// New makes dir absolute and derives the layout from it.
+func New(dir string) (Layout, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Layout{}, fmt.Errorf("data dir %q: %w", dir, err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return Layout{Dir: abs, Run: filepath.Join(runBase, hex.EncodeToString(sum[:4]))}, nil
+}
+
+func (l Layout) path(elem ...string) string {
+	return filepath.Join(append([]string{l.Dir}, elem...)...)
+}
+
+// Files every role has.
+
+func (l Layout) LockFile() string { return l.path("monokube.lock") }
+
+// Server files.
+
+func (l Layout) PKIDir() string            { return l.path("pki") }
+func (l Layout) DBFile() string            { return l.path("db", "state.db") }
+func (l Layout) KineSocket() string        { return l.path("run", "kine.sock") }
+func (l Layout) AdvertisedURLFile() string { return l.path("advertised-url") }
+
+// FlexVolumeDir is shared by the controller-manager and the kubelet.
+func (l Layout) FlexVolumeDir() string { return l.path("kubelet-plugins", "volume", "exec") }
+
+// Node files: configuration written for operators to read, credentials.
+
+func (l Layout) AgentDir() string            { return l.path("agent") }
+func (l Layout) AgentPKIDir() string         { return l.path("agent", "pki") }
+func (l Layout) NodeRecordFile() string      { return l.path("agent", "node.json") }
+func (l Layout) ClusterSettingsFile() string { return l.path("agent", "cluster.json") }
+func (l Layout) KubeletConfigFile() string   { return l.path("agent", "kubelet.yaml") }
+func (l Layout) KubeProxyConfigFile() string { return l.path("agent", "kube-proxy.yaml") }
+func (l Layout) ResolvConf() string          { return l.path("agent", "etc", "resolv.conf") }
+func (l Layout) ContainerdConfigFile() string {
+	return l.path("agent", "etc", "containerd", "config.toml")
+}
+func (l Layout) RegistryConfigDir() string { return l.path("agent", "etc", "containerd", "certs.d") }
+func (l Layout) FlannelNetConf() string    { return l.path("agent", "etc", "flannel", "net-conf.json") }
+func (l Layout) CNIConfDir() string        { return l.path("agent", "etc", "cni", "net.d") }
+func (l Layout) CNIIPAMDir() string        { return l.path("cni", "networks") }
+
+// Node state.
+
+// BinRoot holds the executables unpacked from the binary, one directory per
+// content hash.
+func (l Layout) BinRoot() string        { return l.path("bin") }
+func (l Layout) ContainerdRoot() string { return l.path("containerd") }
+func (l Layout) ImagesDir() string      { return l.path("images") }
+func (l Layout) StaticPodsDir() string  { return l.path("manifests", "pods") }
+func (l Layout) PodLogsDir() string     { return l.path("logs", "pods") }
+func (l Layout) KubeletRoot() string    { return l.path("kubelet") }
+func (l Layout) KubeletPKIDir() string  { return l.path("kubelet", "pki") }
+
+// Runtime state under Run.
+
+func (l Layout) ContainerdState() string  { return filepath.Join(l.Run, "containerd") }
+func (l Layout) ContainerdSocket() string { return filepath.Join(l.Run, "containerd.sock") }
+func (l Layout) ShimSockets() string      { return filepath.Join(l.Run, "s") }
+func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") }
+
+// WriteAdvertisedURL records the API URL this server tells remote users, so
+// `kubeconfig admin` and `token create` can print it without re-detecting
+// addresses (which may differ in another network namespace).
+func (l Layout) WriteAdvertisedURL(url string) error {
+	if err := os.WriteFile(l.AdvertisedURLFile(), []byte(url+"\n"), 0o644); err != nil {
+		return fmt.Errorf("record advertised URL: %w", err)
+	}
+	return nil
+}
+
+// AdvertisedURL is the API URL the server in this data dir last advertised.
+func (l Layout) AdvertisedURL() (string, error) {
+	raw, err := os.ReadFile(l.AdvertisedURLFile())
+	if err != nil {
+		return "", fmt.Errorf("read advertised API URL (has the server started?): %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}
+
+// CheckRemovable refuses to let `reset` delete a directory that is not a
+// monokube data dir: the root, or one with neither a lock file nor the pki
+// or agent directories every server and node creates. A data dir that does
+// not exist is fine: there is nothing to remove.
+func (l Layout) CheckRemovable() error {
+	if l.Dir == "/" || filepath.Dir(l.Dir) == l.Dir {
+		return fmt.Errorf("--data-dir %s is the file system root; refusing to remove it", l.Dir)
+	}
+	info, err := os.Lstat(l.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--data-dir %s: %w", l.Dir, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("--data-dir %s is not a directory; refusing to remove it", l.Dir)
+	}
+	for _, marker := range []string{l.LockFile(), l.PKIDir(), l.AgentDir()} {
+		if _, err := os.Lstat(marker); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("--data-dir %s does not look like a monokube data dir (no monokube.lock, pki/ or agent/); refusing to remove it", l.Dir)
+}

@@ -1,0 +1,41 @@
+// Package kubeclient builds Kubernetes clients from kubeconfig files, the
+// one way monokube's own code talks to an API server.
+package kubeclient
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Option adjusts the client configuration (rate limits, timeouts).
+type Option func(*rest.Config)
+
+// WithRate lifts client-go's default 5 requests/s for bursts at start.
+func WithRate(qps float32, burst int) Option {
+	return func(c *rest.Config) { c.QPS, c.Burst = qps, burst }
+}
+
+// New is a client for the kubeconfig file at path.
+func New(path string, opts ...Option) (kubernetes.Interface, error) {
+	restConfig, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
+	}
+	for _, opt := range opts {
+		opt(restConfig)
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", path, err)
+	}
+	return client, nil
+}
+
+// WithTimeout bounds every request, for commands a user waits on.
+func WithTimeout(timeout time.Duration) Option {
+	return func(c *rest.Config) { c.Timeout = timeout }
+}
