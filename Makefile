@@ -18,7 +18,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 # and needs no libsqlite (or libc) at run time.
 export CGO_ENABLED := 0
 
-.PHONY: build bundle test unit integration e2e multinode bench clean
+.PHONY: build bundle kubectl test unit integration e2e multinode bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours).
@@ -54,22 +54,30 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 build: bundle
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/monokube ./cmd/monokube
 
+# The tests drive clusters with upstream's own kubectl, built from the same
+# pinned module as a separate program: an independent client, and no kubectl
+# needs to be installed on the machine.
+kubectl:
+	$(GO) build -ldflags '-s -w $(KUBE_LDFLAGS)' -o bin/kubectl k8s.io/kubernetes/cmd/kubectl
+
+TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl
+
 unit: bundle
 	$(GO) test ./internal/...
 
-integration: build
-	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 20m -v ./test/integration/...
+integration: build kubectl
+	$(TEST_ENV) $(GO) test -count=1 -timeout 20m -v ./test/integration/...
 
-e2e: build
-	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
+e2e: build kubectl
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
 
-multinode: build
-	MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
+multinode: build kubectl
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
 
 test: unit integration e2e multinode
 
-bench: build
-	MONOKUBE_BENCH=1 MONOKUBE_BIN=$(CURDIR)/bin/monokube $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers" -v ./bench/
+bench: build kubectl
+	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers" -v ./bench/
 
 clean:
 	rm -rf bin build $(BUNDLE)

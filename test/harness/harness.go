@@ -47,8 +47,33 @@ func Binary(t testing.TB) string {
 	return ""
 }
 
-// Kubectl is the stock kubectl our tests use, never the embedded one.
-const Kubectl = "/usr/bin/kubectl"
+// Kubectl is the independent kubectl our tests use, never monokube's
+// embedded one: $MONOKUBE_KUBECTL (the Makefile sets it to bin/kubectl,
+// upstream's own cmd/kubectl built from the pinned Kubernetes module), or
+// bin/kubectl next to the binary under test. Nothing is taken from PATH, so
+// a machine without any kubectl runs the tests all the same.
+var Kubectl = kubectlPath()
+
+func kubectlPath() string {
+	if path := os.Getenv("MONOKUBE_KUBECTL"); path != "" {
+		return path
+	}
+	if bin := os.Getenv("MONOKUBE_BIN"); bin != "" {
+		return filepath.Join(filepath.Dir(bin), "kubectl")
+	}
+	wd, _ := os.Getwd()
+	for dir := wd; dir != "/"; dir = filepath.Dir(dir) {
+		if candidate := filepath.Join(dir, "bin", "kubectl"); fileExists(candidate) {
+			return candidate
+		}
+	}
+	return "bin/kubectl (not built: run `make kubectl` or set MONOKUBE_KUBECTL)"
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
