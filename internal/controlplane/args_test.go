@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/monokube/monokube/internal/pki"
 )
@@ -105,5 +105,16 @@ func TestControllerManagerArgs(t *testing.T) {
 		if args[flag] != value {
 			t.Errorf("--%s = %q, want %q", flag, args[flag], value)
 		}
+	}
+}
+
+func TestListsControllersIgnoresThePingOnlyAnswer(t *testing.T) {
+	before := "[+]ping ok\nhealthz check passed\n"
+	after := "[+]persistentvolume-attach-detach-controller ok\n[-]garbage-collector-controller failed: reason withheld\nhealthz check failed\n"
+	if listsControllers(before) {
+		t.Error("the answer before any controller is built must not count")
+	}
+	if !listsControllers(after) {
+		t.Error("an answer listing controllers, healthy or not, must count")
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
@@ -91,6 +93,45 @@ func (c *ControllerManager) Start(ctx context.Context) error {
 
 func (c *ControllerManager) Ready(ctx context.Context) error {
 	return waitHealthy(ctx, c.args()["secure-port"])
+}
+
+// ControllersBuilt waits until the controller-manager has constructed its
+// controllers. A kubelet in this process must not start before: upstream's
+// CSI volume plugin keeps its node info manager in a package variable
+// (pkg/volume/csi/csi_plugin.go, `nim`) that every Init overwrites with its
+// host's node name, and the attach/detach controller's host has none. When
+// that Init came after the kubelet's, the kubelet's CSINode initialisation
+// (and every later CSI driver registration) worked on node "" and the node
+// stayed NotReady ("resource name may not be empty"), then klog.Fatalf'd.
+// Upstream adds one health check per controller, all at once, after the
+// last constructor ran, so any controller in /healthz?verbose (which lists
+// only "ping" before) proves every Init is done. Leader election would
+// delay construction until this process leads, and a second construction
+// would overwrite the kubelet's again: single-server only, until HA.
+func (c *ControllerManager) ControllersBuilt(ctx context.Context) error {
+	port := c.args()["secure-port"]
+	if port == "0" {
+		klog.InfoS("Controller-manager health port is off; the kubelet cannot wait for its volume controllers and may race them (CSI)")
+		return nil
+	}
+	return pollHealthz(ctx, port, "/healthz?verbose", func(_ int, body string) bool {
+		return listsControllers(body)
+	})
+}
+
+// listsControllers reports whether a /healthz?verbose answer names a check
+// other than the ping every server has ("[+]ping ok", "[-]name failed").
+func listsControllers(verbose string) bool {
+	for _, line := range strings.Split(verbose, "\n") {
+		if !strings.HasPrefix(line, "[+]") && !strings.HasPrefix(line, "[-]") {
+			continue
+		}
+		name, _, _ := strings.Cut(line[3:], " ")
+		if name != "ping" && name != "log" {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *ControllerManager) Stop() error { return c.Task.Stop(15 * time.Second) }

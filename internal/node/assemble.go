@@ -4,6 +4,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/klog/v2"
@@ -36,6 +37,10 @@ type Setup struct {
 
 	// Network is the cluster's, the same on every node.
 	Network config.NetworkSpec
+
+	// KubeletStartAfter is waited for before the kubelet starts (a server
+	// orders it after its controller-manager).
+	KubeletStartAfter func(context.Context) error
 }
 
 // Components returns a node's runtime in start order: containerd, images,
@@ -68,7 +73,7 @@ func Components(s Setup) ([]component.Component, error) {
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			Identity: id, NodeIP: s.NodeIP, Cgroups: cgroupMode, SystemdCgroups: systemd,
-			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain,
+			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: s.KubeletStartAfter,
 		},
 	}
 	if s.Network.KubeProxy.Mode != config.ProxyDisabled {

@@ -49,6 +49,10 @@ type Kubelet struct {
 	SystemdCgroups bool
 	ClusterDNS     string
 	ClusterDomain  string
+	// StartAfter, when set, is waited for before the kubelet starts: in a
+	// server's process, until the controller-manager has initialised its
+	// volume plugins (see ControllerManager.ControllersBuilt).
+	StartAfter func(context.Context) error
 
 	component.Task
 	server *kubeletoptions.KubeletServer
@@ -120,6 +124,11 @@ func (k *Kubelet) Init(context.Context) error {
 }
 
 func (k *Kubelet) Start(ctx context.Context) error {
+	if k.StartAfter != nil {
+		if err := k.StartAfter(ctx); err != nil {
+			return fmt.Errorf("waiting to start the kubelet: %w", err)
+		}
+	}
 	resolvConf, err := k.writeResolvConf()
 	if err != nil {
 		return err

@@ -118,7 +118,7 @@ func (s *Server) components() (*component.Manager, error) {
 	joinController := &nodejoin.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController}
 	if s.EnableWorker {
-		nodeComponents, err := s.nodeComponents(files, addrs)
+		nodeComponents, err := s.nodeComponents(files, addrs, controllerManager)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
@@ -12,7 +13,7 @@ import (
 
 // nodeComponents returns the node runtime, in start order, for a server
 // that is also a worker: it signs the node's certificates with the CA.
-func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]component.Component, error) {
+func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controllerManager *controlplane.ControllerManager) ([]component.Component, error) {
 	spec := s.Config.Spec
 	identity, err := node.NewIdentity(spec.Worker)
 	if err != nil {
@@ -43,6 +44,9 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses) ([]compon
 		ServingCert:         nodePKI.Cert(pki.KubeletServing),
 		ServingKey:          nodePKI.Key(pki.KubeletServing),
 		Network:             spec.Network,
+		// The kubelet's CSI plugin shares process-wide state with the
+		// controller-manager's; the kubelet must initialise it last.
+		KubeletStartAfter: controllerManager.ControllersBuilt,
 	})
 	if err != nil {
 		return nil, err
