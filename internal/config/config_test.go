@@ -34,18 +34,128 @@ func TestDefaultIsValid(t *testing.T) {
 	}
 }
 
+// TestDefaultRoundTripsThroughYAML checks that what `default-config` prints
+// (yaml.Marshal of Default()) names every field, and that Marshal keeps every
+// value: Parse starts from Default(), so a dropped field would be refilled
+// with its default and go unseen; hence a config where every field differs
+// from the default, and a decode of the defaults into a zero struct.
 func TestDefaultRoundTripsThroughYAML(t *testing.T) {
 	raw, err := yaml.Marshal(Default())
 	if err != nil {
 		t.Fatal(err)
 	}
+	var printed map[string]any
+	if err := yaml.Unmarshal(raw, &printed); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range missingFields(reflect.TypeOf(ClusterConfig{}), printed, "") {
+		t.Errorf("default config lacks %s:\n%s", path, raw)
+	}
+	var zero ClusterConfig
+	if err := yaml.Unmarshal(raw, &zero); err != nil {
+		t.Fatal(err)
+	}
+	if want := Default(); !reflect.DeepEqual(&zero, want) {
+		t.Errorf("defaults decoded into a zero config differ:\n got  %#v\n want %#v\nYAML:\n%s", &zero, want, raw)
+	}
+
+	custom := nonDefault()
+	// These have one valid value each, so they cannot differ; the
+	// zero-struct decode above covers them.
+	fixed := map[string]bool{"apiVersion": true, "kind": true, "spec.storage.type": true}
+	for _, path := range equalFields(reflect.ValueOf(*custom), reflect.ValueOf(*Default()), "") {
+		if !fixed[path] {
+			t.Errorf("nonDefault() leaves %s at its default: the round trip cannot tell it was dropped", path)
+		}
+	}
+	raw, err = yaml.Marshal(custom)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := Parse(raw)
 	if err != nil {
-		t.Fatalf("Parse(Marshal(Default())) error: %v\n%s", err, raw)
+		t.Fatalf("Parse(Marshal(nonDefault())) error: %v\n%s", err, raw)
 	}
-	if want := Default(); !reflect.DeepEqual(got, want) {
-		t.Errorf("round trip changed the config:\n got  %#v\n want %#v\nYAML:\n%s", got, want, raw)
+	if !reflect.DeepEqual(got, custom) {
+		t.Errorf("round trip changed the config:\n got  %#v\n want %#v\nYAML:\n%s", got, custom, raw)
 	}
+}
+
+// nonDefault is a valid config with every field set to something other
+// than its default.
+func nonDefault() *ClusterConfig {
+	return &ClusterConfig{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Metadata:   ObjectMeta{Name: "elsewhere"},
+		Spec: Spec{
+			API: APISpec{
+				Address:          "192.0.2.10",
+				Port:             7443,
+				SANs:             []string{"api.example.com", "198.51.100.7"},
+				EncryptionAtRest: true,
+				PodSecurity:      PodSecuritySpec{Enforce: "restricted", Audit: "baseline", Warn: "privileged"},
+				ExtraArgs:        map[string]string{"v": "3"},
+			},
+			Storage: StorageSpec{Type: StorageSQLite, DataSource: "/srv/state.db"},
+			Network: NetworkSpec{
+				PodCIDR:       "10.100.0.0/16",
+				ServiceCIDR:   "10.200.0.0/16",
+				ClusterDomain: "example.internal",
+				ClusterDNS:    "10.200.0.53",
+				KubeProxy:     KubeProxySpec{Mode: ProxyNFTables},
+				Provider:      ProviderNone,
+				Flannel:       FlannelSpec{Backend: FlannelHostGW},
+			},
+			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{"concurrent-deployment-syncs": "2"}},
+			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{"secure-port": "0"}},
+			PKI:               PKISpec{LeafValidity: "720h", RenewPercentLeft: 33},
+			Worker: WorkerSpec{
+				CgroupRoot: "/monokube",
+				NodeName:   "edge-1",
+				Labels:     []string{"tier=edge"},
+				Taints:     []string{"dedicated=edge:NoSchedule"},
+			},
+		},
+	}
+}
+
+// missingFields lists the fields of struct type t (by JSON name, recursing
+// into nested structs) that doc lacks.
+func missingFields(t reflect.Type, doc map[string]any, prefix string) []string {
+	var missing []string
+	for i := 0; i < t.NumField(); i++ {
+		field := t.Field(i)
+		name := strings.Split(field.Tag.Get("json"), ",")[0]
+		value, ok := doc[name]
+		if !ok {
+			missing = append(missing, prefix+name)
+			continue
+		}
+		if field.Type.Kind() == reflect.Struct {
+			child, _ := value.(map[string]any)
+			missing = append(missing, missingFields(field.Type, child, prefix+name+".")...)
+		}
+	}
+	return missing
+}
+
+// equalFields lists the leaf fields (by JSON path) where a and b, values of
+// the same struct type, are equal.
+func equalFields(a, b reflect.Value, prefix string) []string {
+	var equal []string
+	for i := 0; i < a.NumField(); i++ {
+		field := a.Type().Field(i)
+		path := prefix + strings.Split(field.Tag.Get("json"), ",")[0]
+		if field.Type.Kind() == reflect.Struct {
+			equal = append(equal, equalFields(a.Field(i), b.Field(i), path+".")...)
+			continue
+		}
+		if reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			equal = append(equal, path)
+		}
+	}
+	return equal
 }
 
 func TestPartialFileKeepsOtherDefaults(t *testing.T) {
@@ -259,6 +369,13 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			path:     "spec.network.serviceCIDR",
 			line:     4,
 			contains: "10.42.128.0/17 overlaps spec.network.podCIDR 10.42.0.0/16",
+		},
+		{
+			name:     "pod CIDR written over the default service CIDR",
+			raw:      doc("spec:", "  network:", "    podCIDR: 10.43.0.0/16"),
+			path:     "spec.network.podCIDR",
+			line:     3,
+			contains: "10.43.0.0/16 overlaps spec.network.serviceCIDR 10.43.0.0/16 (the default)",
 		},
 		{
 			name:     "service CIDR larger than a /12",

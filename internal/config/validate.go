@@ -87,7 +87,13 @@ func (v *validator) network(network *NetworkSpec) {
 	pods := v.cidr("spec.network.podCIDR", network.PodCIDR)
 	services := v.cidr("spec.network.serviceCIDR", network.ServiceCIDR)
 	if pods.IsValid() && services.IsValid() && pods.Overlaps(services) {
-		v.add("spec.network.serviceCIDR", "%s overlaps spec.network.podCIDR %s", services, pods)
+		// Name the range the user wrote: with only podCIDR in the file, the
+		// service range is the default and has no line to point at.
+		if _, written := v.lines["spec.network.serviceCIDR"]; !written && v.lines["spec.network.podCIDR"] > 0 {
+			v.add("spec.network.podCIDR", "%s overlaps spec.network.serviceCIDR %s (the default)", pods, services)
+		} else {
+			v.add("spec.network.serviceCIDR", "%s overlaps spec.network.podCIDR %s", services, pods)
+		}
 	}
 	if services.IsValid() && services.Addr().Is4() && services.Bits() < 12 {
 		v.add("spec.network.serviceCIDR", "%s is too large: the API server allows at most a /12 for IPv4", services)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +19,30 @@ func validToken() Token {
 }
 
 func TestTokenRoundTrips(t *testing.T) {
-	token := validToken()
-	parsed, err := Parse("  " + token.String() + "\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if parsed.String() != token.String() || parsed.ID() != "abcdef" {
-		t.Fatalf("round trip changed the token: %+v", parsed)
+	expiring := validToken()
+	expiring.Role = RoleController
+	expiring.Servers = append(expiring.Servers, "https://[fd00::1]:7443")
+	// Nanoseconds and a zone other than UTC must survive too.
+	expiring.Expires = time.Date(2031, 2, 3, 4, 5, 6, 789, time.FixedZone("CET", 3600))
+	for name, token := range map[string]Token{"no expiry": validToken(), "expiry": expiring} {
+		t.Run(name, func(t *testing.T) {
+			parsed, err := Parse("  " + token.String() + "\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Expires is compared as an instant; every other field exactly.
+			if !parsed.Expires.Equal(token.Expires) {
+				t.Errorf("Expires %s, want %s", parsed.Expires, token.Expires)
+			}
+			gotRest, wantRest := parsed, token
+			gotRest.Expires, wantRest.Expires = time.Time{}, time.Time{}
+			if !reflect.DeepEqual(gotRest, wantRest) {
+				t.Errorf("round trip changed the token:\n got  %+v\n want %+v", parsed, token)
+			}
+			if parsed.ID() != "abcdef" {
+				t.Errorf("ID() = %q, want abcdef", parsed.ID())
+			}
+		})
 	}
 }
 

@@ -385,6 +385,9 @@ func TestEnsureServerRewritesKubeconfigsForNewLocalURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(config.Clusters) == 0 {
+			t.Errorf("%s kubeconfig has no cluster: nothing to check the server of", leaf)
+		}
 		for name, cluster := range config.Clusters {
 			if cluster.Server != req.LocalURL {
 				t.Errorf("%s cluster %q server = %q, want %q", leaf, name, cluster.Server, req.LocalURL)
@@ -665,6 +668,9 @@ func TestWithServerReplacesServer(t *testing.T) {
 	original, err := clientcmd.Load(onDisk)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(original.AuthInfos) == 0 {
+		t.Error("admin.conf has no user: nothing to compare the credentials of")
 	}
 	for name, user := range original.AuthInfos {
 		if !bytes.Equal(config.AuthInfos[name].ClientCertificateData, user.ClientCertificateData) {

@@ -32,7 +32,9 @@ func TestKubeProxyNFTablesModeServesServices(t *testing.T) {
 	if out, err := node.InNode("nft", "list", "table", "ip", "kube-proxy"); err != nil || !strings.Contains(out, svc.Spec.ClusterIP) {
 		t.Errorf("no kube-proxy nftables table with the service (err %v):\n%s", err, out)
 	}
-	if out, _ := node.InNode("iptables-save"); strings.Contains(out, "KUBE-SERVICES") {
+	if out, err := node.InNode("iptables-save"); err != nil {
+		t.Errorf("iptables-save (needed to show there are no iptables rules): %v\n%s", err, out)
+	} else if strings.Contains(out, "KUBE-SERVICES") {
 		t.Errorf("iptables KUBE-SERVICES rules exist in nftables mode:\n%s", out)
 	}
 }

@@ -226,14 +226,28 @@ func TestNodeRunsPods(t *testing.T) {
 
 	t.Run("KillNineKeepsContainers", func(t *testing.T) {
 		before := containerIDs(t, client)
+		// The crasher (CrashingContainerRestartsWithBackoff) is the witness
+		// that the new kubelet has synced the pods and reported their status;
+		// every other running pod is checked.
+		if _, ok := before["crasher"]; !ok || len(before) < 2 {
+			t.Fatalf("want the crasher and at least one other running pod before the kill, have %v", before)
+		}
+		crasherRestarts := restartCount(t, client, "crasher")
 		node.Kill()
 		node.StartReady()
 		harness.Poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
 			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 			return err == nil && harness.NodeReady(n), nil
 		})
-		// Give the kubelet a few sync rounds to (wrongly) recreate anything.
-		time.Sleep(10 * time.Second)
+		// The old kubelet's crash-loop back-off died with it: the new one
+		// restarts the crasher in its first sync of the pods, the round that
+		// would (wrongly) recreate the others' containers, and reports it.
+		began := time.Now()
+		harness.Poll(t, 3*time.Minute, "the restarted kubelet restarting the crasher", func(ctx context.Context) (bool, error) {
+			pod, err := client.CoreV1().Pods("default").Get(ctx, "crasher", metav1.GetOptions{})
+			return err == nil && len(pod.Status.ContainerStatuses) > 0 && pod.Status.ContainerStatuses[0].RestartCount > crasherRestarts, nil
+		})
+		t.Logf("the new kubelet restarted the crasher %s after the node was Ready", time.Since(began).Round(time.Millisecond))
 		after := containerIDs(t, client)
 		for name, id := range before {
 			if name == "crasher" {
@@ -244,6 +258,16 @@ func TestNodeRunsPods(t *testing.T) {
 			}
 		}
 	})
+}
+
+// restartCount is the restart count of the first container of pod name.
+func restartCount(t *testing.T, client kubernetes.Interface, name string) int32 {
+	t.Helper()
+	pod, err := client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil || len(pod.Status.ContainerStatuses) == 0 {
+		t.Fatalf("pod %s has no container status (err %v)", name, err)
+	}
+	return pod.Status.ContainerStatuses[0].RestartCount
 }
 
 // containerIDs maps running pods to "containerID/restartCount" of their first container.

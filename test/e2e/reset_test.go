@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,27 +34,35 @@ func TestResetLeavesNothingBehind(t *testing.T) {
 	if pids := node.Processes(); len(pids) > 0 {
 		t.Errorf("processes left: %v", pids)
 	}
-	mounts, _ := node.InNode("cat", "/proc/self/mountinfo")
-	if strings.Contains(mounts, node.DataDir) {
+	if mounts, err := node.InNode("cat", "/proc/self/mountinfo"); err != nil || !strings.Contains(mounts, " / ") {
+		t.Errorf("cannot read the node's mount table (err %v):\n%s", err, mounts)
+	} else if strings.Contains(mounts, node.DataDir) {
 		t.Errorf("mounts left under the data dir:\n%s", mounts)
 	}
-	rules, _ := node.InNode("iptables-save")
-	if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") || strings.Contains(rules, "FLANNEL-") {
+	if rules, err := node.InNode("iptables-save"); err != nil {
+		t.Errorf("iptables-save: %v\n%s", err, rules)
+	} else if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") || strings.Contains(rules, "FLANNEL-") {
 		t.Errorf("iptables rules left:\n%s", rules)
 	}
 	for _, device := range []string{"cni0", "flannel.1"} {
-		if out, err := node.InNode("ip", "link", "show", device); err == nil {
+		// Gone means ip says so; any other failure (no ip binary, no
+		// namespace) proves nothing.
+		out, err := node.InNode("ip", "link", "show", device)
+		switch {
+		case err == nil:
 			t.Errorf("%s left:\n%s", device, out)
+		case !strings.Contains(out, fmt.Sprintf("Device %q does not exist", device)):
+			t.Errorf("ip link show %s failed for another reason than a missing device: %v\n%s", device, err, out)
 		}
 	}
 	hierarchy := "/sys/fs/cgroup/memory"
 	if cgroups.Detect() == cgroups.V2 {
 		hierarchy = "/sys/fs/cgroup"
 	}
-	if _, err := os.Stat(filepath.Join(hierarchy, node.CgroupRoot)); err == nil {
-		t.Errorf("cgroup root %s left", node.CgroupRoot)
+	if _, err := os.Stat(filepath.Join(hierarchy, node.CgroupRoot)); !os.IsNotExist(err) {
+		t.Errorf("cgroup root %s left (stat: %v)", node.CgroupRoot, err)
 	}
-	if _, err := os.Stat(node.DataDir); err == nil {
-		t.Errorf("data dir %s left", node.DataDir)
+	if _, err := os.Stat(node.DataDir); !os.IsNotExist(err) {
+		t.Errorf("data dir %s left (stat: %v)", node.DataDir, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -40,50 +41,28 @@ func TestSecureDefaults(t *testing.T) {
 			if !ports[port] {
 				t.Errorf("expected port %d to listen", port)
 			}
-			// Plain HTTP must not be served: the TLS server answers 400.
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api", port))
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusBadRequest {
-					t.Errorf("plain HTTP on port %d answered %d", port, resp.StatusCode)
-				}
+			// Plain HTTP must not be served: Go's TLS server answers a
+			// plain request with 400 and this body. Any error (refused,
+			// reset, timeout) is a failure too: it is not a TLS listener.
+			client := &http.Client{Timeout: 5 * time.Second}
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api", port))
+			if err != nil {
+				t.Errorf("plain HTTP probe of port %d: %v", port, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "Client sent an HTTP request to an HTTPS server") {
+				t.Errorf("plain HTTP on port %d answered %d %q, want the TLS server's 400", port, resp.StatusCode, body)
 			}
 		}
 	})
 
 	t.Run("KeysAndKubeconfigsArePrivate", func(t *testing.T) {
-		// The data dir and every directory holding keys, state or sockets.
-		privateDirs := map[string]bool{server.DataDir: true}
-		for _, dir := range []string{"pki", "db", "run"} {
-			privateDirs[filepath.Join(server.DataDir, dir)] = true
-		}
-		checked := 0
-		err := filepath.WalkDir(server.DataDir, func(path string, entry fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			info, err := entry.Info()
-			if err != nil {
-				return err
-			}
-			mode := info.Mode().Perm()
-			switch {
-			case entry.IsDir() && privateDirs[path] && mode != 0o700:
-				t.Errorf("directory %s is %o, want 0700", path, mode)
-			case strings.HasSuffix(path, ".key") || strings.HasSuffix(path, ".conf") || strings.HasSuffix(path, ".db"):
-				checked++
-				if mode != 0o600 {
-					t.Errorf("%s is %o, want 0600", path, mode)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if checked < 10 {
-			t.Errorf("only %d key/kubeconfig/db files found", checked)
-		}
+		// The database with its WAL and shared-memory files (SQLite makes
+		// them when it opens the database, with the database's mode).
+		checkPrivateFiles(t, server.DataDir, "db/state.db", "db/state.db-wal", "db/state.db-shm",
+			"pki/ca.key", "pki/apiserver.key", "pki/admin.conf")
 	})
 
 	t.Run("PodSecurityBaselineIsEnforced", func(t *testing.T) {
@@ -123,6 +102,10 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 			server.MustKubectl("create", "secret", "generic", "vault", "--from-literal=password="+plaintext)
 			if got := server.MustKubectl("get", "secret", "vault", "-o", "jsonpath={.data.password}"); got == "" {
 				t.Fatal("secret not readable through the API")
+			}
+			if encrypted {
+				// The secretbox key, and the config the API server reads it from.
+				checkPrivateFiles(t, server.DataDir, "pki/encryption.key", "pki/encryption-config.yaml")
 			}
 			raw := datastoreBytes(t, server)
 			hasPlain := bytes.Contains(raw, []byte(plaintext))
@@ -177,6 +160,67 @@ func TestShortLivedCertificatesRenewAtStart(t *testing.T) {
 	want := after.NotAfter.UTC().Format(time.RFC3339)
 	if !strings.Contains(stdout, want) {
 		t.Errorf("certs status lacks the new expiry %s:\n%s", want, stdout)
+	}
+}
+
+// checkPrivateFiles walks dataDir: the data dir and its pki, db and run
+// dirs must be 0700; every key, kubeconfig, database file (with -wal and
+// -shm) and encryption config 0600. Each of required (relative to dataDir)
+// must be among the files checked, so a file that is missing or named
+// differently fails instead of passing unseen.
+func checkPrivateFiles(t *testing.T, dataDir string, required ...string) {
+	t.Helper()
+	privateDirs := map[string]bool{dataDir: true}
+	for _, dir := range []string{"pki", "db", "run"} {
+		privateDirs[filepath.Join(dataDir, dir)] = true
+	}
+	private := func(path string) bool {
+		for _, suffix := range []string{".key", ".conf", ".db", ".db-wal", ".db-shm", "encryption-config.yaml"} {
+			if strings.HasSuffix(path, suffix) {
+				return true
+			}
+		}
+		return false
+	}
+	checked := map[string]bool{}
+	err := filepath.WalkDir(dataDir, func(path string, entry fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := entry.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode().Perm()
+		switch {
+		case entry.IsDir() && privateDirs[path]:
+			checked[path] = true
+			if mode != 0o700 {
+				t.Errorf("directory %s is %o, want 0700", path, mode)
+			}
+		case !entry.IsDir() && private(path):
+			checked[path] = true
+			if mode != 0o600 {
+				t.Errorf("%s is %o, want 0600", path, mode)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := range privateDirs {
+		if !checked[dir] {
+			t.Errorf("directory %s not found: its mode was not checked", dir)
+		}
+	}
+	for _, name := range required {
+		if !checked[filepath.Join(dataDir, name)] {
+			t.Errorf("%s not found: its mode was not checked", name)
+		}
+	}
+	if len(checked) < 10 {
+		t.Errorf("only %d private files and dirs found", len(checked))
 	}
 }
 

@@ -81,7 +81,11 @@ func TestJoinTokenLifecycle(t *testing.T) {
 		_, _, err := whoami(server, short.Bootstrap)
 		return apierrors.IsUnauthorized(err), nil
 	})
-	if stdout, _, _ := server.Run("token", "list"); strings.Contains(stdout, short.ID()) {
+	stdout, stderr, err := server.Run("token", "list")
+	if err != nil {
+		t.Fatalf("token list after expiry: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stdout, short.ID()) {
 		t.Errorf("expired token still listed:\n%s", stdout)
 	}
 	if _, stderr, err := server.Run("token", "create", "--role=admin"); err == nil || !strings.Contains(stderr, "--role must be") {

@@ -178,8 +178,38 @@ spec:
 		}
 	})
 
+	t.Run("PodsSeeEachOthersRealIPs", func(t *testing.T) {
+		// A pod on a worker answers with the address its request came from
+		// (busybox httpd gives CGI scripts REMOTE_ADDR); asked from a pod
+		// on the server's node, that must be the asking pod's own IP, not a
+		// node address a masquerading path would put there.
+		worker := c.Workers[0]
+		c.Server.MustKubectl("run", "whoasks", "--image="+image, "--image-pull-policy=IfNotPresent",
+			"--overrides", fmt.Sprintf(`{"spec":{"nodeName":%q}}`, worker.Name), "--", "sh", "-c",
+			`mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "$REMOTE_ADDR"\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www`)
+		server := harness.WaitPhase(t, client, "default", "whoasks", corev1.PodRunning)
+		asker := pods[c.Server.Name]
+		var answer string
+		harness.Poll(t, time.Minute, "the CGI answers", func(context.Context) (bool, error) {
+			out, err := c.Server.Kubectl("exec", asker.Name, "--", "sh", "-c",
+				fmt.Sprintf(`printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | nc -w 3 %s 8080`, server.Status.PodIP))
+			answer = out
+			return err == nil && strings.Contains(out, "200"), nil
+		})
+		// httpd listens on IPv6 too and reports "[::ffff:10.42.0.2]".
+		lines := strings.Fields(answer)
+		seen := ""
+		if len(lines) > 0 {
+			seen = strings.TrimPrefix(strings.Trim(lines[len(lines)-1], "[]"), "::ffff:")
+		}
+		if seen != asker.Status.PodIP {
+			t.Errorf("pod %s (%s) was seen as %q by the pod on %s", asker.Name, asker.Status.PodIP, answer, worker.Name)
+		}
+	})
+
 	t.Run("WorkerRestartsWithoutToken", func(t *testing.T) {
 		worker := c.Workers[0]
+		before := containerIDs(t, c)
 		worker.Kill() // kill -9
 		worker.StartWorker()
 		harness.Poll(t, 2*time.Minute, "worker ready again", func(context.Context) (bool, error) {
@@ -189,6 +219,12 @@ spec:
 			t.Errorf("restart did not use the saved credentials")
 		}
 		c.WaitReady(worker)
+		// kill -9 of monokube leaves the worker's containers running: the
+		// restarted node adopts them (same container, no restart).
+		pod := pods[worker.Name].Name
+		if after := containerIDs(t, c); before[pod] == "" || before[pod] != after[pod] {
+			t.Errorf("pod %s on %s changed across kill -9 of its worker: %q → %q", pod, worker.Name, before[pod], after[pod])
+		}
 	})
 
 	t.Run("ServerRestartKeepsWorkerPodsRunning", func(t *testing.T) {
@@ -216,10 +252,11 @@ spec:
 			}
 		}
 		after := containerIDs(t, c)
-		for _, worker := range c.Workers {
-			pod := pods[worker.Name].Name
+		// The server's own node keeps its pods too: the server is also a node.
+		for _, node := range c.All() {
+			pod := pods[node.Name].Name
 			if before[pod] == "" || before[pod] != after[pod] {
-				t.Errorf("pod %s on %s changed across the server restart: %q → %q", pod, worker.Name, before[pod], after[pod])
+				t.Errorf("pod %s on %s changed across the server restart: %q → %q", pod, node.Name, before[pod], after[pod])
 			}
 		}
 	})
@@ -262,14 +299,19 @@ func TestHostGatewayWithNFTables(t *testing.T) {
 	}
 	checkPodToPod(t, c, pods)
 	worker := c.Workers[0]
-	routes, _ := c.Server.InNode("ip", "route")
+	routes, err := c.Server.InNode("ip", "route")
+	if err != nil {
+		t.Errorf("ip route: %v\n%s", err, routes)
+	}
 	if !strings.Contains(routes, "via "+worker.IP+" dev eth0") || strings.Contains(routes, "flannel.1") {
 		t.Errorf("want a plain route to %s's pod CIDR via %s, no VXLAN:\n%s", worker.Name, worker.IP, routes)
 	}
 	if out, err := c.Server.InNode("nft", "list", "table", "ip", "flannel-ipv4"); err != nil || !strings.Contains(out, "masquerade") {
 		t.Errorf("no flannel nftables masquerade rules (%v):\n%s", err, out)
 	}
-	if out, _ := c.Server.InNode("iptables-save"); strings.Contains(out, "FLANNEL-") {
+	if out, err := c.Server.InNode("iptables-save"); err != nil {
+		t.Errorf("iptables-save (needed to show there are no flannel iptables rules): %v\n%s", err, out)
+	} else if strings.Contains(out, "FLANNEL-") {
 		t.Errorf("flannel iptables rules on an nftables node:\n%s", out)
 	}
 }
