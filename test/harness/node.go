@@ -3,6 +3,7 @@ package harness
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,6 +38,7 @@ func NewNetwork(t testing.TB) *Network {
 	id := hex.EncodeToString(raw)
 	n := &Network{ID: id, Subnet: fmt.Sprintf("10.250.%d", 1+int(raw[0])%250), bridge: "mk" + id + "br", hostIf: "mk" + id + "h", t: t}
 	t.Cleanup(n.remove)
+	remember(&made.networks, id)
 	n.must("ip", "netns", "add", n.bridge)
 	n.must("ip", "-n", n.bridge, "link", "set", "lo", "up")
 	n.must("ip", "-n", n.bridge, "link", "add", "br0", "type", "bridge")
@@ -50,8 +52,11 @@ func NewNetwork(t testing.TB) *Network {
 }
 
 func (n *Network) remove() {
-	_ = exec.Command("ip", "link", "del", n.hostIf).Run()
-	_ = exec.Command("ip", "netns", "del", n.bridge).Run()
+	// Deleting the bridge namespace takes the host leg's peer, and so the
+	// host leg, with it.
+	if out, err := exec.Command("ip", "netns", "del", n.bridge).CombinedOutput(); err != nil {
+		n.t.Errorf("network %s teardown: ip netns del %s: %v: %s", n.ID, n.bridge, err, out)
+	}
 	// The nodes' namespace files lived here; each node removed its own.
 	_ = os.Remove(filepath.Join("/run/mk", n.ID))
 	_ = os.Remove("/run/mk") // only succeeds when no other test network is left
@@ -104,6 +109,7 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 		t.Fatal(err)
 	}
 	n.CgroupRoot = filepath.Join(own, "mk"+network.ID+name)
+	RegisterCgroupRoot(n.CgroupRoot)
 	t.Cleanup(n.teardown) // runs before the Server's own cleanup (LIFO)
 
 	// Network: a veth into the bridge, a default route to the bridge
@@ -206,10 +212,17 @@ func (n *Node) teardown() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = syscall.Unmount(n.MountNS, 0)
-	_ = syscall.Unmount(n.nsDir, 0)
-	_ = os.RemoveAll(n.nsDir)
-	_ = exec.Command("ip", "netns", "del", n.NetNS).Run()
+	for _, target := range []string{n.MountNS, n.nsDir} {
+		if err := syscall.Unmount(target, 0); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			n.t.Errorf("node %s teardown: unmount %s: %v", n.Name, target, err)
+		}
+	}
+	if err := os.RemoveAll(n.nsDir); err != nil {
+		n.t.Errorf("node %s teardown: %v", n.Name, err)
+	}
+	if out, err := exec.Command("ip", "netns", "del", n.NetNS).CombinedOutput(); err != nil {
+		n.t.Errorf("node %s teardown: ip netns del %s: %v: %s", n.Name, n.NetNS, err, out)
+	}
 	if err := cgroups.RemoveRoot(cgroups.Detect(), n.CgroupRoot); err != nil {
 		n.t.Errorf("cgroups left behind: %v", err)
 	}

@@ -53,6 +53,7 @@ func NewServer(t testing.TB, extraConfig string) *Server {
 		LogPath:    filepath.Join(dir, "server.log"),
 		t:          t,
 	}
+	remember(&made.dataDirs, s.DataDir)
 	s.WriteConfig("", extraConfig)
 	t.Cleanup(func() {
 		s.Kill()
@@ -82,7 +83,13 @@ spec:
 // Start launches the server process (without waiting for readiness).
 func (s *Server) Start() {
 	s.t.Helper()
-	s.startWith(s.Bin, "server", "--data-dir", s.DataDir, "--config", s.ConfigPath)
+	s.StartArgs()
+}
+
+// StartArgs is Start with more `monokube server` flags.
+func (s *Server) StartArgs(flags ...string) {
+	s.t.Helper()
+	s.startWith(append([]string{s.Bin, "server", "--data-dir", s.DataDir, "--config", s.ConfigPath}, flags...)...)
 }
 
 // startWith starts the server with the given command line, logging to LogPath.
@@ -97,6 +104,7 @@ func (s *Server) startWith(command ...string) {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start server: %v", err)
 	}
+	rememberProcess(s.cmd.Process.Pid)
 	logFile.Close()
 	s.exited = make(chan struct{})
 	go func() {

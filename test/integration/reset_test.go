@@ -24,6 +24,7 @@ func TestResetRefusesPathsItDoesNotOwn(t *testing.T) {
 	}
 	mode := cgroups.Detect()
 	root := filepath.Join(own, "mk-reset-guard")
+	harness.RegisterCgroupRoot(root)
 	if err := cgroups.EnsureRoot(mode, root+"/kubepods"); err != nil {
 		t.Fatal(err)
 	}
