@@ -12,8 +12,9 @@ import (
 
 func newCertsCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "certs",
-		Short: "Inspect the cluster's certificates",
+		Use:     "certs",
+		Short:   "Inspect the cluster's certificates",
+		Example: `  sudo monokube certs status`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",

@@ -12,6 +12,8 @@ func newConfigCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Work with monokube config files",
+		Example: `  monokube default-config > monokube.yaml
+  monokube config validate --config monokube.yaml`,
 	}
 	cmd.AddCommand(newConfigValidateCommand())
 	return cmd

@@ -20,6 +20,8 @@ func newImagesCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "System images carried in this binary",
+		Example: `  monokube images list
+  sudo monokube images import busybox.tar`,
 	}
 	cmd.AddCommand(newImagesImportCommand(g))
 	cmd.AddCommand(&cobra.Command{

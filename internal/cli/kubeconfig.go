@@ -13,6 +13,8 @@ func newKubeconfigCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kubeconfig",
 		Short: "Print kubeconfigs for this cluster",
+		Example: `  sudo monokube kubeconfig admin > ~/.kube/config
+  sudo monokube kubeconfig create demo --groups development > demo.kubeconfig`,
 	}
 	cmd.AddCommand(newKubeconfigAdminCommand(g), newUserCreateCommand(g, "create NAME"))
 	return cmd

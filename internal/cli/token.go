@@ -20,6 +20,9 @@ func newTokenCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage join tokens (run on a server)",
+		Example: `  TOKEN=$(sudo monokube token create --role=worker --expiry=2h)
+  sudo monokube token list
+  sudo monokube token invalidate abc123`,
 	}
 	cmd.AddCommand(newTokenCreateCommand(g), newTokenListCommand(g), newTokenInvalidateCommand(g))
 	return cmd

@@ -12,8 +12,9 @@ import (
 
 func newUserCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "user",
-		Short: "Manage user access to the cluster",
+		Use:     "user",
+		Short:   "Manage user access to the cluster",
+		Example: `  sudo monokube user create demo --groups development > demo.kubeconfig`,
 	}
 	cmd.AddCommand(newUserCreateCommand(g, "create NAME"))
 	return cmd
