@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
-	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/monokube/monokube/internal/pki"
 )
