@@ -81,7 +81,7 @@ multinode: build kubectl
 test: unit integration e2e multinode
 
 bench: build kubectl
-	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers" -v ./bench/
+	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak" -v ./bench/
 
 clean:
 	rm -rf bin build $(BUNDLE)
