@@ -18,7 +18,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 # and needs no libsqlite (or libc) at run time.
 export CGO_ENABLED := 0
 
-.PHONY: build bundle kubectl test unit integration e2e multinode bench clean
+.PHONY: build bundle kubectl test unit fuzz integration e2e multinode bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours).
@@ -60,6 +60,15 @@ build: bundle
 kubectl:
 	$(GO) build -ldflags '-s -w $(KUBE_LDFLAGS)' -o bin/kubectl k8s.io/kubernetes/cmd/kubectl
 
+# Fuzz targets for what users type: config files, join tokens, user names.
+# Each runs FUZZTIME in CI (longer by hand: make fuzz FUZZTIME=10m); a
+# crash is saved under the package's testdata/fuzz and fails from then on.
+FUZZTIME ?= 10s
+fuzz: bundle
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/join/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateUser$$' -fuzztime $(FUZZTIME) ./internal/pki/
+
 TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl
 
 unit: bundle
@@ -78,7 +87,7 @@ e2e: build kubectl
 multinode: build kubectl
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
 
-test: unit integration e2e multinode
+test: unit fuzz integration e2e multinode
 
 bench: build kubectl
 	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak" -v ./bench/
