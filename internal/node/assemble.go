@@ -44,7 +44,7 @@ type Setup struct {
 }
 
 // Components returns a node's runtime in start order: containerd, images,
-// the Node object, the kubelet, then kube-proxy, and the pod network.
+// kubelet, then (once the Node is registered) kube-proxy, and the pod network.
 func Components(s Setup) ([]component.Component, error) {
 	id := s.Identity
 	// Recorded first, so `reset` finds the cgroup root even when this start
@@ -70,7 +70,6 @@ func Components(s Setup) ([]component.Component, error) {
 	components := []component.Component{
 		&Containerd{Layout: s.Layout, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
 		&Images{Layout: s.Layout},
-		&Registration{Client: nodeClient, Identity: id},
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			Identity: id, NodeIP: s.NodeIP, Cgroups: cgroupMode, SystemdCgroups: systemd,
