@@ -30,6 +30,16 @@ func startNode(t *testing.T, specExtra string) *harness.Node {
 	network := harness.NewNetwork(t)
 	node := harness.NewNode(t, network, 1, specExtra)
 	harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
+	// A static pod present before the very first start: the kubelet admits
+	// it before its Node has any status, which is easy to break.
+	boot := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"boot","namespace":"default"},"spec":{"containers":[{"name":"c","image":"` +
+		image + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
+	if err := os.MkdirAll(filepath.Join(node.DataDir, "manifests", "pods"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(node.DataDir, "manifests", "pods", "boot.json"), []byte(boot), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	node.StartReady()
 	client := node.Client()
 	harness.Poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
@@ -43,6 +53,10 @@ func startNode(t *testing.T, specExtra string) *harness.Node {
 func TestNodeRunsPods(t *testing.T) {
 	node := startNode(t, "")
 	client := node.Client()
+
+	t.Run("StaticPodFromFirstStartRuns", func(t *testing.T) {
+		harness.WaitPhase(t, client, "default", "boot-"+node.Name, corev1.PodRunning)
+	})
 
 	t.Run("EchoPodLogs", func(t *testing.T) {
 		node.MustKubectl("run", "hello", "--image="+image, "--image-pull-policy=IfNotPresent", "--restart=Never", "--", "echo", "hi from monokube")
