@@ -56,7 +56,14 @@ func (c *ControllerManager) args() Args {
 		"cluster-cidr":                    c.PodCIDR,
 		"service-cluster-ip-range":        c.ServiceCIDR,
 		"controllers":                     "*,tokencleaner",
-		"configure-cloud-routes":          "false",
+		// At start each controller gets its own service account and token
+		// (use-service-account-credentials): some 80 requests that the
+		// default 20/s stretched over 4-5 s, and a node is not Ready before
+		// the controllers run (pod CIDR) nor its kubelet started (see
+		// ControllersBuilt). One server on loopback takes far more.
+		"kube-api-qps":           "200",
+		"kube-api-burst":         "400",
+		"configure-cloud-routes": "false",
 		// Otherwise the controller-manager writes under /usr/libexec.
 		"flex-volume-plugin-dir": c.FlexVolumeDir,
 		// One server today; leader election arrives with HA control planes.

@@ -125,9 +125,11 @@ func (k *Kubelet) Init(context.Context) error {
 
 func (k *Kubelet) Start(ctx context.Context) error {
 	if k.StartAfter != nil {
+		waited := time.Now()
 		if err := k.StartAfter(ctx); err != nil {
 			return fmt.Errorf("waiting to start the kubelet: %w", err)
 		}
+		klog.InfoS("Kubelet may start: the controller-manager's controllers are built", "waited", time.Since(waited).Round(time.Millisecond))
 	}
 	resolvConf, err := k.writeResolvConf()
 	if err != nil {
