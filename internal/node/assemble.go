@@ -78,7 +78,7 @@ func Components(s Setup) ([]component.Component, error) {
 	}
 	if s.Network.KubeProxy.Mode != config.ProxyDisabled {
 		components = append(components, &KubeProxy{
-			Layout: s.Layout, Kubeconfig: s.KubeProxyKubeconfig, NodeName: id.Name, Mode: s.Network.KubeProxy.Mode,
+			Layout: s.Layout, Kubeconfig: s.KubeProxyKubeconfig, NodeName: id.Name, NodeIP: s.NodeIP, Mode: s.Network.KubeProxy.Mode,
 			PodCIDR: s.Network.PodCIDR, Client: nodeClient,
 		})
 	}

@@ -94,3 +94,19 @@ func TestKubeProxyConfiguration(t *testing.T) {
 		t.Error("kube-proxy must keep the process's own oom_score_adj")
 	}
 }
+
+func TestKubeProxyWaitsForTheNodesCurrentIP(t *testing.T) {
+	node := &corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeHostName, Address: "n1"},
+		{Type: corev1.NodeInternalIP, Address: "10.0.0.11"},
+	}}}
+	if !showsIP(node, "10.0.0.11") {
+		t.Error("the Node's InternalIP must count")
+	}
+	if showsIP(node, "10.0.0.150") {
+		t.Error("a Node still showing the previous run's IP must not count: kube-proxy would exit when it changes")
+	}
+	if showsIP(&corev1.Node{}, "10.0.0.11") {
+		t.Error("a Node without addresses must not count")
+	}
+}

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
 	kubeproxyapp "k8s.io/kubernetes/cmd/kube-proxy/app"
+	utilnode "k8s.io/kubernetes/pkg/util/node"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -27,8 +29,11 @@ type KubeProxy struct {
 	Layout     datadir.Layout
 	Kubeconfig string
 	NodeName   string
-	Mode       string
-	PodCIDR    string
+	// NodeIP is the address the kubelet registers; kube-proxy starts only
+	// once the Node shows it (see Start).
+	NodeIP  string
+	Mode    string
+	PodCIDR string
 	// Client waits for this node's Node object before kube-proxy starts.
 	Client kubernetes.Interface
 
@@ -88,16 +93,18 @@ func (p *KubeProxy) configuration(oomScoreAdj int32) *kubeproxyv1alpha1.KubeProx
 	return config
 }
 
-// Start waits for the Node object: kube-proxy exits the whole process when
-// its node's addresses change after it started, so it must start after the
-// kubelet registered them.
+// Start waits until the Node carries this node's IP: kube-proxy exits the
+// whole process (os.Exit, pkg/proxy/node.go) when its Node's IPs differ
+// from those it read at start. Any address is not enough: after a restart
+// the Node still shows the previous run's, and if the IP changed in between
+// (a new --node-ip, DHCP) the kubelet's first status update would end us.
 func (p *KubeProxy) Start(ctx context.Context) error {
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		node, err := p.Client.CoreV1().Nodes().Get(ctx, p.NodeName, metav1.GetOptions{})
-		return err == nil && len(node.Status.Addresses) > 0, nil
+		return err == nil && showsIP(node, p.NodeIP), nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for node %s to register: %w", p.NodeName, err)
+		return fmt.Errorf("waiting for node %s to register with IP %s: %w", p.NodeName, p.NodeIP, err)
 	}
 	oomScoreAdj, err := currentOOMScoreAdj()
 	if err != nil {
@@ -136,4 +143,22 @@ func (p *KubeProxy) Stop() error {
 		klog.InfoS("kube-proxy still stopping; the process exit ends it", "reason", err.Error())
 	}
 	return nil
+}
+
+// showsIP reports whether ip is the Node's address as kube-proxy reads it
+// (utilnode.GetNodeHostIPs: InternalIPs first, then ExternalIPs).
+func showsIP(node *corev1.Node, ip string) bool {
+	if ip == "" {
+		return len(node.Status.Addresses) > 0
+	}
+	ips, err := utilnode.GetNodeHostIPs(node)
+	if err != nil {
+		return false
+	}
+	for _, nodeIP := range ips {
+		if nodeIP.String() == ip {
+			return true
+		}
+	}
+	return false
 }

@@ -42,14 +42,8 @@ func TestWorkerNodeIPAndServerAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var internal []string
-	for _, address := range n.Status.Addresses {
-		if address.Type == corev1.NodeInternalIP {
-			internal = append(internal, address.Address)
-		}
-	}
-	if len(internal) != 1 || internal[0] != second {
-		t.Errorf("worker InternalIP %v, want only --node-ip %s (its first address is %s)", internal, second, worker.IP)
+	if got := internalIPs(n); got != second {
+		t.Errorf("worker InternalIP %v, want only --node-ip %s (its first address is %s)", got, second, worker.IP)
 	}
 
 	// A worker's kubelet (bootstrapped through the cluster, not configured
@@ -127,6 +121,23 @@ func TestWorkerNodeIPAndServerAway(t *testing.T) {
 		lease, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, worker.Name, metav1.GetOptions{})
 		return err == nil && lease.Spec.RenewTime != nil && lease.Spec.RenewTime.After(restarted), nil
 	})
+	// A restart on another address: kube-proxy, which exits the whole
+	// process when its Node's IPs change under it, must start only once the
+	// Node shows the new one.
+	worker.Kill()
+	worker.StartWorker("--node-ip", worker.IP)
+	harness.Poll(t, 2*time.Minute, "worker ready on its first address", func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, worker.Name, metav1.GetOptions{})
+		return err == nil && strings.Count(worker.Log(), "monokube worker is ready") == 3 && internalIPs(n) == worker.IP, nil
+	})
+	// kube-proxy's node watch sees the Node once more after its first sync.
+	harness.Poll(t, 30*time.Second, "kube-proxy synced", func(context.Context) (bool, error) {
+		return strings.Count(worker.Log(), `"Caches are synced" controller="node config"`) >= 3, nil
+	})
+	if code, err := worker.WaitExit(3 * time.Second); err == nil {
+		t.Fatalf("the worker exited (code %d) after its node IP changed:\n%s", code, worker.Log()[max(0, len(worker.Log())-3000):])
+	}
+
 	after, err := client.CoreV1().Pods("default").Get(ctx, "keep", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -134,4 +145,15 @@ func TestWorkerNodeIPAndServerAway(t *testing.T) {
 	if id := func(p *corev1.Pod) string { return p.Status.ContainerStatuses[0].ContainerID }; id(after) != id(pod) {
 		t.Errorf("the pod's container changed while the server was away: %s → %s", id(pod), id(after))
 	}
+}
+
+// internalIPs lists a Node's InternalIP addresses, comma-separated.
+func internalIPs(n *corev1.Node) string {
+	var ips []string
+	for _, address := range n.Status.Addresses {
+		if address.Type == corev1.NodeInternalIP {
+			ips = append(ips, address.Address)
+		}
+	}
+	return strings.Join(ips, ",")
 }
