@@ -98,10 +98,24 @@ func (p *KubeProxy) configuration(oomScoreAdj int32) *kubeproxyv1alpha1.KubeProx
 // from those it read at start. Any address is not enough: after a restart
 // the Node still shows the previous run's, and if the IP changed in between
 // (a new --node-ip, DHCP) the kubelet's first status update would end us.
+// There is no deadline: a worker restarted while its server is away waits
+// for it (its pods keep running) instead of giving up and exiting.
 func (p *KubeProxy) Start(ctx context.Context) error {
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	began, told := time.Now(), time.Now()
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		node, err := p.Client.CoreV1().Nodes().Get(ctx, p.NodeName, metav1.GetOptions{})
-		return err == nil && showsIP(node, p.NodeIP), nil
+		if err == nil && showsIP(node, p.NodeIP) {
+			return true, nil
+		}
+		if time.Since(told) > 30*time.Second {
+			told = time.Now()
+			reason := "the Node does not show the node IP yet"
+			if err != nil {
+				reason = err.Error()
+			}
+			klog.InfoS("kube-proxy waits for its Node", "node", p.NodeName, "nodeIP", p.NodeIP, "waited", time.Since(began).Round(time.Second), "reason", reason)
+		}
+		return false, nil
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for node %s to register with IP %s: %w", p.NodeName, p.NodeIP, err)
