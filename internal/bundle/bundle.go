@@ -51,29 +51,36 @@ func Executables() ([]string, error) {
 // this binary, or an error when it has not run: clients such as crictl use
 // what the running node unpacked and never write into its data dir.
 func Unpacked(binRoot string) (string, error) {
-	sum, err := digest()
+	dir, err := unpackDir(binRoot)
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(binRoot, sum)
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
 		return "", fmt.Errorf("this binary's executables are not unpacked in %s (does a node of this version run there?): %w", binRoot, err)
 	}
 	return dir, nil
 }
 
-// Extract unpacks the executables into <binRoot>/<content hash>/ and
-// returns that directory. The hash makes a new monokube version use its own
-// helpers, never an older copy; an existing complete directory is reused.
-func Extract(binRoot string) (string, error) {
-	if dir, err := Unpacked(binRoot); err == nil {
-		return dir, nil
-	}
+// unpackDir is <binRoot>/<content hash of the executables>.
+func unpackDir(binRoot string) (string, error) {
 	sum, err := digest()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(binRoot, sum)
+	return filepath.Join(binRoot, sum), nil
+}
+
+// Extract unpacks the executables into <binRoot>/<content hash>/ and
+// returns that directory. The hash makes a new monokube version use its own
+// helpers, never an older copy; an existing complete directory is reused.
+func Extract(binRoot string) (string, error) {
+	dir, err := unpackDir(binRoot)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir, nil
+	}
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return "", err

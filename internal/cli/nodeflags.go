@@ -39,12 +39,11 @@ func (f *nodeFlags) add(cmd *cobra.Command, overrides string) {
 // name the flag.
 func (f *nodeFlags) apply(cmd *cobra.Command, spec *config.WorkerSpec) error {
 	given := config.WorkerSpec{Labels: f.labels, Taints: f.taints}
-	if cmd.Flags().Changed("cgroup-root") {
-		given.CgroupRoot = f.cgroupRoot
-		if given.CgroupRoot == "" {
-			return fmt.Errorf("--cgroup-root: give a path like /monokube, or leave the flag out")
-		}
+	root, err := cgroupRootFlag(cmd, f.cgroupRoot)
+	if err != nil {
+		return err
 	}
+	given.CgroupRoot = root
 	if cmd.Flags().Changed("node-name") {
 		given.NodeName = f.nodeName
 	}
@@ -64,4 +63,14 @@ func (f *nodeFlags) apply(cmd *cobra.Command, spec *config.WorkerSpec) error {
 	spec.Labels = append(spec.Labels, given.Labels...)
 	spec.Taints = append(spec.Taints, given.Taints...)
 	return nil
+}
+
+// cgroupRootFlag is --cgroup-root when given ("" when not). An empty value
+// is refused: leaving the flag out is how to say "no nesting", and an empty
+// root must never be mistaken for one the user checked.
+func cgroupRootFlag(cmd *cobra.Command, value string) (string, error) {
+	if cmd.Flags().Changed("cgroup-root") && value == "" {
+		return "", fmt.Errorf("--cgroup-root: give a path like /monokube, or leave the flag out")
+	}
+	return value, nil
 }

@@ -36,11 +36,12 @@ is one clean absolute path below the hierarchy roots.`,
 				return err
 			}
 			root := record.CgroupRoot
-			if cmd.Flags().Changed("cgroup-root") {
-				if cgroupRoot == "" {
-					return fmt.Errorf("--cgroup-root: give the path the node used, like /monokube, or leave the flag out")
-				}
-				root = cgroupRoot
+			override, err := cgroupRootFlag(cmd, cgroupRoot)
+			if err != nil {
+				return err
+			}
+			if override != "" {
+				root = override
 			}
 			// Before anything is touched, the lock file included.
 			if err := cleanup.Check(layout, root); err != nil {

@@ -23,12 +23,10 @@ type Identity struct {
 	Taints []corev1.Taint
 }
 
-// NewIdentity checks the node settings and fills the defaults: the name is
-// the lower-cased hostname unless given.
+// NewIdentity fills the defaults of node settings that passed
+// spec.Problems (config.Validate or the command's flags did that): the name
+// is the lower-cased hostname unless given.
 func NewIdentity(spec config.WorkerSpec) (Identity, error) {
-	if problems := spec.Problems(); len(problems) > 0 {
-		return Identity{}, fmt.Errorf("node settings: %s: %s", problems[0].Field, problems[0].Message)
-	}
 	id := Identity{Name: spec.NodeName, CgroupRoot: spec.CgroupRoot}
 	if id.Name == "" {
 		hostname, err := os.Hostname()
