@@ -23,6 +23,8 @@ export CGO_ENABLED := 0
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours).
 BUNDLE     := internal/bundle/assets
+# Add-on images; the tags must match internal/addons (a unit test checks).
+COREDNS_IMAGE := monokube.io/coredns:1.15.0
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 	github.com/containernetworking/plugins/plugins/ipam/host-local \
 	github.com/containernetworking/plugins/plugins/meta/portmap \
@@ -30,8 +32,10 @@ CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 
 bundle: $(BUNDLE)/.built
 
-$(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go internal/images/archive.go hack/mkimage/main.go hack/pack/main.go
-	rm -rf $(BUNDLE) build/bin && mkdir -p $(BUNDLE)/images build/bin build/pause-rootfs
+$(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
+		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go \
+		internal/images/archive.go hack/mkimage/main.go hack/pack/main.go
+	rm -rf $(BUNDLE) build/bin build/images && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
 		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/build/bin/runc github.com/opencontainers/runc
@@ -43,9 +47,15 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 		-o $(CURDIR)/build/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
 	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/pause-rootfs/pause ./pause
 	$(GO) run ./hack/mkimage --rootfs build/pause-rootfs --ref monokube.io/pause:3.10 \
-		--entrypoint /pause --out $(BUNDLE)/images/pause.tar
-	# Compressed, the executables add a third of their size to the binary.
+		--entrypoint /pause --out build/images/pause.tar
+	# CoreDNS with our own plugin list (tools/coredns/main.go).
+	cd tools/coredns && $(GO) build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=monokube" \
+		-o $(CURDIR)/build/coredns-rootfs/coredns .
+	$(GO) run ./hack/mkimage --rootfs build/coredns-rootfs --ref $(COREDNS_IMAGE) \
+		--entrypoint /coredns --out build/images/coredns.tar
+	# Compressed, executables and images add a third of their size to the binary.
 	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
+	$(GO) run ./hack/pack --from build/images --to $(BUNDLE)/images
 	# The content hash names the unpack dir; computed here so a start never
 	# reads (and keeps in memory) the executables just to hash them.
 	cd build/bin && sha256sum * | sha256sum | cut -c1-16 > $(CURDIR)/$(BUNDLE)/digest

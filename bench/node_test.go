@@ -41,7 +41,7 @@ func TestNodeNumbers(t *testing.T) {
 		// A static pod needs no API call, so its start is part of node start.
 		static := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"first","namespace":"default"},"spec":{"containers":[{"name":"c","image":"` +
 			harness.BusyboxImage + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
-		writeFile(t, filepath.Join(node.DataDir, "manifests", "pods", "first.json"), static)
+		writeFile(t, filepath.Join(node.DataDir, "static-pods", "first.json"), static)
 		began := time.Now()
 		node.Start()
 		node.WaitReady(3 * time.Minute)

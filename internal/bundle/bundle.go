@@ -134,8 +134,10 @@ func unpack(name, target string) error {
 
 // Image is a bundled image archive.
 type Image struct {
-	// File is the archive's name in the bundle ("pause.tar").
+	// File is the archive's name in the bundle ("pause.tar"), as it is
+	// after decompression.
 	File string
+	// Size is what the archive adds to the binary (compressed).
 	Size int64
 }
 
@@ -151,15 +153,35 @@ func Images() ([]Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		images = append(images, Image{File: entry.Name(), Size: info.Size()})
+		images = append(images, Image{File: strings.TrimSuffix(entry.Name(), ".zst"), Size: info.Size()})
 	}
 	slices.SortFunc(images, func(a, b Image) int { return strings.Compare(a.File, b.File) })
 	return images, nil
 }
 
-// OpenImage opens a bundled image archive for import.
-func OpenImage(file string) (fs.File, error) {
-	return assets.Open(path.Join("assets/images", file))
+// OpenImage opens a bundled image archive for import, decompressed.
+func OpenImage(file string) (io.ReadCloser, error) {
+	compressed, err := assets.Open(path.Join("assets/images", file+".zst"))
+	if err != nil {
+		return nil, err
+	}
+	decoder, err := zstd.NewReader(compressed, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		compressed.Close()
+		return nil, err
+	}
+	return &decompressed{Decoder: decoder, compressed: compressed}, nil
+}
+
+// decompressed closes both the decoder and the embedded file below it.
+type decompressed struct {
+	*zstd.Decoder
+	compressed fs.File
+}
+
+func (d *decompressed) Close() error {
+	d.Decoder.Close()
+	return d.compressed.Close()
 }
 
 // References reads the names the archive gives its image (the RepoTags of

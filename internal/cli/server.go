@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +23,7 @@ func newServerCommand(g *globals) *cobra.Command {
 		apiAddress   string
 		apiPort      int
 		enableWorker bool
+		disable      []string
 		node         nodeFlags
 	)
 	cmd := &cobra.Command{
@@ -47,6 +50,9 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 			if err := node.apply(cmd, &cfg.Spec.Worker); err != nil {
 				return err
 			}
+			if err := cfg.Spec.Addons.Disable(disable); err != nil {
+				return fmt.Errorf("--disable: %w", err)
+			}
 			if invalid := config.Validate(cfg, nil); invalid != nil {
 				invalid.File = configPath
 				return invalid
@@ -60,6 +66,8 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 	cmd.Flags().StringVar(&apiAddress, "api-address", "", "address the API server listens on and advertises (overrides spec.api.address)")
 	cmd.Flags().IntVar(&apiPort, "api-port", config.DefaultAPIPort, "API server port (overrides spec.api.port)")
 	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
+	cmd.Flags().StringSliceVar(&disable, "disable", nil,
+		"add-ons to turn off, comma-separated: "+strings.Join(config.AddonNames, ", ")+" (as spec.addons.<name>.enabled: false)")
 	node.add(cmd, " (overrides spec.worker)")
 	return cmd
 }

@@ -116,9 +116,17 @@ func nonDefault() *ClusterConfig {
 				Labels:     []string{"tier=edge"},
 				Taints:     []string{"dedicated=edge:NoSchedule"},
 			},
+			Addons: AddonsSpec{
+				CoreDNS:       AddonSpec{Enabled: &no},
+				MetricsServer: AddonSpec{Enabled: &no},
+				LocalStorage:  LocalStorageSpec{Enabled: &no, Path: "/srv/volumes"},
+				ServiceLB:     AddonSpec{Enabled: &no},
+			},
 		},
 	}
 }
+
+var no = false
 
 // missingFields lists the fields of struct type t (by JSON name, recursing
 // into nested structs) that doc lacks.

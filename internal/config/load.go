@@ -76,6 +76,8 @@ func walk(node *yamlv3.Node, t reflect.Type, path string, lines Lines, problems 
 		*problems = append(*problems, FieldError{Path: path, Line: node.Line, Message: fmt.Sprintf("must be %s, got %q", want, node.Value)})
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		walk(node, t.Elem(), path, lines, problems)
 	case reflect.Struct:
 		if node.Kind != yamlv3.MappingNode {
 			mismatch("a mapping")

@@ -31,6 +31,7 @@ type Spec struct {
 	Scheduler         ComponentSpec `json:"scheduler"`
 	PKI               PKISpec       `json:"pki"`
 	Worker            WorkerSpec    `json:"worker"`
+	Addons            AddonsSpec    `json:"addons"`
 }
 
 // WorkerSpec configures this machine as a node (server --enable-worker, worker).

@@ -27,6 +27,7 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
 	v.pki(&cfg.Spec.PKI)
 	v.worker(&cfg.Spec.Worker)
+	v.addons(&cfg.Spec.Addons)
 	v.oneOf("spec.network.kubeProxy.mode", cfg.Spec.Network.KubeProxy.Mode, KubeProxyModes)
 	v.oneOf("spec.network.provider", cfg.Spec.Network.Provider, NetworkProviders)
 	v.oneOf("spec.network.flannel.backend", cfg.Spec.Network.Flannel.Backend, FlannelBackends)

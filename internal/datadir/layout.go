@@ -54,6 +54,10 @@ func (l Layout) DBFile() string            { return l.path("db", "state.db") }
 func (l Layout) KineSocket() string        { return l.path("run", "kine.sock") }
 func (l Layout) AdvertisedURLFile() string { return l.path("advertised-url") }
 
+// ManifestsDir holds the stacks the server applies to the cluster: the
+// add-ons it writes and the user's own files.
+func (l Layout) ManifestsDir() string { return l.path("manifests") }
+
 // FlexVolumeDir is shared by the controller-manager and the kubelet.
 func (l Layout) FlexVolumeDir() string { return l.path("kubelet-plugins", "volume", "exec") }
 
@@ -81,7 +85,7 @@ func (l Layout) CNIIPAMDir() string        { return l.path("cni", "networks") }
 func (l Layout) BinRoot() string        { return l.path("bin") }
 func (l Layout) ContainerdRoot() string { return l.path("containerd") }
 func (l Layout) ImagesDir() string      { return l.path("images") }
-func (l Layout) StaticPodsDir() string  { return l.path("manifests", "pods") }
+func (l Layout) StaticPodsDir() string  { return l.path("static-pods") }
 func (l Layout) PodLogsDir() string     { return l.path("logs", "pods") }
 func (l Layout) KubeletRoot() string    { return l.path("kubelet") }
 func (l Layout) KubeletPKIDir() string  { return l.path("kubelet", "pki") }
@@ -136,4 +140,21 @@ func (l Layout) CheckRemovable() error {
 		}
 	}
 	return fmt.Errorf("--data-dir %s does not look like a monokube data dir (no monokube.lock, pki/ or agent/); refusing to remove it", l.Dir)
+}
+
+// MoveLegacyStaticPods moves static pods from <data-dir>/manifests/pods,
+// where monokube kept them before the manifests directory applied stacks,
+// to StaticPodsDir: left there they would be applied as a stack of Pods.
+func (l Layout) MoveLegacyStaticPods() error {
+	legacy := l.path("manifests", "pods")
+	if _, err := os.Stat(legacy); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(l.StaticPodsDir()); err == nil {
+		return fmt.Errorf("static pods are in both %s and %s; move them into %s", legacy, l.StaticPodsDir(), l.StaticPodsDir())
+	}
+	if err := os.Rename(legacy, l.StaticPodsDir()); err != nil {
+		return fmt.Errorf("move static pods to %s: %w", l.StaticPodsDir(), err)
+	}
+	return nil
 }

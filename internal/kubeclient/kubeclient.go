@@ -19,14 +19,24 @@ func WithRate(qps float32, burst int) Option {
 	return func(c *rest.Config) { c.QPS, c.Burst = qps, burst }
 }
 
-// New is a client for the kubeconfig file at path.
-func New(path string, opts ...Option) (kubernetes.Interface, error) {
+// Config is the client configuration in the kubeconfig file at path, for
+// clients other than the typed one (dynamic, discovery).
+func Config(path string, opts ...Option) (*rest.Config, error) {
 	restConfig, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
 	}
 	for _, opt := range opts {
 		opt(restConfig)
+	}
+	return restConfig, nil
+}
+
+// New is a client for the kubeconfig file at path.
+func New(path string, opts ...Option) (kubernetes.Interface, error) {
+	restConfig, err := Config(path, opts...)
+	if err != nil {
+		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {

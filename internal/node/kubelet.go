@@ -115,6 +115,9 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 }
 
 func (k *Kubelet) Init(context.Context) error {
+	if err := k.Layout.MoveLegacyStaticPods(); err != nil {
+		return err
+	}
 	for _, dir := range []string{k.Layout.StaticPodsDir(), k.Layout.KubeletRoot(), k.Layout.PodLogsDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)

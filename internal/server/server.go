@@ -13,11 +13,14 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/addons"
+	"github.com/monokube/monokube/internal/addons/servicelb"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/datastore"
+	"github.com/monokube/monokube/internal/manifests"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/server/nodejoin"
 	"github.com/monokube/monokube/internal/version"
@@ -51,6 +54,14 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer release()
+	// Before the manifests directory is applied: its old static pods
+	// subdirectory would be a stack.
+	if err := s.Layout.MoveLegacyStaticPods(); err != nil {
+		return err
+	}
+	if err := addons.Write(s.Layout.ManifestsDir(), s.Config.Spec.Addons, addons.NewSettings(s.Config.Spec)); err != nil {
+		return err
+	}
 
 	manager, err := s.components()
 	if err != nil {
@@ -116,7 +127,14 @@ func (s *Server) components() (*component.Manager, error) {
 		ExtraArgs:     spec.ControllerManager.ExtraArgs,
 	}
 	joinController := &nodejoin.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
-	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController}
+	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
+		&manifests.Deployer{Kubeconfig: files.AdminKubeconfig(), Dir: s.Layout.ManifestsDir()}}
+	if spec.Addons.CoreDNS.On() {
+		components = append(components, &addons.NodeHosts{Kubeconfig: files.AdminKubeconfig()})
+	}
+	if spec.Addons.ServiceLB.On() {
+		components = append(components, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
+	}
 	if s.EnableWorker {
 		nodeComponents, err := s.nodeComponents(files, addrs, controllerManager)
 		if err != nil {

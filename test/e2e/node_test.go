@@ -34,10 +34,10 @@ func startNode(t *testing.T, specExtra string) *harness.Node {
 	// it before its Node has any status, which is easy to break.
 	boot := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"boot","namespace":"default"},"spec":{"containers":[{"name":"c","image":"` +
 		image + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
-	if err := os.MkdirAll(filepath.Join(node.DataDir, "manifests", "pods"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(node.DataDir, "static-pods"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(node.DataDir, "manifests", "pods", "boot.json"), []byte(boot), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(node.DataDir, "static-pods", "boot.json"), []byte(boot), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	node.StartReady()
@@ -208,7 +208,7 @@ func TestNodeRunsPods(t *testing.T) {
 	t.Run("StaticPodAppearsAsMirrorPod", func(t *testing.T) {
 		manifest := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"static-web","namespace":"default"},
 "spec":{"containers":[{"name":"c","image":"` + image + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
-		path := filepath.Join(node.DataDir, "manifests", "pods", "static-web.json")
+		path := filepath.Join(node.DataDir, "static-pods", "static-web.json")
 		if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
 			t.Fatal(err)
 		}

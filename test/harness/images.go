@@ -12,7 +12,7 @@ import (
 const BusyboxImage = "docker.io/library/busybox:monokube-test"
 
 // busyboxApplets are linked to busybox in the image.
-var busyboxApplets = []string{"sh", "echo", "sleep", "cat", "ls", "nc", "httpd", "wget", "hostname", "ip", "env", "true", "false", "mkdir", "grep", "ps"}
+var busyboxApplets = []string{"sh", "echo", "sleep", "cat", "ls", "nc", "httpd", "wget", "hostname", "ip", "env", "true", "false", "mkdir", "grep", "ps", "nslookup", "dd", "md5sum", "timeout", "rm"}
 
 // WriteBusyboxArchive builds BusyboxImage from /bin/busybox (Debian package
 // busybox-static) as a docker-archive in dir, where a node imports it at

@@ -1,0 +1,111 @@
+// Package addons writes the bundled add-ons (cluster DNS, metrics, local
+// storage) as manifests into the server's manifests directory, where the
+// manifests deployer applies them like any user's file, and removes the
+// ones the config turns off.
+package addons
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/template"
+
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/config"
+)
+
+// Images the add-ons run; the build tags them the same (Makefile).
+const (
+	CoreDNSImage = "monokube.io/coredns:1.15.0"
+)
+
+//go:embed *.yaml
+var templates embed.FS
+
+// Settings fill the templates.
+type Settings struct {
+	ClusterDNS    string
+	ClusterDomain string
+	CoreDNSImage  string
+}
+
+// NewSettings takes what the templates need from the cluster's config.
+func NewSettings(spec config.Spec) Settings {
+	return Settings{
+		ClusterDNS:    spec.Network.ClusterDNS,
+		ClusterDomain: spec.Network.ClusterDomain,
+		CoreDNSImage:  CoreDNSImage,
+	}
+}
+
+// manifestOf names the template of each add-on that ships as a manifest;
+// the others run in the server process.
+var manifestOf = map[string]string{
+	config.AddonCoreDNS: "coredns.yaml",
+}
+
+// Write brings dir in line with the config: the manifest of every enabled
+// add-on is written (unless the user took it over by creating
+// <name>.skip), and the manifest of every disabled one is removed, which
+// removes the add-on from the cluster.
+func Write(dir string, spec config.AddonsSpec, settings Settings) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create manifests directory: %w", err)
+	}
+	for _, name := range config.AddonNames {
+		file, ok := manifestOf[name]
+		if !ok {
+			continue
+		}
+		path := filepath.Join(dir, file)
+		if !spec.Enabled(name) {
+			if err := os.Remove(path); err == nil {
+				klog.InfoS("Add-on disabled; removing it from the cluster", "addon", name, "manifest", path)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove disabled add-on %s: %w", name, err)
+			}
+			continue
+		}
+		if _, err := os.Stat(path + ".skip"); err == nil {
+			klog.InfoS("Add-on manifest taken over by the user (.skip file); not writing it", "addon", name, "skip", path+".skip")
+			continue
+		}
+		content, err := renderTemplate(file, settings)
+		if err != nil {
+			return err
+		}
+		if err := writeIfChanged(path, content); err != nil {
+			return fmt.Errorf("write add-on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func renderTemplate(file string, settings Settings) ([]byte, error) {
+	tmpl, err := template.New(file).Option("missingkey=error").ParseFS(templates, file)
+	if err != nil {
+		return nil, fmt.Errorf("add-on template %s: %w", file, err)
+	}
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, settings); err != nil {
+		return nil, fmt.Errorf("add-on template %s: %w", file, err)
+	}
+	return out.Bytes(), nil
+}
+
+// writeIfChanged leaves an identical file untouched, so its stack is not
+// applied again for nothing; a changed one is replaced atomically.
+func writeIfChanged(path string, content []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, content) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, content, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,72 @@
+package addons
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/manifests"
+)
+
+// Every template renders into objects the deployer accepts.
+func TestTemplatesDecode(t *testing.T) {
+	settings := NewSettings(config.Default().Spec)
+	for _, file := range manifestOf {
+		content, err := renderTemplate(file, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects, err := manifests.Decode(file, content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(objects) == 0 {
+			t.Fatalf("%s has no objects", file)
+		}
+	}
+}
+
+// The build tags the images with the names the manifests use.
+func TestImagesMatchBuild(t *testing.T) {
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(makefile), "COREDNS_IMAGE := "+CoreDNSImage+"\n") {
+		t.Fatalf("Makefile does not build %s", CoreDNSImage)
+	}
+}
+
+func TestWriteHonoursConfigAndSkip(t *testing.T) {
+	dir := t.TempDir()
+	spec := config.Default().Spec
+	if err := Write(dir, spec.Addons, NewSettings(spec)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "coredns.yaml")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := spec.Addons.Disable([]string{"coredns"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(dir, spec.Addons, NewSettings(spec)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("disabled add-on's manifest still there: %v", err)
+	}
+	spec = config.Default().Spec
+	os.WriteFile(path+".skip", []byte("mine"), 0o644)
+	if err := Write(dir, spec.Addons, NewSettings(spec)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("manifest written although the user took it over: %v", err)
+	}
+	if err := spec.Addons.Disable([]string{"dns"}); err == nil || !strings.Contains(err.Error(), "coredns, metrics-server") {
+		t.Fatalf("unknown add-on: %v", err)
+	}
+}

@@ -1,0 +1,92 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Add-on names, as spec.addons spells them and --disable takes them (k3s's
+// spelling where k3s has the same add-on).
+const (
+	AddonCoreDNS       = "coredns"
+	AddonMetricsServer = "metrics-server"
+	AddonLocalStorage  = "local-storage"
+	AddonServiceLB     = "servicelb"
+)
+
+// AddonNames lists every add-on, in the order they are written.
+var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB}
+
+// AddonsSpec turns the bundled add-ons on and off. Every add-on is on
+// unless its enabled is false; turning one off removes it from a running
+// cluster at the next start.
+type AddonsSpec struct {
+	CoreDNS       AddonSpec        `json:"coredns"`
+	MetricsServer AddonSpec        `json:"metricsServer"`
+	LocalStorage  LocalStorageSpec `json:"localStorage"`
+	ServiceLB     AddonSpec        `json:"serviceLB"`
+}
+
+// AddonSpec is the switch every add-on has.
+type AddonSpec struct {
+	// Enabled is true when unset.
+	Enabled *bool `json:"enabled"`
+}
+
+// On reports whether the add-on runs.
+func (a AddonSpec) On() bool { return a.Enabled == nil || *a.Enabled }
+
+// LocalStorageSpec configures the local-path StorageClass.
+type LocalStorageSpec struct {
+	// Enabled is true when unset.
+	Enabled *bool `json:"enabled"`
+	// Path is the directory on each node that holds the volumes. Empty
+	// means <data-dir>/storage.
+	Path string `json:"path"`
+}
+
+// On reports whether the add-on runs.
+func (l LocalStorageSpec) On() bool { return AddonSpec{Enabled: l.Enabled}.On() }
+
+// Enabled reports whether the named add-on runs.
+func (a AddonsSpec) Enabled(name string) bool {
+	switch name {
+	case AddonCoreDNS:
+		return a.CoreDNS.On()
+	case AddonMetricsServer:
+		return a.MetricsServer.On()
+	case AddonLocalStorage:
+		return a.LocalStorage.On()
+	case AddonServiceLB:
+		return a.ServiceLB.On()
+	}
+	return false
+}
+
+// Disable turns the named add-ons off, as --disable does; an unknown name
+// is an error that lists the known ones.
+func (a *AddonsSpec) Disable(names []string) error {
+	off := false
+	for _, name := range names {
+		switch strings.TrimSpace(name) {
+		case AddonCoreDNS:
+			a.CoreDNS.Enabled = &off
+		case AddonMetricsServer:
+			a.MetricsServer.Enabled = &off
+		case AddonLocalStorage:
+			a.LocalStorage.Enabled = &off
+		case AddonServiceLB:
+			a.ServiceLB.Enabled = &off
+		default:
+			return fmt.Errorf("unknown add-on %q; known add-ons: %s", name, strings.Join(AddonNames, ", "))
+		}
+	}
+	return nil
+}
+
+func (v *validator) addons(addons *AddonsSpec) {
+	if path := addons.LocalStorage.Path; path != "" && !filepath.IsAbs(path) {
+		v.add("spec.addons.localStorage.path", "must be an absolute path, got %q", path)
+	}
+}

@@ -1,0 +1,306 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/monokube/monokube/test/harness"
+)
+
+// TestAddons checks what a fresh node brings without any registry: cluster
+// DNS and the manifests directory. Restarts with add-ons turned off come last.
+func TestAddons(t *testing.T) {
+	node := startNode(t, "")
+	client := node.Client()
+	ready := time.Now()
+
+	t.Run("CoreDNSReadyBehindClusterDNSAddress", func(t *testing.T) {
+		harness.Poll(t, 90*time.Second, "coredns Deployment available", func(ctx context.Context) (bool, error) {
+			d, err := client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+			return err == nil && d.Status.AvailableReplicas >= 1, nil
+		})
+		t.Logf("coredns available %s after Node Ready", time.Since(ready).Round(time.Second))
+		svc, err := client.CoreV1().Services("kube-system").Get(context.Background(), "kube-dns", metav1.GetOptions{})
+		if err != nil || svc.Spec.ClusterIP != "10.43.0.10" {
+			t.Fatalf("kube-dns Service: %v, clusterIP %q", err, svc.Spec.ClusterIP)
+		}
+	})
+
+	// A client pod, a Service with a named port and a headless one over
+	// a web server.
+	node.Apply(fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: dnsclient}
+spec:
+  containers:
+  - {name: c, image: %[1]s, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: dnsweb, labels: {app: dnsweb}}
+spec:
+  hostname: dnsweb
+  subdomain: dnsweb-headless
+  containers:
+  - name: c
+    image: %[1]s
+    imagePullPolicy: IfNotPresent
+    command: [httpd, -f, -p, "8080", -h, /www]
+    ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dnsweb}
+spec:
+  selector: {app: dnsweb}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dnsweb-headless}
+spec:
+  clusterIP: None
+  selector: {app: dnsweb}
+  ports: [{name: http, port: 8080}]
+`, image))
+	harness.WaitPhase(t, client, "default", "dnsclient", corev1.PodRunning)
+	web := harness.WaitPhase(t, client, "default", "dnsweb", corev1.PodRunning)
+	lookup := func(t *testing.T, name, want string) {
+		t.Helper()
+		var out string
+		if !harness.PollOK(60*time.Second, func(context.Context) (bool, error) {
+			out, _ = node.Kubectl("exec", "dnsclient", "--", "nslookup", name)
+			return strings.Contains(afterServer(out), want), nil
+		}) {
+			t.Fatalf("nslookup %s does not answer %s:\n%s", name, want, out)
+		}
+	}
+
+	t.Run("ServiceNamesResolve", func(t *testing.T) {
+		svc, err := client.CoreV1().Services("default").Get(context.Background(), "dnsweb", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lookup(t, "kubernetes.default.svc.cluster.local", "10.43.0.1")
+		lookup(t, "dnsweb.default.svc.cluster.local", svc.Spec.ClusterIP)
+		// The search path of the pod's resolv.conf. (busybox's nslookup
+		// searches only names without a dot, so not "kubernetes.default";
+		// glibc's resolver and dnsutils' nslookup do.)
+		lookup(t, "dnsweb", svc.Spec.ClusterIP)
+		lookup(t, "kubernetes", "10.43.0.1")
+	})
+
+	t.Run("HeadlessServiceAndPodRecords", func(t *testing.T) {
+		lookup(t, "dnsweb-headless.default.svc.cluster.local", web.Status.PodIP)
+		lookup(t, "dnsweb.dnsweb-headless.default.svc.cluster.local", web.Status.PodIP)
+		lookup(t, strings.ReplaceAll(web.Status.PodIP, ".", "-")+".default.pod.cluster.local", web.Status.PodIP)
+		out, _ := node.Kubectl("exec", "dnsclient", "--", "nslookup", "-type=SRV", "_http._tcp.dnsweb.default.svc.cluster.local")
+		if !strings.Contains(out, "80") || !strings.Contains(out, "dnsweb.default.svc.cluster.local") {
+			t.Errorf("SRV record for the named port:\n%s", out)
+		}
+	})
+
+	t.Run("NodeNamesResolve", func(t *testing.T) {
+		// busybox's nslookup would try only the search path for a name
+		// without a dot; the trailing one makes it absolute.
+		lookup(t, node.Name+".", node.IP)
+	})
+
+	t.Run("CorefileEditTakesEffectWithoutRestart", func(t *testing.T) {
+		cm, err := client.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["Corefile"] = strings.Replace(cm.Data["Corefile"], "    ready\n",
+			"    ready\n    template IN A edited.test {\n        answer \"{{ .Name }} 60 IN A 192.0.2.77\"\n    }\n", 1)
+		if _, err := client.CoreV1().ConfigMaps("kube-system").Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The kubelet refreshes the mounted file within its sync period.
+		var out string
+		harness.Poll(t, 3*time.Minute, "the edited Corefile answers", func(context.Context) (bool, error) {
+			out, _ = node.Kubectl("exec", "dnsclient", "--", "nslookup", "edited.test")
+			return strings.Contains(afterServer(out), "192.0.2.77"), nil
+		})
+	})
+
+	t.Run("ManifestsDirectoryAppliesAndPrunes", func(t *testing.T) {
+		dir := filepath.Join(node.DataDir, "manifests", "e2e-stack")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write := func(name, text string) {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: stacked\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n  namespace: stacked\ndata: {k: v}\n")
+		write("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n  namespace: stacked\n")
+		began := time.Now()
+		harness.Poll(t, 10*time.Second, "the stack's objects exist", func(ctx context.Context) (bool, error) {
+			_, err1 := client.CoreV1().ConfigMaps("stacked").Get(ctx, "one", metav1.GetOptions{})
+			_, err2 := client.CoreV1().ConfigMaps("stacked").Get(ctx, "two", metav1.GetOptions{})
+			return err1 == nil && err2 == nil, nil
+		})
+		t.Logf("applied %s after the files were written", time.Since(began).Round(100*time.Millisecond))
+
+		// A file of the stack goes: what only it created goes too.
+		os.Remove(filepath.Join(dir, "b.yaml"))
+		harness.Poll(t, 10*time.Second, "ConfigMap two pruned", func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().ConfigMaps("stacked").Get(ctx, "two", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+
+		// A broken file is reported with its line; other stacks still apply.
+		broken := filepath.Join(node.DataDir, "manifests", "broken.yaml")
+		if err := os.WriteFile(broken, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n   bad: [\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		harness.Poll(t, 10*time.Second, "an ApplyFailed Event naming the file and line", func(ctx context.Context) (bool, error) {
+			events, err := client.CoreV1().Events("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "reason=ApplyFailed"})
+			if err != nil {
+				return false, nil
+			}
+			for _, e := range events.Items {
+				if strings.Contains(e.Message, "broken.yaml:5") {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		write("c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: three\n  namespace: stacked\n")
+		harness.Poll(t, 10*time.Second, "ConfigMap three despite the broken file", func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().ConfigMaps("stacked").Get(ctx, "three", metav1.GetOptions{})
+			return err == nil, nil
+		})
+		os.Remove(broken)
+
+		// The whole stack goes: its namespace and everything in it.
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		harness.Poll(t, 10*time.Second, "namespace stacked deleted", func(ctx context.Context) (bool, error) {
+			ns, err := client.CoreV1().Namespaces().Get(ctx, "stacked", metav1.GetOptions{})
+			return apierrors.IsNotFound(err) || (err == nil && ns.DeletionTimestamp != nil), nil
+		})
+	})
+
+	t.Run("LoadBalancerServiceAnswersOnNodeIP", func(t *testing.T) {
+		node.Apply(fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: lbweb, labels: {app: lbweb}}
+spec:
+  containers:
+  - name: c
+    image: %[1]s
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo lb-ok > /www/index.html && exec httpd -f -p 8080 -h /www"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lbweb}
+spec:
+  type: LoadBalancer
+  selector: {app: lbweb}
+  ports: [{name: http, port: 8081, targetPort: 8080}]
+`, image))
+		harness.WaitPhase(t, client, "default", "lbweb", corev1.PodRunning)
+		ingress := func(ctx context.Context, name string) string {
+			svc, err := client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+			if err != nil || len(svc.Status.LoadBalancer.Ingress) == 0 {
+				return ""
+			}
+			return svc.Status.LoadBalancer.Ingress[0].IP
+		}
+		harness.Poll(t, 30*time.Second, "lbweb gets the node's IP as its ingress", func(ctx context.Context) (bool, error) {
+			return ingress(ctx, "lbweb") == node.IP, nil
+		})
+		// From the machine, over the test network: traffic the node routes
+		// in, as a client elsewhere on its network would send it.
+		var body string
+		harness.Poll(t, 30*time.Second, "http://<node IP>:8081 answers", func(ctx context.Context) (bool, error) {
+			body = httpGet(ctx, fmt.Sprintf("http://%s:8081/", node.IP))
+			return strings.Contains(body, "lb-ok"), nil
+		})
+
+		// The same port again: pending, with an Event saying why.
+		node.Apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: lbweb2}
+spec:
+  type: LoadBalancer
+  selector: {app: lbweb}
+  ports: [{port: 8081, targetPort: 8080}]
+`)
+		harness.Poll(t, 30*time.Second, "a PortConflict Event for lbweb2", func(ctx context.Context) (bool, error) {
+			events, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=lbweb2,reason=PortConflict"})
+			return err == nil && len(events.Items) > 0 && strings.Contains(events.Items[0].Message, "default/lbweb"), nil
+		})
+		if ip := ingress(context.Background(), "lbweb2"); ip != "" {
+			t.Fatalf("lbweb2 got ingress %s despite the conflict", ip)
+		}
+		// The port is freed: the pending Service gets it.
+		node.MustKubectl("delete", "service", "lbweb")
+		harness.Poll(t, 30*time.Second, "lbweb2 gets the port once lbweb is gone", func(ctx context.Context) (bool, error) {
+			return ingress(ctx, "lbweb2") == node.IP, nil
+		})
+	})
+
+	t.Run("DisabledAddonGoneAfterRestart", func(t *testing.T) {
+		if code, _, err := node.Terminate(60 * time.Second); err != nil || code != 0 {
+			t.Fatalf("stop: code %d, %v", code, err)
+		}
+		node.StartIn("server", "--enable-worker", "--data-dir", node.DataDir, "--config", node.ConfigPath,
+			"--cgroup-root", node.CgroupRoot, "--node-name", node.Name, "--disable", "coredns")
+		node.WaitReady(3 * time.Minute)
+		harness.Poll(t, 30*time.Second, "coredns Deployment and kube-dns Service removed", func(ctx context.Context) (bool, error) {
+			_, err1 := client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+			_, err2 := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+			return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2), nil
+		})
+		if _, err := os.Stat(filepath.Join(node.DataDir, "manifests", "coredns.yaml")); !os.IsNotExist(err) {
+			t.Errorf("coredns.yaml still in the manifests directory: %v", err)
+		}
+	})
+}
+
+// httpGet returns the body at url, or "" on any error.
+func httpGet(ctx context.Context, url string) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return ""
+	}
+	// No proxy from the environment: the node is only on the test network.
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// afterServer drops nslookup's "Server:/Address:" header, which names the
+// DNS server's own address.
+func afterServer(out string) string {
+	if i := strings.Index(out, "Name:"); i >= 0 {
+		return out[i:]
+	}
+	return ""
+}
