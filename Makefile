@@ -25,6 +25,7 @@ export CGO_ENABLED := 0
 BUNDLE     := internal/bundle/assets
 # Add-on images; the tags must match internal/addons (a unit test checks).
 COREDNS_IMAGE := monokube.io/coredns:1.15.0
+VOLUME_HELPER_IMAGE := monokube.io/volume-helper:1
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 	github.com/containernetworking/plugins/plugins/ipam/host-local \
 	github.com/containernetworking/plugins/plugins/meta/portmap \
@@ -33,9 +34,9 @@ CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 bundle: $(BUNDLE)/.built
 
 $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
-		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go \
+		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go tools/volumehelper/main.go \
 		internal/images/archive.go hack/mkimage/main.go hack/pack/main.go
-	rm -rf $(BUNDLE) build/bin build/images && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs
+	rm -rf $(BUNDLE) build/bin build/images && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
 		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/build/bin/runc github.com/opencontainers/runc
@@ -53,6 +54,9 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 		-o $(CURDIR)/build/coredns-rootfs/coredns .
 	$(GO) run ./hack/mkimage --rootfs build/coredns-rootfs --ref $(COREDNS_IMAGE) \
 		--entrypoint /coredns --out build/images/coredns.tar
+	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/volumehelper-rootfs/volume-helper ./volumehelper
+	$(GO) run ./hack/mkimage --rootfs build/volumehelper-rootfs --ref $(VOLUME_HELPER_IMAGE) \
+		--entrypoint /volume-helper --out build/images/volume-helper.tar
 	# Compressed, executables and images add a third of their size to the binary.
 	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
 	$(GO) run ./hack/pack --from build/images --to $(BUNDLE)/images

@@ -15,12 +15,14 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/addons/localstorage"
 	"github.com/monokube/monokube/internal/config"
 )
 
 // Images the add-ons run; the build tags them the same (Makefile).
 const (
-	CoreDNSImage = "monokube.io/coredns:1.15.0"
+	CoreDNSImage      = "monokube.io/coredns:1.15.0"
+	VolumeHelperImage = "monokube.io/volume-helper:1"
 )
 
 //go:embed *.yaml
@@ -28,24 +30,27 @@ var templates embed.FS
 
 // Settings fill the templates.
 type Settings struct {
-	ClusterDNS    string
-	ClusterDomain string
-	CoreDNSImage  string
+	ClusterDNS              string
+	ClusterDomain           string
+	CoreDNSImage            string
+	LocalStorageProvisioner string
 }
 
 // NewSettings takes what the templates need from the cluster's config.
 func NewSettings(spec config.Spec) Settings {
 	return Settings{
-		ClusterDNS:    spec.Network.ClusterDNS,
-		ClusterDomain: spec.Network.ClusterDomain,
-		CoreDNSImage:  CoreDNSImage,
+		ClusterDNS:              spec.Network.ClusterDNS,
+		ClusterDomain:           spec.Network.ClusterDomain,
+		CoreDNSImage:            CoreDNSImage,
+		LocalStorageProvisioner: localstorage.ProvisionerName,
 	}
 }
 
 // manifestOf names the template of each add-on that ships as a manifest;
 // the others run in the server process.
 var manifestOf = map[string]string{
-	config.AddonCoreDNS: "coredns.yaml",
+	config.AddonCoreDNS:      "coredns.yaml",
+	config.AddonLocalStorage: "local-storage.yaml",
 }
 
 // Write brings dir in line with the config: the manifest of every enabled

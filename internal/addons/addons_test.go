@@ -34,8 +34,10 @@ func TestImagesMatchBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(makefile), "COREDNS_IMAGE := "+CoreDNSImage+"\n") {
-		t.Fatalf("Makefile does not build %s", CoreDNSImage)
+	for variable, image := range map[string]string{"COREDNS_IMAGE": CoreDNSImage, "VOLUME_HELPER_IMAGE": VolumeHelperImage} {
+		if !strings.Contains(string(makefile), variable+" := "+image+"\n") {
+			t.Errorf("Makefile's %s is not %s", variable, image)
+		}
 	}
 }
 

@@ -85,6 +85,7 @@ func (l Layout) CNIIPAMDir() string        { return l.path("cni", "networks") }
 func (l Layout) BinRoot() string        { return l.path("bin") }
 func (l Layout) ContainerdRoot() string { return l.path("containerd") }
 func (l Layout) ImagesDir() string      { return l.path("images") }
+func (l Layout) StorageDir() string     { return l.path("storage") }
 func (l Layout) StaticPodsDir() string  { return l.path("static-pods") }
 func (l Layout) PodLogsDir() string     { return l.path("logs", "pods") }
 func (l Layout) KubeletRoot() string    { return l.path("kubelet") }

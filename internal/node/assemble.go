@@ -38,6 +38,10 @@ type Setup struct {
 	// Network is the cluster's, the same on every node.
 	Network config.NetworkSpec
 
+	// StoragePath holds this node's local-path volumes; empty means
+	// <data-dir>/storage.
+	StoragePath string
+
 	// KubeletStartAfter is waited for before the kubelet starts (a server
 	// orders it after its controller-manager).
 	KubeletStartAfter func(context.Context) error
@@ -85,6 +89,11 @@ func Components(s Setup) ([]component.Component, error) {
 	components = append(components, podnetwork.Components(podnetwork.Node{
 		Layout: s.Layout, Name: id.Name, IP: s.NodeIP, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
 	}, s.Network)...)
+	storagePath := s.StoragePath
+	if storagePath == "" {
+		storagePath = s.Layout.StorageDir()
+	}
+	components = append(components, &StoragePath{Client: nodeClient, NodeName: id.Name, Path: storagePath})
 	klog.InfoS("Node runtime configured", "node", id.Name, "nodeIP", s.NodeIP, "cgroups", cgroupMode.String(),
 		"cgroupRoot", id.CgroupRoot, "systemdCgroups", systemd, "kubeProxy", s.Network.KubeProxy.Mode,
 		"network", s.Network.Provider, "bin", binDir)

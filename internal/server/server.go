@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/addons"
+	"github.com/monokube/monokube/internal/addons/localstorage"
 	"github.com/monokube/monokube/internal/addons/servicelb"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
@@ -132,6 +133,11 @@ func (s *Server) components() (*component.Manager, error) {
 	if spec.Addons.CoreDNS.On() {
 		components = append(components, &addons.NodeHosts{Kubeconfig: files.AdminKubeconfig()})
 	}
+	if spec.Addons.LocalStorage.On() {
+		components = append(components, &localstorage.Provisioner{
+			Kubeconfig: files.AdminKubeconfig(), DefaultPath: s.storagePath(), HelperImage: addons.VolumeHelperImage,
+		})
+	}
 	if spec.Addons.ServiceLB.On() {
 		components = append(components, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
 	}
@@ -153,4 +159,12 @@ func uniqueIPs(ips []net.IP) []net.IP {
 		}
 	}
 	return out
+}
+
+// storagePath is where this server's node keeps local-path volumes.
+func (s *Server) storagePath() string {
+	if path := s.Config.Spec.Addons.LocalStorage.Path; path != "" {
+		return path
+	}
+	return s.Layout.StorageDir()
 }

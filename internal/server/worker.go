@@ -44,6 +44,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		ServingCert:         nodePKI.Cert(pki.KubeletServing),
 		ServingKey:          nodePKI.Key(pki.KubeletServing),
 		Network:             spec.Network,
+		StoragePath:         s.storagePath(),
 		// The kubelet's CSI plugin shares process-wide state with the
 		// controller-manager's; the kubelet must initialise it last.
 		KubeletStartAfter: controllerManager.ControllersBuilt,

@@ -260,6 +260,62 @@ spec:
 		})
 	})
 
+	t.Run("PVCBindsOnFirstUseAndKeepsDataAcrossPods", func(t *testing.T) {
+		pod := fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: writer}
+spec:
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: c
+    image: %s
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "test -f /data/note || echo kept > /data/note; exec sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`, image)
+		node.Apply(`
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+`)
+		// WaitForFirstConsumer: nothing is bound before a pod uses it.
+		time.Sleep(2 * time.Second)
+		if pvc, err := client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), "data", metav1.GetOptions{}); err != nil || pvc.Status.Phase != corev1.ClaimPending {
+			t.Fatalf("PVC before any pod: %v, phase %s", err, pvc.Status.Phase)
+		}
+		node.Apply(pod)
+		harness.WaitPhase(t, client, "default", "writer", corev1.PodRunning)
+		pvc, err := client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), "data", metav1.GetOptions{})
+		if err != nil || pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "local-path" {
+			t.Fatalf("PVC with a pod: %v, %+v", err, pvc.Status)
+		}
+		dir := filepath.Join(node.DataDir, "storage", pvc.Spec.VolumeName+"_default_data")
+		if raw, err := os.ReadFile(filepath.Join(dir, "note")); err != nil || string(raw) != "kept\n" {
+			t.Fatalf("the file a non-root pod wrote is not in %s: %v %q", dir, err, raw)
+		}
+		node.MustKubectl("delete", "pod", "writer", "--grace-period=1")
+		node.Apply(pod)
+		harness.WaitPhase(t, client, "default", "writer", corev1.PodRunning)
+		if out := node.MustKubectl("exec", "writer", "--", "cat", "/data/note"); strings.TrimSpace(out) != "kept" {
+			t.Fatalf("after the pod was recreated the volume holds %q", out)
+		}
+		// Deleting the claim removes the volume and its directory.
+		node.MustKubectl("delete", "pod", "writer", "--grace-period=1")
+		node.MustKubectl("delete", "pvc", "data")
+		harness.Poll(t, 60*time.Second, "PV and directory removed", func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+			_, statErr := os.Stat(dir)
+			return apierrors.IsNotFound(err) && os.IsNotExist(statErr), nil
+		})
+	})
+
 	t.Run("DisabledAddonGoneAfterRestart", func(t *testing.T) {
 		if code, _, err := node.Terminate(60 * time.Second); err != nil || code != 0 {
 			t.Fatalf("stop: code %d, %v", code, err)
