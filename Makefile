@@ -26,6 +26,7 @@ BUNDLE     := internal/bundle/assets
 # Add-on images; the tags must match internal/addons (a unit test checks).
 COREDNS_IMAGE := monokube.io/coredns:1.15.0
 VOLUME_HELPER_IMAGE := monokube.io/volume-helper:1
+METRICS_SERVER_IMAGE := monokube.io/metrics-server:0.8.0
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 	github.com/containernetworking/plugins/plugins/ipam/host-local \
 	github.com/containernetworking/plugins/plugins/meta/portmap \
@@ -35,8 +36,9 @@ bundle: $(BUNDLE)/.built
 
 $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
 		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go tools/volumehelper/main.go \
+		tools/metrics-server/go.mod tools/metrics-server/go.sum \
 		internal/images/archive.go hack/mkimage/main.go hack/pack/main.go
-	rm -rf $(BUNDLE) build/bin build/images && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs
+	rm -rf $(BUNDLE) build/bin build/images && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs build/metrics-server-rootfs
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
 		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/build/bin/runc github.com/opencontainers/runc
@@ -57,6 +59,11 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/volumehelper-rootfs/volume-helper ./volumehelper
 	$(GO) run ./hack/mkimage --rootfs build/volumehelper-rootfs --ref $(VOLUME_HELPER_IMAGE) \
 		--entrypoint /volume-helper --out build/images/volume-helper.tar
+	# metrics-server's own main, from its pinned module (tools/metrics-server).
+	cd tools/metrics-server && $(GO) build -trimpath -ldflags "-s -w" \
+		-o $(CURDIR)/build/metrics-server-rootfs/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
+	$(GO) run ./hack/mkimage --rootfs build/metrics-server-rootfs --ref $(METRICS_SERVER_IMAGE) \
+		--entrypoint /metrics-server --out build/images/metrics-server.tar
 	# Compressed, executables and images add a third of their size to the binary.
 	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
 	$(GO) run ./hack/pack --from build/images --to $(BUNDLE)/images

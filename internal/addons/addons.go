@@ -21,8 +21,9 @@ import (
 
 // Images the add-ons run; the build tags them the same (Makefile).
 const (
-	CoreDNSImage      = "monokube.io/coredns:1.15.0"
-	VolumeHelperImage = "monokube.io/volume-helper:1"
+	CoreDNSImage       = "monokube.io/coredns:1.15.0"
+	VolumeHelperImage  = "monokube.io/volume-helper:1"
+	MetricsServerImage = "monokube.io/metrics-server:0.8.0"
 )
 
 //go:embed *.yaml
@@ -33,6 +34,7 @@ type Settings struct {
 	ClusterDNS              string
 	ClusterDomain           string
 	CoreDNSImage            string
+	MetricsServerImage      string
 	LocalStorageProvisioner string
 }
 
@@ -42,6 +44,7 @@ func NewSettings(spec config.Spec) Settings {
 		ClusterDNS:              spec.Network.ClusterDNS,
 		ClusterDomain:           spec.Network.ClusterDomain,
 		CoreDNSImage:            CoreDNSImage,
+		MetricsServerImage:      MetricsServerImage,
 		LocalStorageProvisioner: localstorage.ProvisionerName,
 	}
 }
@@ -49,8 +52,9 @@ func NewSettings(spec config.Spec) Settings {
 // manifestOf names the template of each add-on that ships as a manifest;
 // the others run in the server process.
 var manifestOf = map[string]string{
-	config.AddonCoreDNS:      "coredns.yaml",
-	config.AddonLocalStorage: "local-storage.yaml",
+	config.AddonCoreDNS:       "coredns.yaml",
+	config.AddonMetricsServer: "metrics-server.yaml",
+	config.AddonLocalStorage:  "local-storage.yaml",
 }
 
 // Write brings dir in line with the config: the manifest of every enabled

@@ -34,7 +34,7 @@ func TestImagesMatchBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for variable, image := range map[string]string{"COREDNS_IMAGE": CoreDNSImage, "VOLUME_HELPER_IMAGE": VolumeHelperImage} {
+	for variable, image := range map[string]string{"COREDNS_IMAGE": CoreDNSImage, "VOLUME_HELPER_IMAGE": VolumeHelperImage, "METRICS_SERVER_IMAGE": MetricsServerImage} {
 		if !strings.Contains(string(makefile), variable+" := "+image+"\n") {
 			t.Errorf("Makefile's %s is not %s", variable, image)
 		}

@@ -37,6 +37,21 @@ func TestAddons(t *testing.T) {
 		}
 	})
 
+	t.Run("KubectlTopNodesAndPods", func(t *testing.T) {
+		var out string
+		if !harness.PollOK(90*time.Second-time.Since(ready), func(context.Context) (bool, error) {
+			out, _ = node.Kubectl("top", "nodes")
+			return strings.Contains(out, node.Name), nil
+		}) {
+			t.Fatalf("kubectl top nodes does not list %s within 90 s of Node Ready:\n%s", node.Name, out)
+		}
+		t.Logf("kubectl top nodes answered %s after Node Ready", time.Since(ready).Round(time.Second))
+		harness.Poll(t, 60*time.Second, "kubectl top pods lists coredns", func(context.Context) (bool, error) {
+			out, _ = node.Kubectl("top", "pods", "-n", "kube-system")
+			return strings.Contains(out, "coredns-"), nil
+		})
+	})
+
 	// A client pod, a Service with a named port and a headless one over
 	// a web server.
 	node.Apply(fmt.Sprintf(`
@@ -314,6 +329,46 @@ spec:
 			_, statErr := os.Stat(dir)
 			return apierrors.IsNotFound(err) && os.IsNotExist(statErr), nil
 		})
+	})
+
+	t.Run("HPAScalesACPUBurnerUp", func(t *testing.T) {
+		node.Apply(fmt.Sprintf(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: burner}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: burner}}
+  template:
+    metadata: {labels: {app: burner}}
+    spec:
+      containers:
+      - name: c
+        image: %s
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, "while :; do :; done"]
+        resources:
+          requests: {cpu: 10m}
+          limits: {cpu: 100m}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: burner}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burner}
+  minReplicas: 1
+  maxReplicas: 2
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+`, image))
+		defer node.MustKubectl("delete", "deployment,hpa", "burner")
+		began := time.Now()
+		harness.Poll(t, 3*time.Minute, "the HPA scales burner to 2 replicas", func(ctx context.Context) (bool, error) {
+			d, err := client.AppsV1().Deployments("default").Get(ctx, "burner", metav1.GetOptions{})
+			return err == nil && d.Status.Replicas == 2, nil
+		})
+		t.Logf("scaled up %s after the HPA was created", time.Since(began).Round(time.Second))
 	})
 
 	t.Run("DisabledAddonGoneAfterRestart", func(t *testing.T) {

@@ -207,6 +207,63 @@ spec:
 		}
 	})
 
+	t.Run("ClusterDNSFromAPodOnAWorker", func(t *testing.T) {
+		worker := c.Workers[0]
+		var out string
+		if !harness.PollOK(90*time.Second, func(context.Context) (bool, error) {
+			out, _ = c.Server.Kubectl("exec", pods[worker.Name].Name, "--", "nslookup", "kubernetes.default.svc.cluster.local")
+			return strings.Contains(out, "Name:") && strings.Contains(out, "10.43.0.1"), nil
+		}) {
+			t.Fatalf("nslookup from a pod on %s:\n%s", worker.Name, out)
+		}
+		// Node names resolve from every node (NodeHosts).
+		out, _ = c.Server.Kubectl("exec", pods[worker.Name].Name, "--", "nslookup", c.Workers[len(c.Workers)-1].Name+".")
+		if !strings.Contains(out, c.Workers[len(c.Workers)-1].IP) {
+			t.Errorf("node name lookup from %s:\n%s", worker.Name, out)
+		}
+	})
+
+	t.Run("PVCOnAWorkersNode", func(t *testing.T) {
+		worker := c.Workers[len(c.Workers)-1]
+		c.Server.Apply(fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: onworker, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: onworker, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: %s}
+  containers:
+  - name: c
+    image: %s
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo from-worker > /data/f && exec sleep 3600"]
+    volumeMounts: [{name: d, mountPath: /data}]
+  volumes:
+  - name: d
+    persistentVolumeClaim: {claimName: onworker}
+`, worker.Name, image))
+		harness.WaitPhase(t, client, "default", "onworker", corev1.PodRunning)
+		pvc, err := client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), "onworker", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(worker.DataDir, "storage", pvc.Spec.VolumeName+"_default_onworker")
+		if raw, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(raw) != "from-worker\n" {
+			t.Fatalf("volume not in the worker's data dir %s: %v %q", dir, err, raw)
+		}
+		c.Server.MustKubectl("delete", "pod", "onworker", "--grace-period=1")
+		c.Server.MustKubectl("delete", "pvc", "onworker")
+		harness.Poll(t, 90*time.Second, "the worker's volume directory removed", func(context.Context) (bool, error) {
+			_, err := os.Stat(dir)
+			return os.IsNotExist(err), nil
+		})
+	})
+
 	t.Run("WorkerRestartsWithoutToken", func(t *testing.T) {
 		worker := c.Workers[0]
 		before := containerIDs(t, c)
