@@ -216,9 +216,14 @@ spec:
 		}) {
 			t.Fatalf("nslookup from a pod on %s:\n%s", worker.Name, out)
 		}
-		// Node names resolve from every node (NodeHosts).
-		out, _ = c.Server.Kubectl("exec", pods[worker.Name].Name, "--", "nslookup", c.Workers[len(c.Workers)-1].Name+".")
-		if !strings.Contains(out, c.Workers[len(c.Workers)-1].IP) {
+		// Node names resolve from every node (NodeHosts). A node that
+		// joined a moment ago takes up to the kubelet's ConfigMap refresh
+		// (about a minute) to appear in CoreDNS's mounted file.
+		other := c.Workers[len(c.Workers)-1]
+		if !harness.PollOK(150*time.Second, func(context.Context) (bool, error) {
+			out, _ = c.Server.Kubectl("exec", pods[worker.Name].Name, "--", "nslookup", other.Name+".")
+			return strings.Contains(out, other.IP), nil
+		}) {
 			t.Errorf("node name lookup from %s:\n%s", worker.Name, out)
 		}
 	})
