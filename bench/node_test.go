@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +17,16 @@ import (
 )
 
 type nodeReport struct {
-	StartToNodeReady durations `json:"start_to_node_ready"`
-	StartToFirstPod  durations `json:"start_to_first_pod_running"`
-	IdleRSSMiB       float64   `json:"idle_rss_mib_server_plus_worker"`
-	IdleAfterSeconds int       `json:"idle_after_seconds"`
+	StartToNodeReady durations      `json:"start_to_node_ready"`
+	StartToFirstPod  durations      `json:"start_to_first_pod_running"`
+	StartToAddonsUp  durations      `json:"start_to_addons_ready"`
+	IdleRSSMiB       float64        `json:"idle_rss_mib_server_plus_worker"`
+	AddonPodsMemMiB  map[string]int `json:"addon_pods_working_set_mib"`
+	IdleAfterSeconds int            `json:"idle_after_seconds"`
 }
+
+// addonDeployments are the bundled add-ons that run as pods.
+var addonDeployments = []string{"coredns", "metrics-server"}
 
 // TestNodeNumbers starts a fresh `server --enable-worker` node N times
 // (MONOKUBE_BENCH_RUNS, default 3) in its own namespaces and measures start
@@ -32,7 +38,7 @@ func TestNodeNumbers(t *testing.T) {
 	}
 	runs := envInt("MONOKUBE_BENCH_RUNS", 3)
 	idle := envInt("MONOKUBE_BENCH_NODE_IDLE", 60)
-	var ready, firstPod []time.Duration
+	var ready, firstPod, addonsUp []time.Duration
 	var last *harness.Node
 	for i := range runs {
 		network := harness.NewNetwork(t)
@@ -56,6 +62,16 @@ func TestNodeNumbers(t *testing.T) {
 			return err == nil && pod.Status.Phase == corev1.PodRunning, nil
 		})
 		firstPod = append(firstPod, time.Since(began))
+		harness.Poll(t, 3*time.Minute, "add-ons available", func(ctx context.Context) (bool, error) {
+			for _, name := range addonDeployments {
+				d, err := client.AppsV1().Deployments("kube-system").Get(ctx, name, metav1.GetOptions{})
+				if err != nil || d.Status.AvailableReplicas < 1 {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		addonsUp = append(addonsUp, time.Since(began))
 		last = node
 		if i < runs-1 {
 			node.Kill()
@@ -65,7 +81,9 @@ func TestNodeNumbers(t *testing.T) {
 	report := nodeReport{
 		StartToNodeReady: summarize(ready),
 		StartToFirstPod:  summarize(firstPod),
+		StartToAddonsUp:  summarize(addonsUp),
 		IdleRSSMiB:       rssMiB(t, last.PID()),
+		AddonPodsMemMiB:  addonMemory(t, last),
 		IdleAfterSeconds: idle,
 	}
 	out, _ := json.MarshalIndent(report, "", "  ")
@@ -89,4 +107,23 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addonMemory is each kube-system pod's working set as metrics-server
+// reports it (what `kubectl top pods` shows).
+func addonMemory(t *testing.T, node *harness.Node) map[string]int {
+	out, err := node.Kubectl("top", "pods", "-n", "kube-system", "--no-headers")
+	if err != nil {
+		t.Logf("kubectl top pods: %v\n%s", err, out)
+		return nil
+	}
+	memory := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var name, cpu string
+		var mib int
+		if _, err := fmt.Sscanf(line, "%s %s %dMi", &name, &cpu, &mib); err == nil {
+			memory[name] = mib
+		}
+	}
+	return memory
 }

@@ -52,7 +52,7 @@ func compress(src, dst string) error {
 		return err
 	}
 	defer out.Close()
-	encoder, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+	encoder, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 	if err != nil {
 		return err
 	}

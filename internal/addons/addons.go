@@ -57,6 +57,9 @@ var manifestOf = map[string]string{
 	config.AddonLocalStorage:  "local-storage.yaml",
 }
 
+// alwaysWritten are manifests that do not depend on an add-on switch.
+var alwaysWritten = []string{"helm-crds.yaml"}
+
 // Write brings dir in line with the config: the manifest of every enabled
 // add-on is written (unless the user took it over by creating
 // <name>.skip), and the manifest of every disabled one is removed, which
@@ -64,6 +67,11 @@ var manifestOf = map[string]string{
 func Write(dir string, spec config.AddonsSpec, settings Settings) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create manifests directory: %w", err)
+	}
+	for _, file := range alwaysWritten {
+		if err := writeManifest(dir, file, settings); err != nil {
+			return err
+		}
 	}
 	for _, name := range config.AddonNames {
 		file, ok := manifestOf[name]
@@ -79,17 +87,27 @@ func Write(dir string, spec config.AddonsSpec, settings Settings) error {
 			}
 			continue
 		}
-		if _, err := os.Stat(path + ".skip"); err == nil {
-			klog.InfoS("Add-on manifest taken over by the user (.skip file); not writing it", "addon", name, "skip", path+".skip")
-			continue
+		if err := writeManifest(dir, file, settings); err != nil {
+			return fmt.Errorf("add-on %s: %w", name, err)
 		}
-		content, err := renderTemplate(file, settings)
-		if err != nil {
-			return err
-		}
-		if err := writeIfChanged(path, content); err != nil {
-			return fmt.Errorf("write add-on %s: %w", name, err)
-		}
+	}
+	return nil
+}
+
+// writeManifest renders a template into dir, unless the user took the file
+// over by creating <file>.skip.
+func writeManifest(dir, file string, settings Settings) error {
+	path := filepath.Join(dir, file)
+	if _, err := os.Stat(path + ".skip"); err == nil {
+		klog.InfoS("Manifest taken over by the user (.skip file); not writing it", "skip", path+".skip")
+		return nil
+	}
+	content, err := renderTemplate(file, settings)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(path, content); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package addons
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,7 +15,7 @@ import (
 // Every template renders into objects the deployer accepts.
 func TestTemplatesDecode(t *testing.T) {
 	settings := NewSettings(config.Default().Spec)
-	for _, file := range manifestOf {
+	for _, file := range append(slices.Collect(maps.Values(manifestOf)), alwaysWritten...) {
 		content, err := renderTemplate(file, settings)
 		if err != nil {
 			t.Fatal(err)

@@ -13,10 +13,11 @@ const (
 	AddonMetricsServer = "metrics-server"
 	AddonLocalStorage  = "local-storage"
 	AddonServiceLB     = "servicelb"
+	AddonHelm          = "helm-controller"
 )
 
 // AddonNames lists every add-on, in the order they are written.
-var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB}
+var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB, AddonHelm}
 
 // AddonsSpec turns the bundled add-ons on and off. Every add-on is on
 // unless its enabled is false; turning one off removes it from a running
@@ -26,6 +27,9 @@ type AddonsSpec struct {
 	MetricsServer AddonSpec        `json:"metricsServer"`
 	LocalStorage  LocalStorageSpec `json:"localStorage"`
 	ServiceLB     AddonSpec        `json:"serviceLB"`
+	// HelmController reconciles HelmChart objects; their kinds stay
+	// defined when it is off.
+	HelmController AddonSpec `json:"helmController"`
 }
 
 // AddonSpec is the switch every add-on has.
@@ -60,6 +64,8 @@ func (a AddonsSpec) Enabled(name string) bool {
 		return a.LocalStorage.On()
 	case AddonServiceLB:
 		return a.ServiceLB.On()
+	case AddonHelm:
+		return a.HelmController.On()
 	}
 	return false
 }
@@ -78,6 +84,8 @@ func (a *AddonsSpec) Disable(names []string) error {
 			a.LocalStorage.Enabled = &off
 		case AddonServiceLB:
 			a.ServiceLB.Enabled = &off
+		case AddonHelm:
+			a.HelmController.Enabled = &off
 		default:
 			return fmt.Errorf("unknown add-on %q; known add-ons: %s", name, strings.Join(AddonNames, ", "))
 		}

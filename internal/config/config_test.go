@@ -117,10 +117,11 @@ func nonDefault() *ClusterConfig {
 				Taints:     []string{"dedicated=edge:NoSchedule"},
 			},
 			Addons: AddonsSpec{
-				CoreDNS:       AddonSpec{Enabled: &no},
-				MetricsServer: AddonSpec{Enabled: &no},
-				LocalStorage:  LocalStorageSpec{Enabled: &no, Path: "/srv/volumes"},
-				ServiceLB:     AddonSpec{Enabled: &no},
+				CoreDNS:        AddonSpec{Enabled: &no},
+				MetricsServer:  AddonSpec{Enabled: &no},
+				LocalStorage:   LocalStorageSpec{Enabled: &no, Path: "/srv/volumes"},
+				ServiceLB:      AddonSpec{Enabled: &no},
+				HelmController: AddonSpec{Enabled: &no},
 			},
 		},
 	}

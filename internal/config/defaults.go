@@ -36,6 +36,20 @@ func Default() *ClusterConfig {
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},
 			PKI:               PKISpec{LeafValidity: "8760h", RenewPercentLeft: 20},
 			Worker:            WorkerSpec{Labels: []string{}, Taints: []string{}},
+			Addons: AddonsSpec{
+				CoreDNS:        AddonSpec{Enabled: on()},
+				MetricsServer:  AddonSpec{Enabled: on()},
+				LocalStorage:   LocalStorageSpec{Enabled: on()},
+				ServiceLB:      AddonSpec{Enabled: on()},
+				HelmController: AddonSpec{Enabled: on()},
+			},
 		},
 	}
+}
+
+// on is a fresh true for each add-on switch, so that turning one off
+// never turns off another.
+func on() *bool {
+	enabled := true
+	return &enabled
 }

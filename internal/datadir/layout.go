@@ -58,6 +58,10 @@ func (l Layout) AdvertisedURLFile() string { return l.path("advertised-url") }
 // add-ons it writes and the user's own files.
 func (l Layout) ManifestsDir() string { return l.path("manifests") }
 
+// StaticChartsDir holds Helm charts shipped with the server, which a
+// HelmChart names as https://%{KUBERNETES_API}%/static/charts/<file>.
+func (l Layout) StaticChartsDir() string { return l.path("static", "charts") }
+
 // FlexVolumeDir is shared by the controller-manager and the kubelet.
 func (l Layout) FlexVolumeDir() string { return l.path("kubelet-plugins", "volume", "exec") }
 

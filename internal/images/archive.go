@@ -6,6 +6,7 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"io/fs"
@@ -40,9 +41,11 @@ func WriteArchive(spec Spec, out string) error {
 	if err != nil {
 		return err
 	}
+	// Stored, not deflated: the build zstd-compresses the whole archive
+	// (hack/pack), which does far better on the raw layer than on gzip.
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
+	}, tarball.WithCompressionLevel(gzip.NoCompression))
 	if err != nil {
 		return fmt.Errorf("layer: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/addons"
+	"github.com/monokube/monokube/internal/addons/helm"
 	"github.com/monokube/monokube/internal/addons/localstorage"
 	"github.com/monokube/monokube/internal/addons/servicelb"
 	"github.com/monokube/monokube/internal/component"
@@ -60,7 +61,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Layout.MoveLegacyStaticPods(); err != nil {
 		return err
 	}
-	if err := addons.Write(s.Layout.ManifestsDir(), s.Config.Spec.Addons, addons.NewSettings(s.Config.Spec)); err != nil {
+	if err := addons.Write(s.Layout.ManifestsDir(), s.addons(), addons.NewSettings(s.Config.Spec)); err != nil {
 		return err
 	}
 
@@ -138,6 +139,9 @@ func (s *Server) components() (*component.Manager, error) {
 			Kubeconfig: files.AdminKubeconfig(), DefaultPath: s.storagePath(), HelperImage: addons.VolumeHelperImage,
 		})
 	}
+	if spec.Addons.HelmController.On() {
+		components = append(components, &helm.Controller{Kubeconfig: files.AdminKubeconfig(), StaticDir: s.Layout.StaticChartsDir()})
+	}
 	if spec.Addons.ServiceLB.On() {
 		components = append(components, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
 	}
@@ -167,4 +171,17 @@ func (s *Server) storagePath() string {
 		return path
 	}
 	return s.Layout.StorageDir()
+}
+
+// addons are the add-ons this server runs: the config's, less
+// metrics-server on a server that is not a node. The API server reaches
+// metrics-server's pod through this machine's pod network; without one,
+// metrics.k8s.io would stay unavailable and every kubectl would warn.
+func (s *Server) addons() config.AddonsSpec {
+	spec := s.Config.Spec.Addons
+	if !s.EnableWorker && spec.MetricsServer.On() {
+		klog.InfoS("Not deploying metrics-server: the API server reaches it over this machine's pod network; run the server with --enable-worker")
+		_ = spec.Disable([]string{config.AddonMetricsServer})
+	}
+	return spec
 }

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -371,6 +375,62 @@ spec:
 		t.Logf("scaled up %s after the HPA was created", time.Since(began).Round(time.Second))
 	})
 
+	t.Run("HelmChartInstallsUpgradesAndUninstalls", func(t *testing.T) {
+		chart := chartArchive(t, map[string]string{
+			"greeter/Chart.yaml":               "apiVersion: v2\nname: greeter\nversion: 0.1.0\n",
+			"greeter/values.yaml":              "greeting: hello\n",
+			"greeter/templates/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeting\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+		})
+		helmChart := func(greeting string) string {
+			return fmt.Sprintf(`
+apiVersion: helm.cattle.io/v1
+kind: HelmChart
+metadata: {name: greeter, namespace: kube-system}
+spec:
+  targetNamespace: greeted
+  createNamespace: true
+  chartContent: %s
+  valuesContent: |
+    greeting: %s
+`, chart, greeting)
+		}
+		greeting := func(ctx context.Context) string {
+			cm, err := client.CoreV1().ConfigMaps("greeted").Get(ctx, "greeter-greeting", metav1.GetOptions{})
+			if err != nil {
+				return ""
+			}
+			return cm.Data["greeting"]
+		}
+		node.Apply(helmChart("bonjour"))
+		harness.Poll(t, 90*time.Second, "the chart's ConfigMap with the HelmChart's value", func(ctx context.Context) (bool, error) {
+			return greeting(ctx) == "bonjour", nil
+		})
+		node.Apply(helmChart("hallo"))
+		harness.Poll(t, 60*time.Second, "the release upgraded with the new value", func(ctx context.Context) (bool, error) {
+			return greeting(ctx) == "hallo", nil
+		})
+		node.Apply(`
+apiVersion: helm.cattle.io/v1
+kind: HelmChartConfig
+metadata: {name: greeter, namespace: kube-system}
+spec:
+  valuesContent: |
+    greeting: ciao
+`)
+		harness.Poll(t, 60*time.Second, "HelmChartConfig's value over the HelmChart's", func(ctx context.Context) (bool, error) {
+			return greeting(ctx) == "ciao", nil
+		})
+		if out := node.MustKubectl("get", "helmchart", "-n", "kube-system", "greeter", "-o", "jsonpath={.status.revision}"); out != "3" {
+			t.Errorf("status.revision = %q, want 3", out)
+		}
+		node.MustKubectl("delete", "helmchart", "-n", "kube-system", "greeter")
+		harness.Poll(t, 60*time.Second, "the release uninstalled with the HelmChart", func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().ConfigMaps("greeted").Get(ctx, "greeter-greeting", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		node.MustKubectl("delete", "helmchartconfig", "-n", "kube-system", "greeter")
+	})
+
 	t.Run("DisabledAddonGoneAfterRestart", func(t *testing.T) {
 		if code, _, err := node.Terminate(60 * time.Second); err != nil || code != 0 {
 			t.Fatalf("stop: code %d, %v", code, err)
@@ -414,4 +474,28 @@ func afterServer(out string) string {
 		return out[i:]
 	}
 	return ""
+}
+
+// chartArchive packs files into a chart .tgz and returns it base64-encoded,
+// as spec.chartContent takes it.
+func chartArchive(t *testing.T, files map[string]string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, content := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
 }
