@@ -61,7 +61,7 @@ func TestDecodeNamesFileAndLine(t *testing.T) {
 	}
 	for text, want := range map[string]string{
 		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n   bad: [\n": "f.yaml:10",
-		"kind: ConfigMap\nmetadata:\n  name: a\n":                                  "no apiVersion",
+		"kind: ConfigMap\nmetadata:\n  name: a\n":                                "no apiVersion",
 		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: a\n":        "no metadata.name",
 		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n- a\n- b\n": "f.yaml:6",
 	} {
