@@ -1,11 +1,11 @@
 #!/bin/sh
 # Installs what building and testing monokube needs on Debian 12, once:
 #   libseccomp-dev  - runc is built with seccomp and linked statically
-#   iptables nftables - kube-proxy and the CNI plugins exec them (until monokube bundles them)
+#   iptables nftables ipset - kube-proxy, the CNI plugins and the NetworkPolicy controller exec them (until monokube bundles them)
 #   busybox-static  - the tests build their container image from it
 #   iproute2 util-linux - ip netns / nsenter / unshare for the namespaced test nodes
 set -eu
-packages="libseccomp-dev iptables nftables busybox-static iproute2 util-linux"
+packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

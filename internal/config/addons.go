@@ -14,10 +14,11 @@ const (
 	AddonLocalStorage  = "local-storage"
 	AddonServiceLB     = "servicelb"
 	AddonHelm          = "helm-controller"
+	AddonNetworkPolicy = "network-policy"
 )
 
 // AddonNames lists every add-on, in the order they are written.
-var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB, AddonHelm}
+var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB, AddonHelm, AddonNetworkPolicy}
 
 // AddonsSpec turns the bundled add-ons on and off. Every add-on is on
 // unless its enabled is false; turning one off removes it from a running
@@ -30,6 +31,9 @@ type AddonsSpec struct {
 	// HelmController reconciles HelmChart objects; their kinds stay
 	// defined when it is off.
 	HelmController AddonSpec `json:"helmController"`
+	// NetworkPolicy enforces NetworkPolicies on every node (kube-router's
+	// controller; needs ipset and iptables on the nodes).
+	NetworkPolicy AddonSpec `json:"networkPolicy"`
 }
 
 // AddonSpec is the switch every add-on has.
@@ -66,6 +70,8 @@ func (a AddonsSpec) Enabled(name string) bool {
 		return a.ServiceLB.On()
 	case AddonHelm:
 		return a.HelmController.On()
+	case AddonNetworkPolicy:
+		return a.NetworkPolicy.On()
 	}
 	return false
 }
@@ -86,6 +92,8 @@ func (a *AddonsSpec) Disable(names []string) error {
 			a.ServiceLB.Enabled = &off
 		case AddonHelm:
 			a.HelmController.Enabled = &off
+		case AddonNetworkPolicy:
+			a.NetworkPolicy.Enabled = &off
 		default:
 			return fmt.Errorf("unknown add-on %q; known add-ons: %s", name, strings.Join(AddonNames, ", "))
 		}

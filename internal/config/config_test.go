@@ -122,6 +122,7 @@ func nonDefault() *ClusterConfig {
 				LocalStorage:   LocalStorageSpec{Enabled: &no, Path: "/srv/volumes"},
 				ServiceLB:      AddonSpec{Enabled: &no},
 				HelmController: AddonSpec{Enabled: &no},
+				NetworkPolicy:  AddonSpec{Enabled: &no},
 			},
 		},
 	}

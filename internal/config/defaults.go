@@ -42,6 +42,7 @@ func Default() *ClusterConfig {
 				LocalStorage:   LocalStorageSpec{Enabled: on()},
 				ServiceLB:      AddonSpec{Enabled: on()},
 				HelmController: AddonSpec{Enabled: on()},
+				NetworkPolicy:  AddonSpec{Enabled: on()},
 			},
 		},
 	}

@@ -9,7 +9,13 @@ import "github.com/monokube/monokube/internal/config"
 type ClusterSettings struct {
 	ClusterName string             `json:"clusterName"`
 	Network     config.NetworkSpec `json:"network"`
+	// NetworkPolicy says whether every node enforces NetworkPolicies;
+	// absent (a server from before the setting) means yes.
+	NetworkPolicy *bool `json:"networkPolicy,omitempty"`
 }
+
+// EnforceNetworkPolicy reports whether nodes enforce NetworkPolicies.
+func (s ClusterSettings) EnforceNetworkPolicy() bool { return s.NetworkPolicy == nil || *s.NetworkPolicy }
 
 // The ConfigMap in kube-system that holds ClusterSettings, readable by
 // nodes and worker bootstrap tokens only.

@@ -38,6 +38,9 @@ type Setup struct {
 	// Network is the cluster's, the same on every node.
 	Network config.NetworkSpec
 
+	// NetworkPolicy enforces NetworkPolicies on this node's pods.
+	NetworkPolicy bool
+
 	// StoragePath holds this node's local-path volumes; empty means
 	// <data-dir>/storage.
 	StoragePath string
@@ -89,6 +92,11 @@ func Components(s Setup) ([]component.Component, error) {
 	components = append(components, podnetwork.Components(podnetwork.Node{
 		Layout: s.Layout, Name: id.Name, IP: s.NodeIP, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
 	}, s.Network)...)
+	if s.NetworkPolicy {
+		components = append(components, &NetworkPolicy{
+			Client: nodeClient, NodeName: id.Name, ServiceCIDR: s.Network.ServiceCIDR, NodePortRange: defaultNodePortRange,
+		})
+	}
 	storagePath := s.StoragePath
 	if storagePath == "" {
 		storagePath = s.Layout.StorageDir()

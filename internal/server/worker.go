@@ -45,6 +45,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		ServingKey:          nodePKI.Key(pki.KubeletServing),
 		Network:             spec.Network,
 		StoragePath:         s.storagePath(),
+		NetworkPolicy:       s.Config.Spec.Addons.NetworkPolicy.On(),
 		// The kubelet's CSI plugin shares process-wide state with the
 		// controller-manager's; the kubelet must initialise it last.
 		KubeletStartAfter: controllerManager.ControllersBuilt,
@@ -57,5 +58,6 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 
 // clusterSettings are what every node of this cluster shares.
 func (s *Server) clusterSettings() join.ClusterSettings {
-	return join.ClusterSettings{ClusterName: s.Config.Metadata.Name, Network: s.Config.Spec.Network}
+	enforce := s.Config.Spec.Addons.NetworkPolicy.On()
+	return join.ClusterSettings{ClusterName: s.Config.Metadata.Name, Network: s.Config.Spec.Network, NetworkPolicy: &enforce}
 }

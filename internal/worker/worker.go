@@ -73,6 +73,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		KubeProxyKubeconfig: creds.KubeProxyKubeconfig,
 		CAFile:              creds.CAFile,
 		Network:             settings.Network,
+		NetworkPolicy:       settings.EnforceNetworkPolicy(),
 	})
 	if err != nil {
 		return err

@@ -137,6 +137,48 @@ spec:
 		lookup(t, node.Name+".", node.IP)
 	})
 
+	t.Run("NetworkPolicyDeniesThenAllows", func(t *testing.T) {
+		reach := func() bool {
+			out, _ := node.Kubectl("exec", "dnsclient", "--", "sh", "-c",
+				fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 %s 8080`, web.Status.PodIP))
+			return strings.Contains(out, "HTTP/1")
+		}
+		harness.Poll(t, 30*time.Second, "dnsclient reaches dnsweb before any policy", func(context.Context) (bool, error) { return reach(), nil })
+		node.Apply(`
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: default}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+`)
+		defer node.MustKubectl("delete", "networkpolicy", "default-deny", "allow-web", "--ignore-not-found")
+		// Blocked three times in a row: one lost connection proves nothing.
+		blocked := 0
+		harness.Poll(t, 45*time.Second, "default-deny blocks dnsclient → dnsweb", func(context.Context) (bool, error) {
+			if reach() {
+				blocked = 0
+			} else {
+				blocked++
+			}
+			return blocked == 3, nil
+		})
+		if rules, err := node.InNode("iptables-save", "-t", "filter"); err != nil || !strings.Contains(rules, "KUBE-NWPLCY-") {
+			t.Errorf("the node has no NetworkPolicy chains (err %v)", err)
+		}
+		node.Apply(`
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: dnsweb}}
+  ingress:
+  - from: [{podSelector: {}}]
+    ports: [{port: 8080, protocol: TCP}]
+`)
+		harness.Poll(t, 30*time.Second, "the allowing policy lets dnsclient through", func(context.Context) (bool, error) { return reach(), nil })
+	})
+
 	t.Run("CorefileEditTakesEffectWithoutRestart", func(t *testing.T) {
 		cm, err := client.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
 		if err != nil {

@@ -49,10 +49,15 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 		Subjects:   bootstrappers,
 	}
 	// Flannel on every node watches all Nodes for their pod CIDRs and
-	// addresses; the Node authorizer lets a node list only itself.
+	// addresses; the Node authorizer lets a node list only itself. The
+	// NetworkPolicy controller on every node watches pods, namespaces and
+	// the policies.
 	nodeNetworkRole := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "monokube:node-network"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"nodes", "pods", "namespaces"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"list", "watch"}},
+		},
 	}
 	nodeNetworkBinding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "monokube:node-network"},

@@ -1,0 +1,134 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/cloudnativelabs/kube-router/v2/pkg/controllers/netpol"
+	"github.com/cloudnativelabs/kube-router/v2/pkg/healthcheck"
+	"github.com/cloudnativelabs/kube-router/v2/pkg/options"
+	"github.com/cloudnativelabs/kube-router/v2/pkg/svcip"
+	"github.com/cloudnativelabs/kube-router/v2/pkg/utils"
+	"github.com/coreos/go-iptables/iptables"
+	"github.com/vishvananda/netlink"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/monokube/monokube/internal/component"
+)
+
+// defaultNodePortRange is the API server's, which monokube does not change.
+const defaultNodePortRange = "30000-32767"
+
+// NetworkPolicy enforces the cluster's NetworkPolicies for this node's
+// pods with kube-router's policy controller (iptables and ipset), as k3s
+// embeds it. It reads pods, namespaces and policies with the node's own
+// credentials (RBAC grants system:nodes the reads it needs).
+type NetworkPolicy struct {
+	Client        kubernetes.Interface
+	NodeName      string
+	ServiceCIDR   string
+	NodePortRange string // "30000-32767"
+
+	component.Task
+}
+
+var _ component.Component = (*NetworkPolicy)(nil)
+
+func (n *NetworkPolicy) Name() string { return "network-policy" }
+
+// Init checks what the controller execs, so a missing tool stops the
+// start with its name instead of policies silently not applying.
+func (n *NetworkPolicy) Init(context.Context) error {
+	for _, tool := range []string{"ipset", "iptables-save", "iptables-restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("NetworkPolicy enforcement needs %s (Debian: apt-get install ipset iptables), or turn it off with spec.addons.networkPolicy.enabled: false: %w", tool, err)
+		}
+	}
+	return nil
+}
+
+func (n *NetworkPolicy) Start(ctx context.Context) error {
+	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
+	if err != nil {
+		return fmt.Errorf("network policy: iptables: %w", err)
+	}
+	ipset, err := utils.NewIPSet(false)
+	if err != nil {
+		return fmt.Errorf("network policy: ipset: %w", err)
+	}
+	cfg := options.NewKubeRouterConfig()
+	cfg.ClusterIPCIDRs = []string{n.ServiceCIDR}
+	cfg.EnableIPv4, cfg.EnableIPv6 = true, false
+	cfg.HostnameOverride = n.NodeName
+	cfg.NodePortRange = n.NodePortRange
+	cfg.RunFirewall, cfg.RunRouter, cfg.RunServiceProxy = true, false, false
+	cfg.MetricsEnabled = false
+	ranges, err := svcip.NewValidator(svcip.Config{ClusterIPCIDRs: cfg.ClusterIPCIDRs, EnableIPv4: true})
+	if err != nil {
+		return fmt.Errorf("network policy: service range: %w", err)
+	}
+	factory := informers.NewSharedInformerFactory(n.Client, 0)
+	pods := factory.Core().V1().Pods().Informer()
+	namespaces := factory.Core().V1().Namespaces().Informer()
+	policies := factory.Networking().V1().NetworkPolicies().Informer()
+	controller, err := netpol.NewNetworkPolicyController(n.Client, cfg, pods, policies, namespaces, &sync.Mutex{}, links{},
+		map[corev1.IPFamily]utils.IPTablesHandler{corev1.IPv4Protocol: ipt},
+		map[corev1.IPFamily]utils.IPSetHandler{corev1.IPv4Protocol: ipset}, ranges)
+	if err != nil {
+		return fmt.Errorf("network policy controller: %w", err)
+	}
+	for informer, handler := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{
+		pods: controller.PodEventHandler, namespaces: controller.NamespaceEventHandler, policies: controller.NetworkPolicyEventHandler,
+	} {
+		if _, err := informer.AddEventHandler(handler); err != nil {
+			return err
+		}
+	}
+	n.Go(ctx, func(ctx context.Context) error {
+		factory.Start(ctx.Done())
+		defer factory.Shutdown()
+		if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced, namespaces.HasSynced, policies.HasSynced) {
+			return nil
+		}
+		// The controller reports heartbeats; nothing here watches them.
+		heartbeats := make(chan *healthcheck.ControllerHeartbeat, 16)
+		go func() {
+			for {
+				select {
+				case <-heartbeats:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		klog.InfoS("Enforcing NetworkPolicies on this node", "node", n.NodeName)
+		controller.Run(heartbeats, ctx.Done(), &wg)
+		wg.Wait()
+		return nil
+	})
+	return nil
+}
+
+func (n *NetworkPolicy) Ready(context.Context) error { return nil }
+
+func (n *NetworkPolicy) Stop() error { return n.Task.Stop(10 * time.Second) }
+
+// links answers the controller's questions about local interfaces.
+type links struct{}
+
+func (links) LinkList(context.Context) ([]netlink.Link, error) { return netlink.LinkList() }
+
+func (links) AddrList(_ context.Context, link netlink.Link, family int) ([]netlink.Addr, error) {
+	return netlink.AddrList(link, family)
+}
+
+var _ utils.LocalLinkQuerier = links{}
