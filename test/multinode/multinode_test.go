@@ -228,6 +228,45 @@ spec:
 		}
 	})
 
+	t.Run("NetworkPolicyAcrossNodes", func(t *testing.T) {
+		from, to := pods[c.Server.Name], pods[c.Workers[0].Name]
+		reach := func() bool {
+			out, _ := c.Server.Kubectl("exec", from.Name, "--", "sh", "-c",
+				fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 %s 8080`, to.Status.PodIP))
+			return strings.Contains(out, to.Name)
+		}
+		harness.Poll(t, 30*time.Second, "server's pod reaches the worker's before any policy", func(context.Context) (bool, error) { return reach(), nil })
+		c.Server.Apply(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-deny, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+`)
+		defer c.Server.MustKubectl("delete", "networkpolicy", "web-deny", "web-from-server", "--ignore-not-found")
+		blocked := 0
+		harness.Poll(t, 45*time.Second, "the policy blocks the server's pod → the worker's", func(context.Context) (bool, error) {
+			if reach() {
+				blocked = 0
+			} else {
+				blocked++
+			}
+			return blocked == 3, nil
+		})
+		// Allowed again, but only from pods on the server's node: by the
+		// source pod's IP block.
+		c.Server.Apply(fmt.Sprintf(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-server, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{ipBlock: {cidr: %s/32}}]
+    ports: [{port: 8080}]
+`, from.Status.PodIP))
+		harness.Poll(t, 30*time.Second, "the ipBlock policy lets the server's pod through", func(context.Context) (bool, error) { return reach(), nil })
+	})
+
 	t.Run("PVCOnAWorkersNode", func(t *testing.T) {
 		worker := c.Workers[len(c.Workers)-1]
 		c.Server.Apply(fmt.Sprintf(`apiVersion: v1
