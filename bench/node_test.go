@@ -32,6 +32,8 @@ var addonDeployments = []string{"coredns", "metrics-server"}
 // (MONOKUBE_BENCH_RUNS, default 3) in its own namespaces and measures start
 // → Node Ready and start → first pod Running (image from the images dir),
 // then RSS after MONOKUBE_BENCH_NODE_IDLE seconds (default 60).
+// MONOKUBE_BENCH_SPEC is YAML added under the config's spec, for A/B runs
+// (for example with add-ons turned off).
 func TestNodeNumbers(t *testing.T) {
 	if testing.Short() || envInt("MONOKUBE_BENCH", 0) == 0 {
 		t.Skip("set MONOKUBE_BENCH=1 (or run `make bench`)")
@@ -42,7 +44,7 @@ func TestNodeNumbers(t *testing.T) {
 	var last *harness.Node
 	for i := range runs {
 		network := harness.NewNetwork(t)
-		node := harness.NewNode(t, network, 1, "")
+		node := harness.NewNode(t, network, 1, os.Getenv("MONOKUBE_BENCH_SPEC"))
 		harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
 		// A static pod needs no API call, so its start is part of node start.
 		static := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"first","namespace":"default"},"spec":{"containers":[{"name":"c","image":"` +
@@ -64,6 +66,9 @@ func TestNodeNumbers(t *testing.T) {
 		firstPod = append(firstPod, time.Since(began))
 		harness.Poll(t, 3*time.Minute, "add-ons available", func(ctx context.Context) (bool, error) {
 			for _, name := range addonDeployments {
+				if _, err := os.Stat(filepath.Join(node.DataDir, "manifests", name+".yaml")); err != nil {
+					continue // turned off
+				}
 				d, err := client.AppsV1().Deployments("kube-system").Get(ctx, name, metav1.GetOptions{})
 				if err != nil || d.Status.AvailableReplicas < 1 {
 					return false, nil

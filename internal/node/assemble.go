@@ -50,37 +50,62 @@ type Setup struct {
 	KubeletStartAfter func(context.Context) error
 }
 
+// Parts are a node's components in start order, in two groups: the
+// container runtime (containerd and the image import), which needs nothing
+// from the cluster and a server starts before its control plane, and the
+// node proper (kubelet, kube-proxy, pod network, ...).
+type Parts struct {
+	Runtime []component.Component
+	Node    []component.Component
+}
+
+// All is every part in start order.
+func (p Parts) All() []component.Component { return append(append([]component.Component{}, p.Runtime...), p.Node...) }
+
 // Components returns a node's runtime in start order: containerd, images,
-// kubelet, then (once the Node is registered) kube-proxy, and the pod network.
-func Components(s Setup) ([]component.Component, error) {
+// kubelet (once the images are in), then (once the Node is registered)
+// kube-proxy, and the pod network.
+func Components(s Setup) (Parts, error) {
 	id := s.Identity
 	// Recorded first, so `reset` finds the cgroup root even when this start
 	// fails halfway.
 	if err := id.record(s.Layout); err != nil {
-		return nil, err
+		return Parts{}, err
 	}
 	binDir, err := bundle.Extract(s.Layout.BinRoot())
 	if err != nil {
-		return nil, fmt.Errorf("unpack bundled executables: %w", err)
+		return Parts{}, fmt.Errorf("unpack bundled executables: %w", err)
 	}
 	cgroupMode := cgroups.Detect()
 	if err := cgroups.EnsureRoot(cgroupMode, id.CgroupRoot); err != nil {
-		return nil, err
+		return Parts{}, err
 	}
 	nodeClient, err := kubeclient.New(s.KubeletKubeconfig)
 	if err != nil {
-		return nil, err
+		return Parts{}, err
 	}
 	// Under systemd, systemd manages cgroups; a nested root (tests, several
 	// nodes on one machine) is only possible with cgroupfs.
 	systemd := cgroups.SystemdManaged() && id.CgroupRoot == ""
-	components := []component.Component{
+	images := &Images{Layout: s.Layout}
+	runtime := []component.Component{
 		&Containerd{Layout: s.Layout, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
-		&Images{Layout: s.Layout},
+		images,
+	}
+	startAfter := images.Imported
+	if s.KubeletStartAfter != nil {
+		startAfter = func(ctx context.Context) error {
+			if err := s.KubeletStartAfter(ctx); err != nil {
+				return err
+			}
+			return images.Imported(ctx)
+		}
+	}
+	components := []component.Component{
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			Identity: id, NodeIP: s.NodeIP, Cgroups: cgroupMode, SystemdCgroups: systemd,
-			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: s.KubeletStartAfter,
+			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: startAfter,
 		},
 	}
 	if s.Network.KubeProxy.Mode != config.ProxyDisabled {
@@ -105,5 +130,5 @@ func Components(s Setup) ([]component.Component, error) {
 	klog.InfoS("Node runtime configured", "node", id.Name, "nodeIP", s.NodeIP, "cgroups", cgroupMode.String(),
 		"cgroupRoot", id.CgroupRoot, "systemdCgroups", systemd, "kubeProxy", s.Network.KubeProxy.Mode,
 		"network", s.Network.Provider, "bin", binDir)
-	return components, nil
+	return Parts{Runtime: runtime, Node: components}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/platforms"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/bundle"
@@ -23,9 +24,15 @@ const criNamespace = "k8s.io"
 
 // Images imports the bundled system images and every archive in
 // <data-dir>/images/ into containerd before the kubelet starts, so pods
-// start without any registry.
+// start without any registry. The import runs in the background from
+// Start on (a server overlaps it with its control plane's start); the
+// kubelet waits for Imported.
 type Images struct {
 	Layout datadir.Layout
+
+	component.Task
+	imported chan struct{}
+	err      error
 }
 
 var _ component.Component = (*Images)(nil)
@@ -39,22 +46,54 @@ func (i *Images) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}
-	defer client.Close()
+	i.imported = make(chan struct{})
+	i.Go(ctx, func(ctx context.Context) error {
+		defer client.Close()
+		began := time.Now()
+		i.err = i.importAll(ctx, client)
+		close(i.imported)
+		if i.err != nil {
+			return i.err
+		}
+		klog.InfoS("Images imported", "took", time.Since(began).Round(time.Millisecond))
+		<-ctx.Done()
+		return nil
+	})
+	return nil
+}
+
+// Imported waits until every image is imported, and says whether the
+// bundled ones were.
+func (i *Images) Imported(ctx context.Context) error {
+	select {
+	case <-i.imported:
+		return i.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (i *Images) importAll(ctx context.Context, client *containerd.Client) error {
 	bundled, err := bundle.Images()
 	if err != nil {
 		return err
 	}
+	// Each archive is decompressed, hashed and unpacked on its own: on
+	// several cores they import side by side.
+	var imports errgroup.Group
 	for _, image := range bundled {
-		file, err := bundle.OpenImage(image.File)
-		if err != nil {
-			return err
-		}
-		// System images are pinned so the kubelet's image GC never removes them.
-		err = importArchive(ctx, client, file, "bundled "+image.File, map[string]string{"io.cri-containerd.pinned": "pinned"})
-		file.Close()
-		if err != nil {
-			return err
-		}
+		imports.Go(func() error {
+			file, err := bundle.OpenImage(image.File)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			// System images are pinned so the kubelet's image GC never removes them.
+			return importArchive(ctx, client, file, "bundled "+image.File, map[string]string{"io.cri-containerd.pinned": "pinned"})
+		})
+	}
+	if err := imports.Wait(); err != nil {
+		return err
 	}
 	archives, err := filepath.Glob(filepath.Join(i.Layout.ImagesDir(), "*.tar"))
 	if err != nil {
@@ -114,4 +153,4 @@ func importArchive(ctx context.Context, client *containerd.Client, archive io.Re
 }
 
 func (i *Images) Ready(context.Context) error { return nil }
-func (i *Images) Stop() error                 { return nil }
+func (i *Images) Stop() error                 { return i.Task.Stop(10 * time.Second) }

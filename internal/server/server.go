@@ -146,11 +146,13 @@ func (s *Server) components() (*component.Manager, error) {
 		components = append(components, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
 	}
 	if s.EnableWorker {
-		nodeComponents, err := s.nodeComponents(files, addrs, controllerManager)
+		parts, err := s.nodeComponents(files, addrs, controllerManager)
 		if err != nil {
 			return nil, err
 		}
-		components = append(components, nodeComponents...)
+		// The container runtime needs nothing from the cluster: it starts,
+		// and imports the images, while the control plane comes up.
+		components = slices.Concat(components[:1], parts.Runtime, components[1:], parts.Node)
 	}
 	return component.NewManager(components...), nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/node"
@@ -13,11 +12,11 @@ import (
 
 // nodeComponents returns the node runtime, in start order, for a server
 // that is also a worker: it signs the node's certificates with the CA.
-func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controllerManager *controlplane.ControllerManager) ([]component.Component, error) {
+func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controllerManager *controlplane.ControllerManager) (node.Parts, error) {
 	spec := s.Config.Spec
 	identity, err := node.NewIdentity(spec.Worker)
 	if err != nil {
-		return nil, err
+		return node.Parts{}, err
 	}
 	// The node is known to the cluster by the address the API server advertises.
 	nodeIP := addrs.advertise
@@ -32,9 +31,9 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		RenewPercentLeft: spec.PKI.RenewPercentLeft,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node certificates: %w", err)
+		return node.Parts{}, fmt.Errorf("node certificates: %w", err)
 	}
-	components, err := node.Components(node.Setup{
+	parts, err := node.Components(node.Setup{
 		Layout:              s.Layout,
 		Identity:            identity,
 		NodeIP:              nodeIP,
@@ -51,9 +50,10 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		KubeletStartAfter: controllerManager.ControllersBuilt,
 	})
 	if err != nil {
-		return nil, err
+		return node.Parts{}, err
 	}
-	return append(components, &NodeRole{Kubeconfig: clusterPKI.AdminKubeconfig(), NodeName: identity.Name}), nil
+	parts.Node = append(parts.Node, &NodeRole{Kubeconfig: clusterPKI.AdminKubeconfig(), NodeName: identity.Name})
+	return parts, nil
 }
 
 // clusterSettings are what every node of this cluster shares.

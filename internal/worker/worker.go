@@ -65,7 +65,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	components, err := node.Components(node.Setup{
+	parts, err := node.Components(node.Setup{
 		Layout:              w.Layout,
 		Identity:            w.Identity,
 		NodeIP:              nodeIP,
@@ -78,7 +78,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	components = append(components, &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
+	components := append(parts.All(), &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
 	return component.NewManager(components...).Run(ctx, func() {
 		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "server", creds.Server, "node", w.Identity.Name)
 	})
