@@ -15,7 +15,9 @@ type ClusterSettings struct {
 }
 
 // EnforceNetworkPolicy reports whether nodes enforce NetworkPolicies.
-func (s ClusterSettings) EnforceNetworkPolicy() bool { return s.NetworkPolicy == nil || *s.NetworkPolicy }
+func (s ClusterSettings) EnforceNetworkPolicy() bool {
+	return s.NetworkPolicy == nil || *s.NetworkPolicy
+}
 
 // The ConfigMap in kube-system that holds ClusterSettings, readable by
 // nodes and worker bootstrap tokens only.

@@ -60,7 +60,9 @@ type Parts struct {
 }
 
 // All is every part in start order.
-func (p Parts) All() []component.Component { return append(append([]component.Component{}, p.Runtime...), p.Node...) }
+func (p Parts) All() []component.Component {
+	return append(append([]component.Component{}, p.Runtime...), p.Node...)
+}
 
 // Components returns a node's runtime in start order: containerd, images,
 // kubelet (once the images are in), then (once the Node is registered)
