@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -108,5 +109,24 @@ func TestKubeProxyWaitsForTheNodesCurrentIP(t *testing.T) {
 	}
 	if showsIP(&corev1.Node{}, "10.0.0.11") {
 		t.Error("a Node without addresses must not count")
+	}
+}
+
+func TestPodResolvConf(t *testing.T) {
+	files := map[string]string{}
+	read := func(name string) []byte { return []byte(files[name]) }
+	files["/etc/resolv.conf"] = "search example.com\nnameserver 127.0.0.53\nnameserver ::1\noptions edns0\n"
+	files["/run/systemd/resolve/resolv.conf"] = "nameserver 192.0.2.53\n"
+	if content, source := podResolvConf(read); source != "/run/systemd/resolve/resolv.conf" || !strings.Contains(content, "192.0.2.53") {
+		t.Errorf("systemd-resolved host: %q from %q", content, source)
+	}
+	files["/etc/resolv.conf"] = "nameserver 127.0.0.1\nnameserver 198.51.100.1\n"
+	if content, source := podResolvConf(read); source != "/etc/resolv.conf" || strings.Contains(content, "127.0.0.1") || !strings.Contains(content, "198.51.100.1") {
+		t.Errorf("mixed: %q from %q", content, source)
+	}
+	delete(files, "/run/systemd/resolve/resolv.conf")
+	files["/etc/resolv.conf"] = "nameserver 127.0.0.53\n"
+	if content, source := podResolvConf(read); source != "" || content != "nameserver 8.8.8.8\n" {
+		t.Errorf("only loopback: %q from %q", content, source)
 	}
 }

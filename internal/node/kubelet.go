@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -201,26 +202,53 @@ func (k *Kubelet) Stop() error {
 	return nil
 }
 
-// writeResolvConf gives pods the host's resolvers, minus loopback ones that
-// would point back into the pod itself.
+// writeResolvConf gives pods (and CoreDNS, which forwards to it) the
+// host's resolvers.
 func (k *Kubelet) writeResolvConf() (string, error) {
 	path := k.Layout.ResolvConf()
-	host, _ := os.ReadFile("/etc/resolv.conf")
-	var kept []string
-	for _, line := range strings.Split(string(host), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) >= 2 && fields[0] == "nameserver" && (strings.HasPrefix(fields[1], "127.") || fields[1] == "::1") {
-			continue
-		}
-		kept = append(kept, line)
+	content, source := podResolvConf(func(name string) []byte {
+		raw, _ := os.ReadFile(name)
+		return raw
+	})
+	if source == "" {
+		klog.InfoS("The host has no resolver pods can reach (only loopback ones, or none); pods and CoreDNS forward to 8.8.8.8", "tried", strings.Join(resolvConfCandidates, ", "))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		return "", fmt.Errorf("write resolv.conf: %w", err)
 	}
 	return path, nil
+}
+
+// resolvConfCandidates are read in order: the host's file, then
+// systemd-resolved's list of real upstreams (its /etc/resolv.conf names
+// only its own 127.0.0.53).
+var resolvConfCandidates = []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}
+
+// podResolvConf is the first candidate with a nameserver left once
+// loopback ones (which inside a pod would be the pod itself) are dropped,
+// and which file it came from; with none, 8.8.8.8 as k3s does, and "".
+func podResolvConf(read func(string) []byte) (content, source string) {
+	for _, candidate := range resolvConfCandidates {
+		var kept []string
+		servers := 0
+		for _, line := range strings.Split(string(read(candidate)), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) >= 2 && fields[0] == "nameserver" {
+				if ip := net.ParseIP(fields[1]); ip == nil || ip.IsLoopback() {
+					continue
+				}
+				servers++
+			}
+			kept = append(kept, line)
+		}
+		if servers > 0 {
+			return strings.Join(kept, "\n"), candidate
+		}
+	}
+	return "nameserver 8.8.8.8\n", ""
 }
 
 func currentOOMScoreAdj() (int32, error) {
