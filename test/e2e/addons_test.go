@@ -119,6 +119,9 @@ spec:
 		// glibc's resolver and dnsutils' nslookup do.)
 		lookup(t, "dnsweb", svc.Spec.ClusterIP)
 		lookup(t, "kubernetes", "10.43.0.1")
+		// An ExternalName Service is a CNAME, followed within the cluster.
+		node.Apply("apiVersion: v1\nkind: Service\nmetadata: {name: dnsalias}\nspec:\n  type: ExternalName\n  externalName: dnsweb.default.svc.cluster.local\n")
+		lookup(t, "dnsalias.default.svc.cluster.local", svc.Spec.ClusterIP)
 	})
 
 	t.Run("HeadlessServiceAndPodRecords", func(t *testing.T) {
@@ -177,6 +180,28 @@ spec:
     ports: [{port: 8080, protocol: TCP}]
 `)
 		harness.Poll(t, 30*time.Second, "the allowing policy lets dnsclient through", func(context.Context) (bool, error) { return reach(), nil })
+
+		// Egress: the client may send nothing.
+		node.MustKubectl("label", "pod", "dnsclient", "role=client")
+		node.Apply(`
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-no-egress, namespace: default}
+spec:
+  podSelector: {matchLabels: {role: client}}
+  policyTypes: [Egress]
+`)
+		blocked = 0
+		harness.Poll(t, 45*time.Second, "the egress policy blocks dnsclient", func(context.Context) (bool, error) {
+			if reach() {
+				blocked = 0
+			} else {
+				blocked++
+			}
+			return blocked == 3, nil
+		})
+		node.MustKubectl("delete", "networkpolicy", "client-no-egress")
+		harness.Poll(t, 30*time.Second, "dnsclient sends again without the egress policy", func(context.Context) (bool, error) { return reach(), nil })
 	})
 
 	t.Run("CorefileEditTakesEffectWithoutRestart", func(t *testing.T) {
