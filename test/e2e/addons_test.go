@@ -371,8 +371,12 @@ spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 64Mi}}
 `)
-		// WaitForFirstConsumer: nothing is bound before a pod uses it.
-		time.Sleep(2 * time.Second)
+		// WaitForFirstConsumer: the PV controller says it waits, and
+		// nothing is bound before a pod uses the claim.
+		harness.Poll(t, 30*time.Second, "the claim waits for its first consumer", func(ctx context.Context) (bool, error) {
+			events, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=data,reason=WaitForFirstConsumer"})
+			return err == nil && len(events.Items) > 0, nil
+		})
 		if pvc, err := client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), "data", metav1.GetOptions{}); err != nil || pvc.Status.Phase != corev1.ClaimPending {
 			t.Fatalf("PVC before any pod: %v, phase %s", err, pvc.Status.Phase)
 		}

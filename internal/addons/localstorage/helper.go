@@ -104,5 +104,3 @@ func describe(pod *corev1.Pod) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
@@ -101,7 +102,7 @@ func (p *provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 		return fmt.Errorf("PV %s: path %s is not directly below %s; not removing it", pv.Name, pv.Spec.HostPath.Path, base)
 	}
 	if _, err := p.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{}); err != nil {
-		if isNotFound(err) {
+		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("get node %s: %w", nodeName, err)
