@@ -57,46 +57,36 @@ type LocalStorageSpec struct {
 // On reports whether the add-on runs.
 func (l LocalStorageSpec) On() bool { return AddonSpec{Enabled: l.Enabled}.On() }
 
+// switches maps each add-on's name to its enabled field: the one place
+// that ties names to fields.
+func (a *AddonsSpec) switches() map[string]**bool {
+	return map[string]**bool{
+		AddonCoreDNS:       &a.CoreDNS.Enabled,
+		AddonMetricsServer: &a.MetricsServer.Enabled,
+		AddonLocalStorage:  &a.LocalStorage.Enabled,
+		AddonServiceLB:     &a.ServiceLB.Enabled,
+		AddonHelm:          &a.HelmController.Enabled,
+		AddonNetworkPolicy: &a.NetworkPolicy.Enabled,
+	}
+}
+
 // Enabled reports whether the named add-on runs.
 func (a AddonsSpec) Enabled(name string) bool {
-	switch name {
-	case AddonCoreDNS:
-		return a.CoreDNS.On()
-	case AddonMetricsServer:
-		return a.MetricsServer.On()
-	case AddonLocalStorage:
-		return a.LocalStorage.On()
-	case AddonServiceLB:
-		return a.ServiceLB.On()
-	case AddonHelm:
-		return a.HelmController.On()
-	case AddonNetworkPolicy:
-		return a.NetworkPolicy.On()
-	}
-	return false
+	enabled, known := a.switches()[name]
+	return known && AddonSpec{Enabled: *enabled}.On()
 }
 
 // Disable turns the named add-ons off, as --disable does; an unknown name
 // is an error that lists the known ones.
 func (a *AddonsSpec) Disable(names []string) error {
-	off := false
+	switches := a.switches()
 	for _, name := range names {
-		switch strings.TrimSpace(name) {
-		case AddonCoreDNS:
-			a.CoreDNS.Enabled = &off
-		case AddonMetricsServer:
-			a.MetricsServer.Enabled = &off
-		case AddonLocalStorage:
-			a.LocalStorage.Enabled = &off
-		case AddonServiceLB:
-			a.ServiceLB.Enabled = &off
-		case AddonHelm:
-			a.HelmController.Enabled = &off
-		case AddonNetworkPolicy:
-			a.NetworkPolicy.Enabled = &off
-		default:
+		enabled, known := switches[strings.TrimSpace(name)]
+		if !known {
 			return fmt.Errorf("unknown add-on %q; known add-ons: %s", name, strings.Join(AddonNames, ", "))
 		}
+		off := false
+		*enabled = &off
 	}
 	return nil
 }

@@ -156,16 +156,7 @@ spec:
   policyTypes: [Ingress]
 `)
 		defer node.MustKubectl("delete", "networkpolicy", "default-deny", "allow-web", "--ignore-not-found")
-		// Blocked three times in a row: one lost connection proves nothing.
-		blocked := 0
-		harness.Poll(t, 45*time.Second, "default-deny blocks dnsclient → dnsweb", func(context.Context) (bool, error) {
-			if reach() {
-				blocked = 0
-			} else {
-				blocked++
-			}
-			return blocked == 3, nil
-		})
+		harness.PollSteady(t, 45*time.Second, 3, "default-deny blocks dnsclient → dnsweb", func() bool { return !reach() })
 		if rules, err := node.InNode("iptables-save", "-t", "filter"); err != nil || !strings.Contains(rules, "KUBE-NWPLCY-") {
 			t.Errorf("the node has no NetworkPolicy chains (err %v)", err)
 		}
@@ -191,15 +182,7 @@ spec:
   podSelector: {matchLabels: {role: client}}
   policyTypes: [Egress]
 `)
-		blocked = 0
-		harness.Poll(t, 45*time.Second, "the egress policy blocks dnsclient", func(context.Context) (bool, error) {
-			if reach() {
-				blocked = 0
-			} else {
-				blocked++
-			}
-			return blocked == 3, nil
-		})
+		harness.PollSteady(t, 45*time.Second, 3, "the egress policy blocks dnsclient", func() bool { return !reach() })
 		node.MustKubectl("delete", "networkpolicy", "client-no-egress")
 		harness.Poll(t, 30*time.Second, "dnsclient sends again without the egress policy", func(context.Context) (bool, error) { return reach(), nil })
 	})

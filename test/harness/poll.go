@@ -23,3 +23,18 @@ func PollOK(timeout time.Duration, condition wait.ConditionWithContextFunc) bool
 	defer cancel()
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, condition) == nil
 }
+
+// PollSteady is Poll for a condition that must hold times checks in a row:
+// for "traffic is blocked", where one lost packet proves nothing.
+func PollSteady(t testing.TB, timeout time.Duration, times int, what string, condition func() bool) {
+	t.Helper()
+	held := 0
+	Poll(t, timeout, what, func(context.Context) (bool, error) {
+		if condition() {
+			held++
+		} else {
+			held = 0
+		}
+		return held == times, nil
+	})
+}

@@ -244,15 +244,7 @@ spec:
   policyTypes: [Ingress]
 `)
 		defer c.Server.MustKubectl("delete", "networkpolicy", "web-deny", "web-from-server", "--ignore-not-found")
-		blocked := 0
-		harness.Poll(t, 45*time.Second, "the policy blocks the server's pod → the worker's", func(context.Context) (bool, error) {
-			if reach() {
-				blocked = 0
-			} else {
-				blocked++
-			}
-			return blocked == 3, nil
-		})
+		harness.PollSteady(t, 45*time.Second, 3, "the policy blocks the server's pod → the worker's", func() bool { return !reach() })
 		// Allowed again, but only from pods on the server's node: by the
 		// source pod's IP block.
 		c.Server.Apply(fmt.Sprintf(`apiVersion: networking.k8s.io/v1
