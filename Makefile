@@ -18,7 +18,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 # and needs no libsqlite (or libc) at run time.
 export CGO_ENABLED := 0
 
-.PHONY: build bundle kubectl test unit fuzz integration e2e multinode bench clean
+.PHONY: build bundle kubectl test unit fuzz integration e2e multinode conformance-slice conformance conformance-tools bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours).
@@ -108,7 +108,48 @@ e2e: build kubectl
 multinode: build kubectl
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
 
-test: unit fuzz integration e2e multinode
+# Upstream's conformance suite (test/conformance, docs/conformance.md): the
+# e2e.test binary, the ginkgo CLI and the programs of the suite's images, built
+# from their own pinned module (tools/conformance), and the images themselves
+# (hack/e2eimages), whose userland is Debian's packages (mmdebstrap). All of it
+# is cached outside the tree, keyed by its recipe, so a clean clone reuses it.
+CONFORMANCE_CACHE ?= $(HOME)/.cache/monokube/conformance
+CONFORMANCE_KEY := $(shell cat tools/conformance/go.mod tools/conformance/go.sum tools/conformance/etcd/go.sum \
+	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go 2>/dev/null | sha256sum | cut -c1-16)
+CONFORMANCE_DIR := $(CONFORMANCE_CACHE)/$(KUBE_VERSION)-$(CONFORMANCE_KEY)
+DEBIAN_PACKAGES := bash,bind9-dnsutils,ca-certificates,curl,iproute2,iputils-ping,netcat-openbsd,nginx-light,procps
+CONFORMANCE_ENV = $(TEST_ENV) MONOKUBE_CONFORMANCE_BIN=$(CONFORMANCE_DIR)/bin MONOKUBE_CONFORMANCE_IMAGES=$(CONFORMANCE_DIR)/images
+
+conformance-tools: $(CONFORMANCE_DIR)/.built
+
+$(CONFORMANCE_DIR)/.built:
+	rm -rf $(CONFORMANCE_DIR) && mkdir -p $(CONFORMANCE_DIR)/bin
+	cd tools/conformance && $(GO) test -c -ldflags '-s -w $(KUBE_LDFLAGS)' -o $(CONFORMANCE_DIR)/bin/e2e.test k8s.io/kubernetes/test/e2e
+	cd tools/conformance && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/ github.com/onsi/ginkgo/v2/ginkgo \
+		k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs k8s.io/sample-apiserver
+	cd tools/conformance/etcd && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/etcd .
+	cd tools && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/pause ./pause
+	mmdebstrap --mode=root --variant=minbase --include=$(DEBIAN_PACKAGES) --skip=output/dev \
+		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' bookworm $(CONFORMANCE_DIR)/debian.tar http://deb.debian.org/debian
+	$(GO) run ./hack/e2eimages --bin $(CONFORMANCE_DIR)/bin --debian $(CONFORMANCE_DIR)/debian.tar \
+		--kube-src $$(cd tools/conformance && $(GO) list -m -f '{{.Dir}}' k8s.io/kubernetes) --out $(CONFORMANCE_DIR)/images
+	rm $(CONFORMANCE_DIR)/debian.tar
+	touch $@
+
+# A slice of quick [Conformance] tests on one node, in every CI run.
+conformance-slice: build kubectl conformance-tools
+	MONOKUBE_CONFORMANCE=slice $(CONFORMANCE_ENV) $(GO) test -count=1 -timeout 20m -v -run TestConformanceSlice ./test/conformance/
+
+# Every [Conformance] test on one node and on three (hours on 2 cores; not
+# part of `make test`). SHAPES=1 or SHAPES=3 runs one shape.
+SHAPES ?= 1,3
+conformance: build kubectl conformance-tools
+	MONOKUBE_CONFORMANCE=full MONOKUBE_CONFORMANCE_SHAPES=$(SHAPES) MONOKUBE_CONFORMANCE_REPORTS=$(CURDIR)/build/conformance \
+		MONOKUBE_CONFORMANCE_SUMMARY=$(CURDIR)/docs/conformance.md $(CONFORMANCE_ENV) \
+		$(GO) test -count=1 -timeout 10h -v -run 'TestConformance$$' ./test/conformance/
+
+test: unit fuzz integration e2e multinode conformance-slice
 
 bench: build kubectl
 	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak" -v ./bench/

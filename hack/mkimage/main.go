@@ -28,7 +28,7 @@ func main() {
 	if entrypoint != "" {
 		spec.Entrypoint = strings.Fields(entrypoint)
 	}
-	if err := images.WriteArchive(spec, out); err != nil {
+	if err := images.WriteArchive(out, spec); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}

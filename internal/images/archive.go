@@ -20,54 +20,87 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Spec describes a single-layer image made from a root filesystem directory.
+// Spec describes an image made from a root filesystem directory, optionally
+// on top of layers that already exist as tarballs.
 type Spec struct {
 	// Reference is the image name and tag, like "monokube.io/pause:3.10".
-	Reference  string
+	Reference string
+	// Aliases are more references to the same image in the same archive.
+	Aliases []string
+	// BaseLayers are uncompressed layer tarballs below RootFS, bottom first.
+	// Images built on the same base file share that layer in a node's store.
+	BaseLayers []string
 	RootFS     string
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
+	User       string
+	WorkingDir string
 }
 
-// WriteArchive builds the image and writes it as a docker-archive tarball
-// (what `docker save` writes), which containerd imports without a registry.
-func WriteArchive(spec Spec, out string) error {
-	ref, err := name.ParseReference(spec.Reference)
-	if err != nil {
-		return fmt.Errorf("image reference %q: %w", spec.Reference, err)
+// WriteArchive builds the images and writes them into one docker-archive
+// tarball (what `docker save` writes), which containerd imports without a
+// registry. Layers the images share are stored once.
+func WriteArchive(out string, specs ...Spec) error {
+	refs := map[name.Reference]v1.Image{}
+	for _, spec := range specs {
+		image, err := build(spec)
+		if err != nil {
+			return err
+		}
+		for _, reference := range append([]string{spec.Reference}, spec.Aliases...) {
+			ref, err := name.ParseReference(reference)
+			if err != nil {
+				return fmt.Errorf("image reference %q: %w", reference, err)
+			}
+			refs[ref] = image
+		}
 	}
-	layerTar, err := tarDirectory(spec.RootFS)
-	if err != nil {
-		return err
-	}
-	// Stored, not deflated: the build zstd-compresses the whole archive
-	// (hack/pack), which does far better on the raw layer than on gzip.
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithCompressionLevel(gzip.NoCompression))
-	if err != nil {
-		return fmt.Errorf("layer: %w", err)
-	}
-	image, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return fmt.Errorf("append layer: %w", err)
-	}
-	configFile, err := image.ConfigFile()
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	configFile = configFile.DeepCopy()
-	configFile.OS, configFile.Architecture = "linux", "amd64"
-	configFile.Config = v1.Config{Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env}
-	image, err = mutate.ConfigFile(image, configFile)
-	if err != nil {
-		return fmt.Errorf("set config: %w", err)
-	}
-	if err := tarball.WriteToFile(out, ref, image); err != nil {
+	if err := tarball.MultiRefWriteToFile(out, refs); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return nil
+}
+
+func build(spec Spec) (v1.Image, error) {
+	// Stored, not deflated: the build zstd-compresses the whole archive
+	// (hack/pack), which does far better on raw layers than on gzip.
+	stored := tarball.WithCompressionLevel(gzip.NoCompression)
+	var layers []v1.Layer
+	for _, base := range spec.BaseLayers {
+		layer, err := tarball.LayerFromFile(base, stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: layer %s: %w", spec.Reference, base, err)
+		}
+		layers = append(layers, layer)
+	}
+	layerTar, err := tarDirectory(spec.RootFS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Reference, err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, stored)
+	if err != nil {
+		return nil, fmt.Errorf("%s: layer: %w", spec.Reference, err)
+	}
+	image, err := mutate.AppendLayers(empty.Image, append(layers, layer)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: append layers: %w", spec.Reference, err)
+	}
+	configFile, err := image.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("%s: config: %w", spec.Reference, err)
+	}
+	configFile = configFile.DeepCopy()
+	configFile.OS, configFile.Architecture = "linux", "amd64"
+	configFile.Config = v1.Config{Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env,
+		User: spec.User, WorkingDir: spec.WorkingDir}
+	image, err = mutate.ConfigFile(image, configFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: set config: %w", spec.Reference, err)
+	}
+	return image, nil
 }
 
 // tarDirectory packs dir as a layer with root-owned entries, keeping

@@ -25,33 +25,15 @@ func WriteBusyboxArchive(t testing.TB, dir string) {
 // WriteBusyboxArchiveAs writes the busybox image under another reference to path.
 func WriteBusyboxArchiveAs(t testing.TB, reference, path string) {
 	t.Helper()
-	const busybox = "/bin/busybox"
-	if _, err := os.Stat(busybox); err != nil {
-		t.Fatalf("%s missing: install Debian's busybox-static (see README)", busybox)
-	}
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	for _, dir := range []string{"bin", "tmp", "etc", "www"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, dir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(busybox)
-	if err != nil {
+	if err := images.BusyboxRootFS(rootfs, busyboxApplets); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, applet := range busyboxApplets {
-		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", applet)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	spec := images.Spec{Reference: reference, RootFS: rootfs, Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}
-	if err := images.WriteArchive(spec, path); err != nil {
+	if err := images.WriteArchive(path, spec); err != nil {
 		t.Fatal(err)
 	}
 }

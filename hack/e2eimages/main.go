@@ -1,0 +1,189 @@
+// Command e2eimages builds every image the upstream conformance tests run,
+// under the exact references the suite asks for, as docker-archives a node
+// imports: no registry is reachable from the test clusters.
+//
+//	go run ./hack/e2eimages --bin build/conformance/bin --debian debian.tar \
+//	    --kube-src $(go list -m -f '{{.Dir}}' k8s.io/kubernetes) --out DIR
+//
+// Programs come from pinned Go modules (built by `make conformance`); images
+// that need a distribution userland (a shell, dig, curl, nginx) sit on one
+// Debian layer made by mmdebstrap from Debian's packages, which every such
+// image shares.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/monokube/monokube/internal/images"
+)
+
+const (
+	e2eRegistry = "registry.k8s.io/e2e-test-images/"
+	debianPath  = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+// file is one file of an image's top layer: copied from a source path, or a
+// symlink when link is set.
+type file struct {
+	path, from, link string
+	mode             os.FileMode
+}
+
+// recipe is one image (or one image under several references).
+type recipe struct {
+	name    string
+	spec    images.Spec
+	debian  bool // on the shared Debian layer
+	busybox bool // a busybox root filesystem instead
+	files   []file
+}
+
+func recipes(bin, kubeSrc string) []recipe {
+	agnhost := []file{
+		{path: "agnhost", from: filepath.Join(bin, "agnhost"), mode: 0o755},
+		{path: "usr/local/bin/test-webserver", link: "/agnhost"},
+	}
+	// kitten and nautilus are agnhost serving a picture and a JSON file.
+	webPage := func(name string) []file {
+		html := filepath.Join(kubeSrc, "test/images", name, "html")
+		return append([]file{
+			{path: name + ".jpg", from: filepath.Join(html, name+".jpg"), mode: 0o644},
+			{path: "data.json", from: filepath.Join(html, "data.json"), mode: 0o644},
+		}, agnhost...)
+	}
+	return []recipe{
+		{name: "agnhost", debian: true, files: agnhost, spec: images.Spec{
+			Reference: e2eRegistry + "agnhost:2.66.1", Aliases: []string{e2eRegistry + "agnhost:2.55"},
+			Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}}},
+		{name: "kitten", debian: true, files: webPage("kitten"), spec: images.Spec{
+			Reference: e2eRegistry + "kitten:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
+		{name: "nautilus", debian: true, files: webPage("nautilus"), spec: images.Spec{
+			Reference: e2eRegistry + "nautilus:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
+		{name: "busybox", busybox: true, spec: images.Spec{
+			Reference: e2eRegistry + "busybox:1.37.0-2", Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}},
+		{name: "glibc-dns-testing", debian: true, spec: images.Spec{
+			Reference: e2eRegistry + "glibc-dns-testing:2.1.1", Cmd: []string{"bash"}}},
+		// nginx as the official image runs it: in the foreground, logging to
+		// the container's output.
+		{name: "nginx", debian: true, files: []file{
+			{path: "var/log/nginx/access.log", link: "/dev/stdout"},
+			{path: "var/log/nginx/error.log", link: "/dev/stderr"},
+		}, spec: images.Spec{
+			Reference: e2eRegistry + "nginx:1.27.0-2", Aliases: []string{e2eRegistry + "nginx:1.28.0-2"},
+			Cmd: []string{"nginx", "-g", "daemon off;"}}},
+		{name: "nonroot", debian: true, spec: images.Spec{
+			Reference: e2eRegistry + "nonroot:1.5", User: "1234", Cmd: []string{"bash"}}},
+		// nnp reports whether it gained privileges through its setuid bit.
+		{name: "nonewprivs", debian: true, files: []file{
+			{path: "usr/local/bin/nnp", from: filepath.Join(bin, "nonewprivs"), mode: 0o755 | os.ModeSetuid},
+		}, spec: images.Spec{Reference: e2eRegistry + "nonewprivs:1.4", Cmd: []string{"nnp"}}},
+		{name: "sample-apiserver", debian: true, files: []file{
+			{path: "sample-apiserver", from: filepath.Join(bin, "sample-apiserver"), mode: 0o755},
+		}, spec: images.Spec{Reference: e2eRegistry + "sample-apiserver:1.29.2", Entrypoint: []string{"/sample-apiserver"}}},
+		{name: "etcd", debian: true, files: []file{
+			{path: "usr/local/bin/etcd", from: filepath.Join(bin, "etcd"), mode: 0o755},
+		}, spec: images.Spec{Reference: "registry.k8s.io/etcd:3.7.0-0", Cmd: []string{"/usr/local/bin/etcd"}}},
+		{name: "pause", files: []file{
+			{path: "pause", from: filepath.Join(bin, "pause"), mode: 0o755},
+		}, spec: images.Spec{Reference: "registry.k8s.io/pause:3.10.2", Entrypoint: []string{"/pause"}}},
+	}
+}
+
+func main() {
+	var bin, debian, kubeSrc, out string
+	flag.StringVar(&bin, "bin", "", "directory with agnhost, nonewprivs, sample-apiserver, etcd and pause")
+	flag.StringVar(&debian, "debian", "", "Debian root filesystem tarball (mmdebstrap output), the shared layer")
+	flag.StringVar(&kubeSrc, "kube-src", "", "k8s.io/kubernetes module directory (test/images sources)")
+	flag.StringVar(&out, "out", "", "directory to write the archives into")
+	flag.Parse()
+	if bin == "" || debian == "" || kubeSrc == "" || out == "" {
+		fmt.Fprintln(os.Stderr, "usage: e2eimages --bin DIR --debian TAR --kube-src DIR --out DIR")
+		os.Exit(2)
+	}
+	if err := build(recipes(bin, kubeSrc), debian, out); err != nil {
+		fmt.Fprintln(os.Stderr, "e2eimages:", err)
+		os.Exit(1)
+	}
+}
+
+func build(list []recipe, debian, out string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "e2eimages-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	var specs []images.Spec
+	for _, r := range list {
+		rootfs := filepath.Join(work, r.name)
+		if err := os.MkdirAll(rootfs, 0o755); err != nil {
+			return err
+		}
+		spec := r.spec
+		spec.RootFS = rootfs
+		switch {
+		case r.debian:
+			spec.BaseLayers = []string{debian}
+			spec.Env = append([]string{debianPath}, spec.Env...)
+		case r.busybox:
+			applets, err := busyboxApplets()
+			if err != nil {
+				return err
+			}
+			if err := images.BusyboxRootFS(rootfs, applets); err != nil {
+				return err
+			}
+		}
+		for _, f := range r.files {
+			if err := place(rootfs, f); err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+		}
+		specs = append(specs, spec)
+		fmt.Printf("e2eimages: %s\n", strings.Join(append([]string{spec.Reference}, spec.Aliases...), ", "))
+	}
+	// One archive: the images share the Debian layer, which a node then
+	// reads and unpacks once.
+	path := filepath.Join(out, "conformance-images.tar")
+	if err := images.WriteArchive(path, specs...); err != nil {
+		return err
+	}
+	fmt.Printf("e2eimages: wrote %s\n", path)
+	return nil
+}
+
+func place(rootfs string, f file) error {
+	target := filepath.Join(rootfs, f.path)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	if f.link != "" {
+		return os.Symlink(f.link, target)
+	}
+	data, err := os.ReadFile(f.from)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(target, data, f.mode.Perm()); err != nil {
+		return err
+	}
+	// WriteFile leaves out the setuid bit; Chmod sets it.
+	return os.Chmod(target, f.mode)
+}
+
+// busyboxApplets is every applet this busybox has, as the upstream image
+// links them all.
+func busyboxApplets() ([]string, error) {
+	out, err := exec.Command(images.BusyboxPath, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --list: %w", images.BusyboxPath, err)
+	}
+	return strings.Fields(string(out)), nil
+}
