@@ -115,9 +115,12 @@ multinode: build kubectl
 # is cached outside the tree, keyed by its recipe, so a clean clone reuses it.
 CONFORMANCE_CACHE ?= $(HOME)/.cache/monokube/conformance
 CONFORMANCE_KEY := $(shell cat tools/conformance/go.mod tools/conformance/go.sum tools/conformance/etcd/go.sum \
-	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go 2>/dev/null | sha256sum | cut -c1-16)
+	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go 2>/dev/null | sha256sum | cut -c1-16)-$(shell echo "$(DEBIAN_PACKAGES) $(DEBIAN_HOOKS)" | sha256sum | cut -c1-8)
 CONFORMANCE_DIR := $(CONFORMANCE_CACHE)/$(KUBE_VERSION)-$(CONFORMANCE_KEY)
-DEBIAN_PACKAGES := bash,bind9-dnsutils,ca-certificates,curl,iproute2,iputils-ping,netcat-openbsd,nginx-light,procps
+DEBIAN_PACKAGES := bash,bind9-dnsutils,ca-certificates,curl,iproute2,iputils-ping,netcat-openbsd,nginx-light,procps,socat
+# The user and group upstream's agnhost image defines (tests of supplemental groups look for them).
+DEBIAN_HOOKS := --customize-hook='chroot "$$1" groupadd -g 50000 group-defined-in-image' \
+	--customize-hook='chroot "$$1" useradd -u 1000 -G group-defined-in-image user-defined-in-image'
 CONFORMANCE_ENV = $(TEST_ENV) MONOKUBE_CONFORMANCE_BIN=$(CONFORMANCE_DIR)/bin MONOKUBE_CONFORMANCE_IMAGES=$(CONFORMANCE_DIR)/images
 
 conformance-tools: $(CONFORMANCE_DIR)/.built
@@ -129,7 +132,7 @@ $(CONFORMANCE_DIR)/.built:
 		k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs k8s.io/sample-apiserver
 	cd tools/conformance/etcd && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/etcd .
 	cd tools && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/pause ./pause
-	mmdebstrap --mode=root --variant=minbase --include=$(DEBIAN_PACKAGES) --skip=output/dev \
+	mmdebstrap --mode=root --variant=minbase --include=$(DEBIAN_PACKAGES) --skip=output/dev $(DEBIAN_HOOKS) \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' bookworm $(CONFORMANCE_DIR)/debian.tar http://deb.debian.org/debian
 	$(GO) run ./hack/e2eimages --bin $(CONFORMANCE_DIR)/bin --debian $(CONFORMANCE_DIR)/debian.tar \

@@ -27,8 +27,8 @@ const (
 	debianPath  = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
-// file is one file of an image's top layer: copied from a source path, or a
-// symlink when link is set.
+// file is one file of an image's top layer: copied from a source path, a
+// symlink when link is set, or a directory when path ends in a slash.
 type file struct {
 	path, from, link string
 	mode             os.FileMode
@@ -38,31 +38,39 @@ type file struct {
 type recipe struct {
 	name    string
 	spec    images.Spec
-	debian  bool // on the shared Debian layer
-	busybox bool // a busybox root filesystem instead
+	debian  bool   // on the shared Debian layer
+	on      string // and on the top layer of this earlier recipe
+	busybox bool   // a busybox root filesystem instead
 	files   []file
 }
 
 func recipes(bin, kubeSrc string) []recipe {
+	// As upstream's agnhost image lays it out: the TLS pair porter and the
+	// StatefulSet tests' readiness probe serve, netexec's upload dir.
+	porter := filepath.Join(kubeSrc, "test/images/agnhost/porter")
 	agnhost := []file{
 		{path: "agnhost", from: filepath.Join(bin, "agnhost"), mode: 0o755},
+		{path: "agnhost-2", link: "agnhost"},
 		{path: "usr/local/bin/test-webserver", link: "/agnhost"},
+		{path: "localhost.crt", from: filepath.Join(porter, "localhost.crt"), mode: 0o644},
+		{path: "localhost.key", from: filepath.Join(porter, "localhost.key"), mode: 0o644},
+		{path: "uploads/", mode: 0o755},
 	}
 	// kitten and nautilus are agnhost serving a picture and a JSON file.
 	webPage := func(name string) []file {
 		html := filepath.Join(kubeSrc, "test/images", name, "html")
-		return append([]file{
+		return []file{
 			{path: name + ".jpg", from: filepath.Join(html, name+".jpg"), mode: 0o644},
 			{path: "data.json", from: filepath.Join(html, "data.json"), mode: 0o644},
-		}, agnhost...)
+		}
 	}
 	return []recipe{
 		{name: "agnhost", debian: true, files: agnhost, spec: images.Spec{
 			Reference: e2eRegistry + "agnhost:2.66.1", Aliases: []string{e2eRegistry + "agnhost:2.55"},
 			Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}}},
-		{name: "kitten", debian: true, files: webPage("kitten"), spec: images.Spec{
+		{name: "kitten", debian: true, on: "agnhost", files: webPage("kitten"), spec: images.Spec{
 			Reference: e2eRegistry + "kitten:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
-		{name: "nautilus", debian: true, files: webPage("nautilus"), spec: images.Spec{
+		{name: "nautilus", debian: true, on: "agnhost", files: webPage("nautilus"), spec: images.Spec{
 			Reference: e2eRegistry + "nautilus:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
 		{name: "busybox", busybox: true, spec: images.Spec{
 			Reference: e2eRegistry + "busybox:1.37.0-2", Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}},
@@ -132,6 +140,9 @@ func build(list []recipe, debian, out string) error {
 		case r.debian:
 			spec.BaseLayers = []string{debian}
 			spec.Env = append([]string{debianPath}, spec.Env...)
+			if r.on != "" {
+				spec.BaseLayers = append(spec.BaseLayers, filepath.Join(work, r.on+".layer"))
+			}
 		case r.busybox:
 			applets, err := busyboxApplets()
 			if err != nil {
@@ -146,6 +157,13 @@ func build(list []recipe, debian, out string) error {
 				return fmt.Errorf("%s: %w", r.name, err)
 			}
 		}
+		// The top layer as a file of its own, the same bytes for every image
+		// built on it.
+		layer := filepath.Join(work, r.name+".layer")
+		if err := images.WriteLayer(rootfs, layer); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		spec.RootFS, spec.BaseLayers = "", append(spec.BaseLayers, layer)
 		specs = append(specs, spec)
 		fmt.Printf("e2eimages: %s\n", strings.Join(append([]string{spec.Reference}, spec.Aliases...), ", "))
 	}
@@ -163,6 +181,9 @@ func place(rootfs string, f file) error {
 	target := filepath.Join(rootfs, f.path)
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 		return err
+	}
+	if strings.HasSuffix(f.path, "/") {
+		return os.MkdirAll(target, f.mode)
 	}
 	if f.link != "" {
 		return os.Symlink(f.link, target)

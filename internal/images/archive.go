@@ -30,6 +30,7 @@ type Spec struct {
 	// BaseLayers are uncompressed layer tarballs below RootFS, bottom first.
 	// Images built on the same base file share that layer in a node's store.
 	BaseLayers []string
+	// RootFS is the top layer's directory; empty for no layer of its own.
 	RootFS     string
 	Entrypoint []string
 	Cmd        []string
@@ -74,17 +75,20 @@ func build(spec Spec) (v1.Image, error) {
 		}
 		layers = append(layers, layer)
 	}
-	layerTar, err := tarDirectory(spec.RootFS)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Reference, err)
+	if spec.RootFS != "" {
+		layerTar, err := tarDirectory(spec.RootFS)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Reference, err)
+		}
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(layerTar)), nil
+		}, stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: layer: %w", spec.Reference, err)
+		}
+		layers = append(layers, layer)
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, stored)
-	if err != nil {
-		return nil, fmt.Errorf("%s: layer: %w", spec.Reference, err)
-	}
-	image, err := mutate.AppendLayers(empty.Image, append(layers, layer)...)
+	image, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: append layers: %w", spec.Reference, err)
 	}
@@ -101,6 +105,19 @@ func build(spec Spec) (v1.Image, error) {
 		return nil, fmt.Errorf("%s: set config: %w", spec.Reference, err)
 	}
 	return image, nil
+}
+
+// WriteLayer packs dir as an uncompressed layer tarball at out, for images
+// that share it through Spec.BaseLayers.
+func WriteLayer(dir, out string) error {
+	layerTar, err := tarDirectory(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, layerTar, 0o644); err != nil {
+		return fmt.Errorf("write layer: %w", err)
+	}
+	return nil
 }
 
 // tarDirectory packs dir as a layer with root-owned entries, keeping

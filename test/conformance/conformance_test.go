@@ -139,7 +139,9 @@ func TestConformance(t *testing.T) {
 func startCluster(t *testing.T, nodes int, images string) *harness.Cluster {
 	t.Helper()
 	cluster := harness.NewCluster(t, "")
+	mirror := startRegistry(t, cluster.Network, filepath.Join(images, "conformance-images.tar"))
 	addImages(t, cluster.Server, images)
+	mirrorRegistries(t, cluster.Server, mirror)
 	cluster.Server.Start()
 	cluster.Server.WaitReady(3 * time.Minute)
 	if nodes > 1 {
@@ -147,6 +149,7 @@ func startCluster(t *testing.T, nodes int, images string) *harness.Cluster {
 		for i := 1; i < nodes; i++ {
 			worker := cluster.AddWorker()
 			addImages(t, worker, images)
+			mirrorRegistries(t, worker, mirror)
 			worker.StartWorker(token)
 		}
 	}
