@@ -115,7 +115,7 @@ multinode: build kubectl
 # is cached outside the tree, keyed by its recipe, so a clean clone reuses it.
 CONFORMANCE_CACHE ?= $(HOME)/.cache/monokube/conformance
 CONFORMANCE_KEY := $(shell cat tools/conformance/go.mod tools/conformance/go.sum tools/conformance/etcd/go.sum \
-	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go 2>/dev/null | sha256sum | cut -c1-16)-$(shell echo "$(DEBIAN_PACKAGES) $(DEBIAN_HOOKS)" | sha256sum | cut -c1-8)
+	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go /bin/bash-static /bin/busybox 2>/dev/null | sha256sum | cut -c1-16)-$(shell echo "$(DEBIAN_PACKAGES) $(DEBIAN_HOOKS)" | sha256sum | cut -c1-8)
 CONFORMANCE_DIR := $(CONFORMANCE_CACHE)/$(KUBE_VERSION)-$(CONFORMANCE_KEY)
 DEBIAN_PACKAGES := bash,bind9-dnsutils,ca-certificates,curl,iproute2,iputils-ping,netcat-openbsd,nginx-light,procps,socat
 # The user and group upstream's agnhost image defines (tests of supplemental groups look for them).

@@ -4,9 +4,9 @@
 #   iptables nftables ipset - kube-proxy, the CNI plugins and the NetworkPolicy controller exec them (until monokube bundles them)
 #   busybox-static  - the tests build their container image from it
 #   iproute2 util-linux - ip netns / nsenter / unshare for the namespaced test nodes
-#   mmdebstrap      - the conformance images' Debian userland (make conformance-tools)
+#   mmdebstrap bash-static - the conformance images' Debian userland and busybox image's sh (make conformance-tools)
 set -eu
-packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux mmdebstrap"
+packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux mmdebstrap bash-static"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

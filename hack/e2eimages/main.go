@@ -27,12 +27,22 @@ const (
 	debianPath  = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
-// file is one file of an image's top layer: copied from a source path, a
-// symlink when link is set, or a directory when path ends in a slash.
+// file is one file of an image's top layer: copied from a source path,
+// written from content, a symlink when link is set, or a directory when path
+// ends in a slash.
 type file struct {
-	path, from, link string
-	mode             os.FileMode
+	path, from, content, link string
+	mode                      os.FileMode
 }
+
+// alpineOSRelease is /etc/os-release of upstream's kitten image (Alpine 3.21).
+const alpineOSRelease = `NAME="Alpine Linux"
+ID=alpine
+VERSION_ID=3.21.3
+PRETTY_NAME="Alpine Linux v3.21"
+HOME_URL="https://alpinelinux.org/"
+BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
+`
 
 // recipe is one image (or one image under several references).
 type recipe struct {
@@ -57,11 +67,15 @@ func recipes(bin, kubeSrc string) []recipe {
 		{path: "uploads/", mode: 0o755},
 	}
 	// kitten and nautilus are agnhost serving a picture and a JSON file.
+	// The image-volume test mounts kitten and reads its /etc/os-release,
+	// expecting upstream's Alpine base; the fixture carries that file as
+	// upstream's image has it (Alpine's packages are not reachable here).
 	webPage := func(name string) []file {
 		html := filepath.Join(kubeSrc, "test/images", name, "html")
 		return []file{
 			{path: name + ".jpg", from: filepath.Join(html, name+".jpg"), mode: 0o644},
 			{path: "data.json", from: filepath.Join(html, "data.json"), mode: 0o644},
+			{path: "etc/os-release", content: alpineOSRelease, mode: 0o644},
 		}
 	}
 	return []recipe{
@@ -72,7 +86,13 @@ func recipes(bin, kubeSrc string) []recipe {
 			Reference: e2eRegistry + "kitten:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
 		{name: "nautilus", debian: true, on: "agnhost", files: webPage("nautilus"), spec: images.Spec{
 			Reference: e2eRegistry + "nautilus:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
-		{name: "busybox", busybox: true, spec: images.Spec{
+		// sh is Debian's static bash: Debian's busybox ash drops environment
+		// variables whose names are not shell identifiers ("data-1"), which
+		// the Secret and ConfigMap env tests print through `sh -c env`;
+		// upstream's busybox build passes them on, as bash does.
+		{name: "busybox", busybox: true, files: []file{
+			{path: "bin/sh", from: "/bin/bash-static", mode: 0o755},
+		}, spec: images.Spec{
 			Reference: e2eRegistry + "busybox:1.37.0-2", Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}},
 		{name: "glibc-dns-testing", debian: true, spec: images.Spec{
 			Reference: e2eRegistry + "glibc-dns-testing:2.1.1", Cmd: []string{"bash"}}},
@@ -185,12 +205,20 @@ func place(rootfs string, f file) error {
 	if strings.HasSuffix(f.path, "/") {
 		return os.MkdirAll(target, f.mode)
 	}
+	// A file replaces what the base laid out there (busybox's sh symlink),
+	// never writes through it.
+	if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 	if f.link != "" {
 		return os.Symlink(f.link, target)
 	}
-	data, err := os.ReadFile(f.from)
-	if err != nil {
-		return err
+	data := []byte(f.content)
+	if f.from != "" {
+		var err error
+		if data, err = os.ReadFile(f.from); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(target, data, f.mode.Perm()); err != nil {
 		return err

@@ -113,7 +113,7 @@ func TestConformance(t *testing.T) {
 			}
 			run.kubeVersion = serverVersion.GitVersion
 			for _, p := range []pass{
-				{name: "parallel", focus: `\[Conformance\]`, skip: `\[Serial\]|\[Disruptive\]`, procs: 4},
+				{name: "parallel", focus: `\[Conformance\]`, skip: `\[Serial\]|\[Disruptive\]`, procs: parallelProcs()},
 				{name: "serial", focus: `\[Serial\].*\[Conformance\]|\[Conformance\].*\[Serial\]`, procs: 1},
 			} {
 				results, _ := runPass(t, cluster, in, fmt.Sprintf("%d-nodes", nodes), p)
@@ -132,6 +132,19 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parallelProcs is how many ginkgo processes run the parallel tests
+// (MONOKUBE_CONFORMANCE_PROCS, default 8): most of the suite's time is spent
+// waiting for pods and controllers, so even 2 cores take more than one per core.
+func parallelProcs() int {
+	procs := 8
+	if value := os.Getenv("MONOKUBE_CONFORMANCE_PROCS"); value != "" {
+		if _, err := fmt.Sscan(value, &procs); err != nil || procs < 1 {
+			procs = 8
+		}
+	}
+	return procs
 }
 
 // startCluster starts a server with a worker and nodes-1 workers, each with
