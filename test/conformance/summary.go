@@ -87,7 +87,7 @@ func section(run shapeRun) string {
 		b.WriteString("\nFailed:\n\n")
 		for _, r := range results {
 			if r.State == "failed" {
-				fmt.Fprintf(&b, "- `%s` — %s%s\n", r.Name, strings.ReplaceAll(r.Reason, "\n", " "), knownCause(r.Name, run.nodes))
+				fmt.Fprintf(&b, "- `%s` — %s%s\n", r.Name, strings.ReplaceAll(r.Reason, "\n", " "), knownCause(r, run.nodes))
 			}
 		}
 	}
@@ -97,9 +97,11 @@ func section(run shapeRun) string {
 
 // knownCause explains failures whose cause is the cluster's shape or this
 // machine rather than monokube; each names what is missing.
-func knownCause(test string, nodes int) string {
-	if nodes == 1 && strings.Contains(test, "should have at least two untainted nodes") {
-		return " (**shape, not monokube**: the test requires two schedulable nodes; it passes on 3 nodes)"
+func knownCause(r result, nodes int) string {
+	needsTwo := strings.Contains(r.Name, "should have at least two untainted nodes") ||
+		strings.Contains(r.Reason, "needs a cluster with at least 2 nodes")
+	if nodes == 1 && needsTwo {
+		return " (**shape, not monokube**: the test requires two schedulable nodes; see the 3-node run)"
 	}
 	return ""
 }
