@@ -116,12 +116,19 @@ multinode: build kubectl
 # is cached outside the tree, keyed by its recipe, so a clean clone reuses it.
 CONFORMANCE_CACHE ?= $(HOME)/.cache/monokube/conformance
 CONFORMANCE_KEY := $(shell cat tools/conformance/go.mod tools/conformance/go.sum tools/conformance/etcd/go.sum \
-	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go /bin/bash-static /bin/busybox 2>/dev/null | sha256sum | cut -c1-16)-$(shell echo "$(DEBIAN_PACKAGES) $(DEBIAN_HOOKS)" | sha256sum | cut -c1-8)
+	tools/conformance/etcd/main.go tools/pause/main.go hack/e2eimages/main.go internal/images/*.go 2>/dev/null | sha256sum | cut -c1-16)-$(shell echo "$(DEBIAN_PACKAGES) $(DEBIAN_HOOKS)" | sha256sum | cut -c1-8)
 CONFORMANCE_DIR := $(CONFORMANCE_CACHE)/$(KUBE_VERSION)-$(CONFORMANCE_KEY)
 DEBIAN_PACKAGES := bash,bind9-dnsutils,ca-certificates,curl,iproute2,iputils-ping,netcat-openbsd,nginx-light,procps,socat
 # The user and group upstream's agnhost image defines (tests of supplemental groups look for them).
 DEBIAN_HOOKS := --customize-hook='chroot "$$1" groupadd -g 50000 group-defined-in-image' \
 	--customize-hook='chroot "$$1" useradd -u 1000 -G group-defined-in-image user-defined-in-image'
+# busybox for the suite's busybox image: upstream's source as Debian's source
+# package ships it, built without Debian's patches (one of them makes ash drop
+# environment variables whose names are not identifiers, like "data-1", which
+# four tests print). TC is left out: it does not build against newer kernel headers.
+BUSYBOX_VERSION := 1.37.0
+BUSYBOX_APT = -o Dir::Etc::SourceList=$(CONFORMANCE_DIR)/src/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State=$(CONFORMANCE_DIR)/src/state -o Dir::Cache=$(CONFORMANCE_DIR)/src/cache
 CONFORMANCE_ENV = $(TEST_ENV) MONOKUBE_CONFORMANCE_BIN=$(CONFORMANCE_DIR)/bin MONOKUBE_CONFORMANCE_IMAGES=$(CONFORMANCE_DIR)/images
 
 conformance-tools: $(CONFORMANCE_DIR)/.built
@@ -133,6 +140,14 @@ $(CONFORMANCE_DIR)/.built:
 		k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs k8s.io/sample-apiserver
 	cd tools/conformance/etcd && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/etcd .
 	cd tools && $(GO) build -ldflags '-s -w' -o $(CONFORMANCE_DIR)/bin/pause ./pause
+	mkdir -p $(CONFORMANCE_DIR)/src/state/lists/partial $(CONFORMANCE_DIR)/src/cache
+	echo 'deb-src http://deb.debian.org/debian trixie main' > $(CONFORMANCE_DIR)/src/sources.list
+	cd $(CONFORMANCE_DIR)/src && apt-get $(BUSYBOX_APT) update -qq && apt-get $(BUSYBOX_APT) source --download-only busybox
+	cd $(CONFORMANCE_DIR)/src && tar xjf busybox_$(BUSYBOX_VERSION).orig.tar.bz2 && cd busybox-$(BUSYBOX_VERSION) && \
+		$(MAKE) defconfig >/dev/null && \
+		sed -i 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/; s/^CONFIG_TC=y/# CONFIG_TC is not set/' .config && \
+		$(MAKE) -j2 busybox >/dev/null && cp busybox $(CONFORMANCE_DIR)/bin/busybox
+	rm -rf $(CONFORMANCE_DIR)/src
 	mmdebstrap --mode=root --variant=minbase --include=$(DEBIAN_PACKAGES) --skip=output/dev $(DEBIAN_HOOKS) \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' bookworm $(CONFORMANCE_DIR)/debian.tar http://deb.debian.org/debian

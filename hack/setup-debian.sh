@@ -4,9 +4,9 @@
 #   iptables nftables ipset - kube-proxy, the CNI plugins and the NetworkPolicy controller exec them (until monokube bundles them)
 #   busybox-static  - the tests build their container image from it
 #   iproute2 util-linux - ip netns / nsenter / unshare for the namespaced test nodes
-#   mmdebstrap bash-static - the conformance images' Debian userland and busybox image's sh (make conformance-tools)
+#   mmdebstrap bzip2 - the conformance images' Debian userland, busybox's source (make conformance-tools)
 set -eu
-packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux mmdebstrap bash-static"
+packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux mmdebstrap bzip2"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -86,13 +86,7 @@ func recipes(bin, kubeSrc string) []recipe {
 			Reference: e2eRegistry + "kitten:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
 		{name: "nautilus", debian: true, on: "agnhost", files: webPage("nautilus"), spec: images.Spec{
 			Reference: e2eRegistry + "nautilus:1.8", Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}}},
-		// sh is Debian's static bash: Debian's busybox ash drops environment
-		// variables whose names are not shell identifiers ("data-1"), which
-		// the Secret and ConfigMap env tests print through `sh -c env`;
-		// upstream's busybox build passes them on, as bash does.
-		{name: "busybox", busybox: true, files: []file{
-			{path: "bin/sh", from: "/bin/bash-static", mode: 0o755},
-		}, spec: images.Spec{
+		{name: "busybox", busybox: true, spec: images.Spec{
 			Reference: e2eRegistry + "busybox:1.37.0-2", Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}},
 		{name: "glibc-dns-testing", debian: true, spec: images.Spec{
 			Reference: e2eRegistry + "glibc-dns-testing:2.1.1", Cmd: []string{"bash"}}},
@@ -124,7 +118,7 @@ func recipes(bin, kubeSrc string) []recipe {
 
 func main() {
 	var bin, debian, kubeSrc, out string
-	flag.StringVar(&bin, "bin", "", "directory with agnhost, nonewprivs, sample-apiserver, etcd and pause")
+	flag.StringVar(&bin, "bin", "", "directory with agnhost, nonewprivs, sample-apiserver, etcd, pause and busybox")
 	flag.StringVar(&debian, "debian", "", "Debian root filesystem tarball (mmdebstrap output), the shared layer")
 	flag.StringVar(&kubeSrc, "kube-src", "", "k8s.io/kubernetes module directory (test/images sources)")
 	flag.StringVar(&out, "out", "", "directory to write the archives into")
@@ -133,13 +127,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: e2eimages --bin DIR --debian TAR --kube-src DIR --out DIR")
 		os.Exit(2)
 	}
-	if err := build(recipes(bin, kubeSrc), debian, out); err != nil {
+	if err := build(recipes(bin, kubeSrc), bin, debian, out); err != nil {
 		fmt.Fprintln(os.Stderr, "e2eimages:", err)
 		os.Exit(1)
 	}
 }
 
-func build(list []recipe, debian, out string) error {
+func build(list []recipe, bin, debian, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -164,11 +158,12 @@ func build(list []recipe, debian, out string) error {
 				spec.BaseLayers = append(spec.BaseLayers, filepath.Join(work, r.on+".layer"))
 			}
 		case r.busybox:
-			applets, err := busyboxApplets()
+			busybox := filepath.Join(bin, "busybox")
+			applets, err := busyboxApplets(busybox)
 			if err != nil {
 				return err
 			}
-			if err := images.BusyboxRootFS(rootfs, applets); err != nil {
+			if err := images.BusyboxRootFS(busybox, rootfs, applets); err != nil {
 				return err
 			}
 		}
@@ -229,10 +224,10 @@ func place(rootfs string, f file) error {
 
 // busyboxApplets is every applet this busybox has, as the upstream image
 // links them all.
-func busyboxApplets() ([]string, error) {
-	out, err := exec.Command(images.BusyboxPath, "--list").Output()
+func busyboxApplets(busybox string) ([]string, error) {
+	out, err := exec.Command(busybox, "--list").Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s --list: %w", images.BusyboxPath, err)
+		return nil, fmt.Errorf("%s --list: %w", busybox, err)
 	}
 	return strings.Fields(string(out)), nil
 }

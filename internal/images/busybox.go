@@ -11,12 +11,12 @@ import (
 const BusyboxPath = "/bin/busybox"
 
 // BusyboxRootFS lays out a busybox root filesystem in dir: the static
-// busybox, a symlink per applet, and the files a shell image is expected
-// to have (/tmp, /etc/passwd with root and nobody).
-func BusyboxRootFS(dir string, applets []string) error {
-	data, err := os.ReadFile(BusyboxPath)
+// busybox executable at path, a symlink per applet, and the files a shell
+// image is expected to have (/tmp, /etc/passwd with root and nobody).
+func BusyboxRootFS(path, dir string, applets []string) error {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("busybox (install Debian's busybox-static): %w", err)
+		return fmt.Errorf("busybox (Debian's busybox-static installs %s): %w", BusyboxPath, err)
 	}
 	for _, sub := range []string{"bin", "tmp", "etc", "www"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {

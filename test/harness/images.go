@@ -26,7 +26,7 @@ func WriteBusyboxArchive(t testing.TB, dir string) {
 func WriteBusyboxArchiveAs(t testing.TB, reference, path string) {
 	t.Helper()
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	if err := images.BusyboxRootFS(rootfs, busyboxApplets); err != nil {
+	if err := images.BusyboxRootFS(images.BusyboxPath, rootfs, busyboxApplets); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
