@@ -2,13 +2,13 @@
 // under the exact references the suite asks for, as docker-archives a node
 // imports: no registry is reachable from the test clusters.
 //
-//	go run ./hack/e2eimages --bin build/conformance/bin --debian debian.tar \
+//	go run ./hack/e2eimages --bin BIN --debian debian.tar \
 //	    --kube-src $(go list -m -f '{{.Dir}}' k8s.io/kubernetes) --out DIR
 //
-// Programs come from pinned Go modules (built by `make conformance`); images
-// that need a distribution userland (a shell, dig, curl, nginx) sit on one
-// Debian layer made by mmdebstrap from Debian's packages, which every such
-// image shares.
+// `make conformance-tools` builds the programs in BIN from pinned Go modules
+// (and busybox from its upstream source); images that need a distribution
+// userland (a shell, dig, curl, nginx) sit on one Debian layer made by
+// mmdebstrap from Debian's packages, which every such image shares.
 package main
 
 import (
