@@ -18,7 +18,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 # and needs no libsqlite (or libc) at run time.
 export CGO_ENABLED := 0
 
-.PHONY: build bundle kubectl test unit fuzz integration e2e multinode conformance-slice conformance conformance-tools bench clean
+.PHONY: build bundle kubectl test unit fuzz integration e2e multinode conformance-slice conformance conformance-tools conformance-summary bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours).
@@ -167,6 +167,12 @@ conformance: build kubectl conformance-tools
 	MONOKUBE_CONFORMANCE=full MONOKUBE_CONFORMANCE_SHAPES=$(SHAPES) MONOKUBE_CONFORMANCE_REPORTS=$(CURDIR)/build/conformance \
 		MONOKUBE_CONFORMANCE_SUMMARY=$(CURDIR)/docs/conformance.md $(CONFORMANCE_ENV) \
 		$(GO) test -count=1 -timeout 10h -v -run 'TestConformance$$' ./test/conformance/
+
+# docs/conformance.md again from the reports in build/conformance, without a cluster.
+conformance-summary:
+	MONOKUBE_CONFORMANCE=summary MONOKUBE_CONFORMANCE_REPORTS=$(CURDIR)/build/conformance \
+		MONOKUBE_CONFORMANCE_SUMMARY=$(CURDIR)/docs/conformance.md \
+		$(GO) test -count=1 -v -run 'TestConformanceSummary$$' ./test/conformance/
 
 test: unit fuzz integration e2e multinode conformance-slice
 

@@ -125,6 +125,9 @@ func TestConformance(t *testing.T) {
 				run.results = append(run.results, results...)
 			}
 			run.wall = time.Since(run.started)
+			if err := run.save(filepath.Join(in.reports, fmt.Sprintf("%d-nodes", nodes))); err != nil {
+				t.Error(err)
+			}
 			counts := count(run.merged())
 			t.Logf("%d node(s): %d passed, %d failed, %d skipped in %s", nodes, counts.passed, counts.failed, counts.skipped, run.wall.Round(time.Second))
 			if in.summary != "" {
@@ -150,6 +153,30 @@ func parallelProcs() int {
 		}
 	}
 	return procs
+}
+
+// TestConformanceSummary writes docs/conformance.md again from the reports
+// of earlier full runs (MONOKUBE_CONFORMANCE=summary), without a cluster.
+func TestConformanceSummary(t *testing.T) {
+	if os.Getenv("MONOKUBE_CONFORMANCE") != "summary" {
+		t.Skip("MONOKUBE_CONFORMANCE=summary runs this (make conformance-summary)")
+	}
+	reports, summary := os.Getenv("MONOKUBE_CONFORMANCE_REPORTS"), os.Getenv("MONOKUBE_CONFORMANCE_SUMMARY")
+	dirs, _ := filepath.Glob(filepath.Join(reports, "*-nodes"))
+	if len(dirs) == 0 {
+		t.Fatalf("no runs under %s: run make conformance first", reports)
+	}
+	for _, dir := range dirs {
+		run, err := loadRun(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeSummary(summary, run); err != nil {
+			t.Fatal(err)
+		}
+		c := count(run.merged())
+		t.Logf("%s: %d passed, %d failed, %d skipped", shapeName(run.nodes), c.passed, c.failed, c.skipped)
+	}
 }
 
 // startCluster starts a server with a worker and nodes-1 workers, each with

@@ -1,8 +1,10 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,6 +18,48 @@ type shapeRun struct {
 	started     time.Time
 	wall        time.Duration
 	results     []result
+}
+
+// runFacts is what a run records next to its JUnit reports (run.json), so
+// the summary can be written again from the reports alone.
+type runFacts struct {
+	Nodes       int           `json:"nodes"`
+	KubeVersion string        `json:"kubeVersion"`
+	Started     time.Time     `json:"started"`
+	Wall        time.Duration `json:"wallNanoseconds"`
+}
+
+func (r shapeRun) save(dir string) error {
+	data, err := json.MarshalIndent(runFacts{r.nodes, r.kubeVersion, r.started, r.wall}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "run.json"), data, 0o644)
+}
+
+// loadRun reads a shape's run.json and every pass's JUnit report under dir.
+func loadRun(dir string) (shapeRun, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		return shapeRun{}, fmt.Errorf("conformance run: %w", err)
+	}
+	var facts runFacts
+	if err := json.Unmarshal(data, &facts); err != nil {
+		return shapeRun{}, fmt.Errorf("conformance run %s: %w", dir, err)
+	}
+	run := shapeRun{nodes: facts.Nodes, kubeVersion: facts.KubeVersion, started: facts.Started, wall: facts.Wall}
+	reports, _ := filepath.Glob(filepath.Join(dir, "*", "junit_01.xml"))
+	if len(reports) == 0 {
+		return shapeRun{}, fmt.Errorf("conformance run %s: no JUnit reports", dir)
+	}
+	for _, report := range reports {
+		results, err := readJUnit(report)
+		if err != nil {
+			return shapeRun{}, err
+		}
+		run.results = append(run.results, results...)
+	}
+	return run, nil
 }
 
 // merged has one result per test: a test the parallel pass skipped (for
@@ -43,7 +87,9 @@ Upstream's ` + "`[Conformance]`" + ` tests of the Kubernetes version monokube em
 ` + "`server --enable-worker`" + ` node, and a server with two workers, each node in network
 namespaces of its own with no route out of the machine. Every image the suite runs is
 built locally (hack/e2eimages) and imported into the nodes. This file is written by the
-run; one section per cluster shape.
+run (or from its saved reports by ` + "`make conformance-summary`" + `); one section per cluster
+shape. Wall time runs from the cluster's start to the end of the serial pass, on the
+2-core development VM.
 `
 
 // writeSummary replaces the section of run's shape in path, keeping the
@@ -67,6 +113,9 @@ func writeSummary(path string, run shapeRun) error {
 	for _, nodes := range shapes {
 		b.WriteString("\n" + strings.TrimSpace(sections[nodes]) + "\n")
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("conformance summary: %w", err)
+	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("conformance summary: %w", err)
 	}
@@ -82,7 +131,7 @@ func section(run shapeRun) string {
 	fmt.Fprintf(&b, "<!-- shape %d -->\n## %s\n\n", run.nodes, shapeName(run.nodes))
 	fmt.Fprintf(&b, "%s: %d passed, %d failed, %d skipped (of %d) — Kubernetes %s, %s, wall time %s\n",
 		shapeName(run.nodes), c.passed, c.failed, c.skipped, len(results), run.kubeVersion,
-		run.started.UTC().Format("2006-01-02"), run.wall.Round(time.Minute))
+		run.started.UTC().Format("2006-01-02"), run.wall.Round(time.Second))
 	if c.failed > 0 {
 		b.WriteString("\nFailed:\n\n")
 		for _, r := range results {
