@@ -149,7 +149,6 @@ func build(list []recipe, bin, debian, out string) error {
 			return err
 		}
 		spec := r.spec
-		spec.RootFS = rootfs
 		switch {
 		case r.debian:
 			spec.BaseLayers = []string{debian}
@@ -178,7 +177,7 @@ func build(list []recipe, bin, debian, out string) error {
 		if err := images.WriteLayer(rootfs, layer); err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		spec.RootFS, spec.BaseLayers = "", append(spec.BaseLayers, layer)
+		spec.BaseLayers = append(spec.BaseLayers, layer)
 		specs = append(specs, spec)
 		fmt.Printf("e2eimages: %s\n", strings.Join(append([]string{spec.Reference}, spec.Aliases...), ", "))
 	}
@@ -200,7 +199,7 @@ func place(rootfs string, f file) error {
 	if strings.HasSuffix(f.path, "/") {
 		return os.MkdirAll(target, f.mode)
 	}
-	// A file replaces what the base laid out there (busybox's sh symlink),
+	// A file replaces what the base laid out there (an applet symlink, say),
 	// never writes through it.
 	if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
 		return err

@@ -36,7 +36,6 @@ type Spec struct {
 	Cmd        []string
 	Env        []string
 	User       string
-	WorkingDir string
 }
 
 // WriteArchive builds the images and writes them into one docker-archive
@@ -98,8 +97,7 @@ func build(spec Spec) (v1.Image, error) {
 	}
 	configFile = configFile.DeepCopy()
 	configFile.OS, configFile.Architecture = "linux", "amd64"
-	configFile.Config = v1.Config{Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env,
-		User: spec.User, WorkingDir: spec.WorkingDir}
+	configFile.Config = v1.Config{Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env, User: spec.User}
 	image, err = mutate.ConfigFile(image, configFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: set config: %w", spec.Reference, err)
