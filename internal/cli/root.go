@@ -78,6 +78,9 @@ run inside this one process; nothing else needs to be installed.`,
 		newCrictlCommand(g),
 		newImagesCommand(g),
 		newResetCommand(g),
+		newEtcdCommand(g),
+		newBackupCommand(g),
+		newRestoreCommand(g),
 		newTokenCommand(g),
 	)
 	return root

@@ -24,6 +24,10 @@ func newServerCommand(g *globals) *cobra.Command {
 		apiPort      int
 		enableWorker bool
 		disable      []string
+		token        string
+		tokenFile    string
+		clusterReset bool
+		restorePath  string
 		node         nodeFlags
 	)
 	cmd := &cobra.Command{
@@ -32,9 +36,24 @@ func newServerCommand(g *globals) *cobra.Command {
 		Long: `Run the datastore, API server, controller-manager and scheduler in this process.
 State lives in --data-dir; the admin kubeconfig is <data-dir>/pki/admin.conf.
 The config file is read from --config, or /etc/monokube/monokube.yaml when it exists.
-SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
+SIGTERM or SIGINT stops every component in reverse order and exits 0.
+
+With --token (from ` + "`monokube token create --role controller`" + ` on a server) this
+server joins that cluster as another control-plane member: it receives the
+cluster's CA, service-account and encryption keys (after checking the server
+against the token's CA pin) and, with embedded etcd, becomes an etcd member.
+Every server needs spec.storage.type etcd, postgres or mysql, and the same
+config. After a restart the token is no longer needed.
+
+--cluster-reset recovers an embedded etcd that lost quorum: run it on one
+surviving server; it becomes a one-member cluster keeping all its data and
+exits. Start it again without the flag; the other servers then join anew
+(` + "`monokube reset`" + ` on them, then server --token).`,
 		Example: `  sudo monokube server --enable-worker        # single-node cluster
-  monokube server --data-dir /tmp/mk --config ./monokube.yaml --api-port 7443`,
+  monokube server --data-dir /tmp/mk --config ./monokube.yaml --api-port 7443
+  sudo monokube server --config /etc/monokube/ha.yaml --token-file /etc/monokube/controller-token
+  sudo monokube server --cluster-reset         # then start again without the flag
+  sudo monokube server --cluster-reset --restore-path /srv/backups/monokube-backup-….tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
@@ -57,8 +76,20 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 				invalid.File = configPath
 				return invalid
 			}
+			joinToken, err := readToken(optional(token), tokenFile)
+			if err != nil {
+				return err
+			}
+			if clusterReset && !cfg.Spec.Storage.Embedded() {
+				return fmt.Errorf("--cluster-reset recovers an embedded etcd; this server's spec.storage.type is %q", cfg.Spec.Storage.Type)
+			}
+			if restorePath != "" && !clusterReset {
+				return errors.New("--restore-path goes with --cluster-reset (to restore into a new data dir, use `monokube restore`)")
+			}
+			srv := &server.Server{Config: cfg, Layout: g.layout, EnableWorker: enableWorker, Token: joinToken,
+				ClusterReset: clusterReset, RestorePath: restorePath}
 			return runResident(func(ctx context.Context) error {
-				return (&server.Server{Config: cfg, Layout: g.layout, EnableWorker: enableWorker}).Run(ctx)
+				return srv.Run(ctx)
 			})
 		},
 	}
@@ -68,8 +99,20 @@ SIGTERM or SIGINT stops every component in reverse order and exits 0.`,
 	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
 	cmd.Flags().StringSliceVar(&disable, "disable", nil,
 		"add-ons to turn off, comma-separated: "+strings.Join(config.AddonNames, ", ")+" (as spec.addons.<name>.enabled: false)")
+	cmd.Flags().StringVar(&token, "token", "", "controller join token: join a running cluster as another server")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "read the controller join token from this file")
+	cmd.Flags().BoolVar(&clusterReset, "cluster-reset", false, "make this server's embedded etcd a one-member cluster keeping its data, then exit")
+	cmd.Flags().StringVar(&restorePath, "restore-path", "", "with --cluster-reset: replace the etcd data with this backup's snapshot (the old data is kept aside)")
 	node.add(cmd, " (overrides spec.worker)")
 	return cmd
+}
+
+// optional turns a flag value into readToken's argument list.
+func optional(value string) []string {
+	if value == "" {
+		return nil
+	}
+	return []string{value}
 }
 
 // runResident runs a long-lived role until a signal.

@@ -40,8 +40,9 @@ func newTokenCreateCommand(g *globals) *cobra.Command {
 		Long: `Print a join token: the server address, a pin of the cluster CA (a node that
 reaches an impostor refuses it) and a bootstrap token the cluster checks. The
 cluster deletes it at expiry; ` + "`token invalidate`" + ` deletes it sooner.`,
-		Example: `  TOKEN=$(sudo monokube token create --role=worker --expiry=2h)`,
-		Args:    cobra.NoArgs,
+		Example: `  TOKEN=$(sudo monokube token create --role=worker --expiry=2h)
+  sudo monokube token create --role=controller > controller-token   # for server --token-file`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if role != join.RoleWorker && role != join.RoleController {
 				return fmt.Errorf("--role must be %s or %s, got %q", join.RoleWorker, join.RoleController, role)
@@ -62,16 +63,23 @@ cluster deletes it at expiry; ` + "`token invalidate`" + ` deletes it sooner.`,
 			if err != nil {
 				return err
 			}
-			token := join.Token{Role: role, Servers: []string{serverURL}, CAHash: join.CAHash(ca[0]), Bootstrap: bootstrap, Expires: expires}
+			if role == join.RoleController {
+				sealed, err := join.SealKeys(g.layout.PKIDir(), bootstrap)
+				if err != nil {
+					return err
+				}
+				if err := join.PublishKeys(cmd.Context(), client, bootstrap, sealed); err != nil {
+					return err
+				}
+			}
+			servers := join.APIServers(cmd.Context(), client, serverURL)
+			token := join.Token{Role: role, Servers: servers, CAHash: join.CAHash(ca[0]), Bootstrap: bootstrap, Expires: expires}
 			fmt.Fprintln(cmd.OutOrStdout(), token.String())
 			// Warnings go to stderr: stdout stays exactly the token.
 			if u, err := url.Parse(serverURL); err == nil {
 				if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: this server advertises %s, which other machines cannot reach; set spec.api.address (or --api-address) to an address they can\n", serverURL)
 				}
-			}
-			if role == join.RoleController {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note: no command joins controllers yet (one server per cluster today); the token only works with `monokube worker`")
 			}
 			return nil
 		},

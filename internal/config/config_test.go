@@ -62,7 +62,7 @@ func TestDefaultRoundTripsThroughYAML(t *testing.T) {
 	custom := nonDefault()
 	// These have one valid value each, so they cannot differ; the
 	// zero-struct decode above covers them.
-	fixed := map[string]bool{"apiVersion": true, "kind": true, "spec.storage.type": true}
+	fixed := map[string]bool{"apiVersion": true, "kind": true}
 	for _, path := range equalFields(reflect.ValueOf(*custom), reflect.ValueOf(*Default()), "") {
 		if !fixed[path] {
 			t.Errorf("nonDefault() leaves %s at its default: the round trip cannot tell it was dropped", path)
@@ -97,7 +97,13 @@ func nonDefault() *ClusterConfig {
 				PodSecurity:      PodSecuritySpec{Enforce: "restricted", Audit: "baseline", Warn: "privileged"},
 				ExtraArgs:        map[string]string{"v": "3"},
 			},
-			Storage: StorageSpec{Type: StorageSQLite, DataSource: "/srv/state.db"},
+			Storage: StorageSpec{
+				Type:       StoragePostgres,
+				DataSource: "postgres://kube:secret@db.example.com:5432/kubernetes",
+				TLS:        StorageTLS{CAFile: "/srv/ca.pem", CertFile: "/srv/client.pem", KeyFile: "/srv/client-key.pem"},
+				Etcd:       EtcdSpec{Endpoints: []string{"https://192.0.2.20:2379"}, ClientPort: 12379, PeerPort: 12380},
+				Snapshots:  SnapshotSpec{Schedule: "30 3 * * *", Retention: 9},
+			},
 			Network: NetworkSpec{
 				PodCIDR:       "10.100.0.0/16",
 				ServiceCIDR:   "10.200.0.0/16",
@@ -434,14 +440,35 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			raw:      doc("spec:", "  storage:", "    type: floppy"),
 			path:     "spec.storage.type",
 			line:     3,
-			contains: `unknown datastore "floppy"; use "sqlite"`,
+			contains: `must be one of sqlite, etcd, postgres, mysql, got "floppy"`,
 		},
 		{
-			name:     "storage type not available in this release",
-			raw:      doc("spec:", "  storage:", "    type: etcd"),
-			path:     "spec.storage.type",
+			name:     "postgres without a data source",
+			raw:      doc("spec:", "  storage:", "    type: postgres"),
+			path:     "spec.storage.dataSource",
 			line:     3,
-			contains: `"etcd" is not available in this release`,
+			contains: "is required for this datastore",
+		},
+		{
+			name:     "mysql data source that is not a URL",
+			raw:      doc("spec:", "  storage:", "    type: mysql", "    dataSource: root:pw@tcp(db)/k8s"),
+			path:     "spec.storage.dataSource",
+			line:     4,
+			contains: "must be a URL such as mysql://",
+		},
+		{
+			name:     "etcd endpoint that is not a URL",
+			raw:      doc("spec:", "  storage:", "    type: etcd", "    etcd:", "      endpoints: [10.0.0.5]"),
+			path:     "spec.storage.etcd.endpoints[0]",
+			line:     5,
+			contains: "must be an http(s) URL",
+		},
+		{
+			name:     "snapshot schedule that is not cron",
+			raw:      doc("spec:", "  storage:", "    snapshots:", "      schedule: twice a day"),
+			path:     "spec.storage.snapshots.schedule",
+			line:     4,
+			contains: "is not a cron expression",
 		},
 		{
 			name:     "API address that is not an IP",

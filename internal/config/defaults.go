@@ -5,6 +5,9 @@ const (
 	DefaultDataDir    = "/var/lib/monokube"
 	DefaultConfigPath = "/etc/monokube/monokube.yaml"
 	DefaultAPIPort    = 6443
+	// etcd's own ports.
+	DefaultEtcdClientPort = 2379
+	DefaultEtcdPeerPort   = 2380
 )
 
 // Default returns the complete default ClusterConfig.
@@ -22,7 +25,12 @@ func Default() *ClusterConfig {
 				// ordinary workloads run unchanged; restricted is reported.
 				PodSecurity: PodSecuritySpec{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
 			},
-			Storage: StorageSpec{Type: StorageSQLite},
+			Storage: StorageSpec{
+				Type: StorageSQLite,
+				Etcd: EtcdSpec{Endpoints: []string{}, ClientPort: DefaultEtcdClientPort, PeerPort: DefaultEtcdPeerPort},
+				// As k3s: twice a day, the last five kept.
+				Snapshots: SnapshotSpec{Schedule: "0 */12 * * *", Retention: 5},
+			},
 			Network: NetworkSpec{
 				PodCIDR:       "10.42.0.0/16",
 				ServiceCIDR:   "10.43.0.0/16",

@@ -87,18 +87,73 @@ type PKISpec struct {
 	RenewPercentLeft int `json:"renewPercentLeft"`
 }
 
-// Storage types.
+// Storage types (spec.storage.type).
 const (
+	// StorageSQLite is kine on a SQLite file: one server, nothing to run.
 	StorageSQLite = "sqlite"
+	// StorageEtcd is etcd: embedded (one member per server) or external
+	// (spec.storage.etcd.endpoints).
+	StorageEtcd = "etcd"
+	// StoragePostgres and StorageMySQL are kine on an external database
+	// that every server shares.
+	StoragePostgres = "postgres"
+	StorageMySQL    = "mysql"
 )
+
+// StorageTypes are the allowed values of spec.storage.type.
+var StorageTypes = []string{StorageSQLite, StorageEtcd, StoragePostgres, StorageMySQL}
 
 // StorageSpec selects the datastore behind the API server.
 type StorageSpec struct {
-	// Type is the datastore kind. Only "sqlite" (through kine) exists today.
+	// Type is the datastore kind: sqlite (default), etcd, postgres or mysql.
 	Type string `json:"type"`
-	// DataSource overrides the datastore location; for sqlite a file path or
-	// a kine "sqlite://" DSN. Empty means <data-dir>/db/state.db.
+	// DataSource is the database: for sqlite a file path or a kine
+	// "sqlite://" DSN (empty: <data-dir>/db/state.db); for postgres a
+	// "postgres://user:password@host:port/db" URL; for mysql
+	// "mysql://user:password@tcp(host:port)/db".
 	DataSource string `json:"dataSource"`
+	// TLS are the client certificate and CA for postgres, mysql or an
+	// external etcd.
+	TLS StorageTLS `json:"tls"`
+	// Etcd configures the embedded etcd, or points at an external one.
+	Etcd EtcdSpec `json:"etcd"`
+	// Snapshots are the scheduled backups in <data-dir>/snapshots.
+	Snapshots SnapshotSpec `json:"snapshots"`
+}
+
+// StorageTLS are PEM files for talking to an external datastore.
+type StorageTLS struct {
+	CAFile   string `json:"caFile"`
+	CertFile string `json:"certFile"`
+	KeyFile  string `json:"keyFile"`
+}
+
+// Set reports whether any TLS file is given.
+func (t StorageTLS) Set() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
+
+// EtcdSpec configures etcd.
+type EtcdSpec struct {
+	// Endpoints of an external etcd cluster ("https://10.0.0.5:2379");
+	// empty runs etcd embedded in this server.
+	Endpoints []string `json:"endpoints"`
+	// ClientPort and PeerPort of the embedded etcd. Clients are the API
+	// server (on loopback) and joining servers (on spec.api.address); peers
+	// are the other servers' members.
+	ClientPort int `json:"clientPort"`
+	PeerPort   int `json:"peerPort"`
+}
+
+// Embedded reports whether etcd runs inside this server.
+func (s StorageSpec) Embedded() bool { return s.Type == StorageEtcd && len(s.Etcd.Endpoints) == 0 }
+
+// SnapshotSpec schedules backups, as k3s's etcd-snapshot-schedule-cron.
+type SnapshotSpec struct {
+	// Schedule is a cron expression ("0 */12 * * *"); empty turns
+	// scheduled snapshots off.
+	Schedule string `json:"schedule"`
+	// Retention is how many scheduled snapshots are kept; older ones are
+	// deleted.
+	Retention int `json:"retention"`
 }
 
 // NetworkSpec holds the cluster's address ranges and DNS settings.

@@ -74,16 +74,6 @@ func (v *validator) api(api *APISpec) {
 	}
 }
 
-func (v *validator) storage(storage *StorageSpec) {
-	switch storage.Type {
-	case StorageSQLite:
-	case "etcd", "postgres", "mysql":
-		v.add("spec.storage.type", "%q is not available in this release; use %q", storage.Type, StorageSQLite)
-	default:
-		v.add("spec.storage.type", "unknown datastore %q; use %q", storage.Type, StorageSQLite)
-	}
-}
-
 func (v *validator) network(network *NetworkSpec) {
 	pods := v.cidr("spec.network.podCIDR", network.PodCIDR)
 	services := v.cidr("spec.network.serviceCIDR", network.ServiceCIDR)

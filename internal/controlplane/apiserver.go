@@ -17,6 +17,7 @@ import (
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
 )
@@ -29,8 +30,8 @@ type APIServer struct {
 	Port             int
 	ServiceCIDR      string
 	ClusterDomain    string
-	// EtcdServers returns the datastore endpoints; known only once it started.
-	EtcdServers      func() []string
+	// Etcd returns how to reach the datastore; known only once it started.
+	Etcd             func() datastore.Client
 	EncryptionAtRest bool
 	PodSecurity      PodSecurityLevels
 	ExtraArgs        Args
@@ -60,11 +61,12 @@ func (a *APIServer) Init(context.Context) error {
 // signed by our key), then the user's extraArgs on top.
 func (a *APIServer) args() Args {
 	issuer := "https://kubernetes.default.svc." + a.ClusterDomain
+	etcd := a.Etcd()
 	defaults := Args{
 		"advertise-address":                  a.AdvertiseAddress,
 		"bind-address":                       a.BindAddress,
 		"secure-port":                        strconv.Itoa(a.Port),
-		"etcd-servers":                       strings.Join(a.EtcdServers(), ","),
+		"etcd-servers":                       strings.Join(etcd.Endpoints, ","),
 		"storage-backend":                    "etcd3",
 		"anonymous-auth":                     "false",
 		"authorization-mode":                 "Node,RBAC",
@@ -98,6 +100,11 @@ func (a *APIServer) args() Args {
 	}
 	if a.encryptionConfig != "" {
 		defaults["encryption-provider-config"] = a.encryptionConfig
+	}
+	for flag, file := range map[string]string{"etcd-cafile": etcd.TLS.CAFile, "etcd-certfile": etcd.TLS.CertFile, "etcd-keyfile": etcd.TLS.KeyFile} {
+		if file != "" {
+			defaults[flag] = file
+		}
 	}
 	if ip := net.ParseIP(a.AdvertiseAddress); ip != nil && ip.IsLoopback() {
 		// The "kubernetes" Service cannot point at a loopback address

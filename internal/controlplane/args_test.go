@@ -8,6 +8,7 @@ import (
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
+	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/pki"
 )
 
@@ -15,8 +16,8 @@ func testAPIServer(extra Args) *APIServer {
 	return &APIServer{
 		PKI: pki.Files{Dir: "/data/pki"}, BindAddress: "0.0.0.0", AdvertiseAddress: "10.0.0.1", Port: 6443,
 		ServiceCIDR: "10.43.0.0/16", ClusterDomain: "cluster.local",
-		EtcdServers: func() []string { return []string{"unix:///data/run/kine.sock"} },
-		ExtraArgs:   extra,
+		Etcd:      func() datastore.Client { return datastore.Client{Endpoints: []string{"unix:///data/run/kine.sock"}} },
+		ExtraArgs: extra,
 	}
 }
 

@@ -25,8 +25,10 @@ type ControllerManager struct {
 	PodCIDR       string
 	ServiceCIDR   string
 	// Port is the health and metrics port on 127.0.0.1; 0 turns it off.
-	Port      int
-	ExtraArgs Args
+	Port int
+	// LeaderElect is on when several servers may run: one acts at a time.
+	LeaderElect bool
+	ExtraArgs   Args
 
 	component.Task
 }
@@ -66,9 +68,8 @@ func (c *ControllerManager) args() Args {
 		"configure-cloud-routes": "false",
 		// Otherwise the controller-manager writes under /usr/libexec.
 		"flex-volume-plugin-dir": c.FlexVolumeDir,
-		// One server today; leader election arrives with HA control planes.
-		"leader-elect": "false",
-		"profiling":    "false",
+		"leader-elect":           strconv.FormatBool(c.LeaderElect),
+		"profiling":              "false",
 	}, c.ExtraArgs)
 }
 

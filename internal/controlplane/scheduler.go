@@ -17,8 +17,10 @@ import (
 type Scheduler struct {
 	PKI pki.Files
 	// Port is the scheduler's health and metrics port on 127.0.0.1; 0 turns it off.
-	Port      int
-	ExtraArgs Args
+	Port int
+	// LeaderElect is on when several servers may run: one acts at a time.
+	LeaderElect bool
+	ExtraArgs   Args
 
 	component.Task
 }
@@ -38,9 +40,8 @@ func (s *Scheduler) args() Args {
 		"authorization-kubeconfig":  kubeconfig,
 		"bind-address":              "127.0.0.1",
 		"secure-port":               strconv.Itoa(s.Port),
-		// One server today; leader election arrives with HA control planes.
-		"leader-elect": "false",
-		"profiling":    "false",
+		"leader-elect":              strconv.FormatBool(s.LeaderElect),
+		"profiling":                 "false",
 	}, s.ExtraArgs)
 }
 

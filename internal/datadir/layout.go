@@ -54,6 +54,24 @@ func (l Layout) DBFile() string            { return l.path("db", "state.db") }
 func (l Layout) KineSocket() string        { return l.path("run", "kine.sock") }
 func (l Layout) AdvertisedURLFile() string { return l.path("advertised-url") }
 
+// EtcdDir is the embedded etcd member's data; EtcdPKIDir its certificates.
+func (l Layout) EtcdDir() string    { return l.path("etcd") }
+func (l Layout) EtcdPKIDir() string { return l.path("pki", "etcd") }
+
+// EtcdURLFile records the embedded etcd's local client URL for the
+// commands that talk to it (etcd member-list, backup).
+func (l Layout) EtcdURLFile() string { return l.path("db", "etcd-url") }
+
+// EtcdRestoreFile is an etcd snapshot staged by restore: the next start
+// turns it into this server's member, named and addressed as configured.
+func (l Layout) EtcdRestoreFile() string { return l.path("db", "etcd-restore.snapshot") }
+
+// RestoredConfigFile is the config a restored backup carried.
+func (l Layout) RestoredConfigFile() string { return l.path("restored", "monokube.yaml") }
+
+// SnapshotsDir holds scheduled backups.
+func (l Layout) SnapshotsDir() string { return l.path("snapshots") }
+
 // ManifestsDir holds the stacks the server applies to the cluster: the
 // add-ons it writes and the user's own files.
 func (l Layout) ManifestsDir() string { return l.path("manifests") }

@@ -11,14 +11,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/k3s-io/kine/pkg/drivers"
-	"github.com/k3s-io/kine/pkg/drivers/generic"
+	_ "github.com/k3s-io/kine/pkg/drivers/mysql"  // registers "mysql://"
+	_ "github.com/k3s-io/kine/pkg/drivers/pgsql"  // registers "postgres://"
 	_ "github.com/k3s-io/kine/pkg/drivers/sqlite" // registers "sqlite://"
 	kineserver "github.com/k3s-io/kine/pkg/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/datadir"
 )
 
@@ -36,9 +37,15 @@ const maxUnixSocketPath = 107
 // Kine runs kine in-process: an etcd v3 API over a unix socket in the data
 // dir, backed by a SQL database.
 type Kine struct {
-	// DSN is kine's datastore endpoint ("sqlite://<path>?<params>").
+	// Type is the config's storage type, for logs and errors.
+	Type string
+	// DSN is kine's datastore endpoint ("sqlite://<path>?<params>",
+	// "postgres://...", "mysql://...").
 	DSN string
-	// DBFile is the SQLite database file; Init prepares it and its directory.
+	// TLS are the client files for an external database.
+	TLS config.StorageTLS
+	// DBFile is the SQLite database file; Init prepares it and its
+	// directory. Empty for an external database.
 	DBFile string
 	// Socket is the unix socket the etcd API listens on.
 	Socket string
@@ -51,22 +58,35 @@ type Kine struct {
 
 var _ Datastore = (*Kine)(nil)
 
-func newSQLite(dataSource string, layout datadir.Layout) *Kine {
-	path := layout.DBFile()
-	dsn := "sqlite://" + path + "?" + sqliteParams
+// SQLiteFile is the database file of a sqlite datastore.
+func SQLiteFile(storage config.StorageSpec, layout datadir.Layout) string {
+	_, path := sqliteDSN(storage.DataSource, layout)
+	return path
+}
+
+func sqliteDSN(dataSource string, layout datadir.Layout) (dsn, path string) {
 	switch {
 	case strings.HasPrefix(dataSource, "sqlite://"):
-		dsn = dataSource
-		path = strings.SplitN(strings.TrimPrefix(dataSource, "sqlite://"), "?", 2)[0]
+		return dataSource, strings.SplitN(strings.TrimPrefix(dataSource, "sqlite://"), "?", 2)[0]
 	case dataSource != "":
-		path = dataSource
-		dsn = "sqlite://" + path + "?" + sqliteParams
+		return "sqlite://" + dataSource + "?" + sqliteParams, dataSource
 	}
+	return "sqlite://" + layout.DBFile() + "?" + sqliteParams, layout.DBFile()
+}
+
+func newSQLite(dataSource string, layout datadir.Layout) *Kine {
+	dsn, path := sqliteDSN(dataSource, layout)
 	return &Kine{
+		Type:   config.StorageSQLite,
 		DSN:    dsn,
 		DBFile: path,
 		Socket: layout.KineSocket(),
 	}
+}
+
+// newSQL is kine on a PostgreSQL or MySQL server that every server shares.
+func newSQL(storage config.StorageSpec, layout datadir.Layout) *Kine {
+	return &Kine{Type: storage.Type, DSN: storage.DataSource, TLS: storage.TLS, Socket: layout.KineSocket()}
 }
 
 func (k *Kine) Name() string { return "datastore" }
@@ -75,10 +95,18 @@ func (k *Kine) Init(context.Context) error {
 	if len(k.Socket) > maxUnixSocketPath {
 		return fmt.Errorf("socket path %s is longer than %d bytes; use a shorter --data-dir", k.Socket, maxUnixSocketPath)
 	}
-	for _, dir := range []string{filepath.Dir(k.DBFile), filepath.Dir(k.Socket)} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
-		}
+	if err := os.MkdirAll(filepath.Dir(k.Socket), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(k.Socket), err)
+	}
+	// A socket left by a killed process would make the listen fail.
+	if err := os.Remove(k.Socket); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	if k.DBFile == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(k.DBFile), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(k.DBFile), err)
 	}
 	// SQLite gives its -wal and -shm files the database file's mode, so
 	// creating it 0600 first keeps all three private.
@@ -90,35 +118,22 @@ func (k *Kine) Init(context.Context) error {
 	if err := os.Chmod(k.DBFile, 0o600); err != nil {
 		return fmt.Errorf("restrict database file: %w", err)
 	}
-	// A socket left by a killed process would make the listen fail.
-	if err := os.Remove(k.Socket); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("remove stale socket: %w", err)
-	}
 	return nil
 }
 
 // Start opens the database through kine's SQL driver and serves kine's
 // etcd API over the unix socket. It uses kine's driver and server packages
 // directly rather than its endpoint package, which links every driver kine
-// has (NATS, S3, pebble, MySQL, PostgreSQL) into our binary.
+// has (NATS, S3, pebble) into our binary.
 func (k *Kine) Start(ctx context.Context) error {
 	// kine stops when this context ends; Stop owns it, not the caller.
 	kineCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	k.cancel = cancel
 	k.wait = &sync.WaitGroup{}
-	_, backend, err := drivers.New(kineCtx, k.wait, &drivers.Config{
-		Endpoint: k.DSN,
-		// kine as a library has no defaults of its own: these are its CLI's.
-		ConnectionPoolConfig: generic.ConnectionPoolConfig{MaxIdle: 20, MaxIdleTime: 2 * time.Minute},
-		CompactTimeout:       5 * time.Second,
-		CompactMinRetain:     1000,
-		CompactBatchSize:     1000,
-		PollBatchSize:        500,
-		PollInterval:         time.Second,
-	})
+	backend, err := k.open(kineCtx)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("open datastore: %w", err)
+		return err
 	}
 	if err := backend.Start(kineCtx); err != nil {
 		cancel()
@@ -145,14 +160,14 @@ func (k *Kine) Start(ctx context.Context) error {
 		}
 	}()
 	k.endpoints = []string{"unix://" + k.Socket}
-	klog.InfoS("Datastore listening", "type", "sqlite", "endpoint", k.endpoints[0])
+	klog.InfoS("Datastore listening", "type", k.Type, "endpoint", k.endpoints[0])
 	return nil
 }
 
 // Ready is immediate: Listen returns once the database is open and the socket listens.
 func (k *Kine) Ready(context.Context) error { return nil }
 
-func (k *Kine) Endpoints() []string { return k.endpoints }
+func (k *Kine) Client() Client { return Client{Endpoints: k.endpoints} }
 
 func (k *Kine) Stop() error {
 	if k.cancel == nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/datadir"
-	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/manifests"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/server/nodejoin"
@@ -40,6 +39,14 @@ type Server struct {
 	Config       *config.ClusterConfig
 	Layout       datadir.Layout
 	EnableWorker bool
+	// Token is a controller join token: this server joins a running
+	// cluster instead of starting a new one.
+	Token string
+	// ClusterReset turns the embedded etcd member into a one-member
+	// cluster that keeps its data (recovery after losing quorum).
+	ClusterReset bool
+	// RestorePath, with ClusterReset, replaces the etcd data with a backup's snapshot.
+	RestorePath string
 }
 
 // Run starts the control plane and blocks until ctx ends (a signal) or a
@@ -65,7 +72,16 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	manager, err := s.components()
+	if s.ClusterReset {
+		return s.resetCluster(ctx)
+	}
+	var etcdJoin []string
+	if s.Token != "" {
+		if etcdJoin, err = s.joinCluster(ctx); err != nil {
+			return err
+		}
+	}
+	manager, err := s.components(etcdJoin)
 	if err != nil {
 		return err
 	}
@@ -75,8 +91,9 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 }
 
-// components prepares certificates and returns the control plane in start order.
-func (s *Server) components() (*component.Manager, error) {
+// components prepares certificates and returns the control plane in start
+// order. etcdJoin are the client URLs a new embedded etcd member joins.
+func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	spec := s.Config.Spec
 	addrs, err := resolveAddresses(spec)
 	if err != nil {
@@ -97,10 +114,13 @@ func (s *Server) components() (*component.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
-	store, err := datastore.New(spec.Storage, s.Layout)
+	store, err := s.datastore(addrs, etcdJoin)
 	if err != nil {
 		return nil, err
 	}
+	// With more than one server possible, only one scheduler and one
+	// controller-manager may act at a time.
+	leaderElect := spec.Storage.Type != config.StorageSQLite
 	apiServer := &controlplane.APIServer{
 		PKI:              files,
 		BindAddress:      addrs.bind,
@@ -108,7 +128,7 @@ func (s *Server) components() (*component.Manager, error) {
 		Port:             spec.API.Port,
 		ServiceCIDR:      spec.Network.ServiceCIDR,
 		ClusterDomain:    spec.Network.ClusterDomain,
-		EtcdServers:      store.Endpoints,
+		Etcd:             store.Client,
 		EncryptionAtRest: spec.API.EncryptionAtRest,
 		PodSecurity: controlplane.PodSecurityLevels{
 			Enforce: spec.API.PodSecurity.Enforce, Audit: spec.API.PodSecurity.Audit, Warn: spec.API.PodSecurity.Warn,
@@ -116,9 +136,10 @@ func (s *Server) components() (*component.Manager, error) {
 		ExtraArgs: spec.API.ExtraArgs,
 	}
 	scheduler := &controlplane.Scheduler{
-		PKI:       files,
-		Port:      schedulerPort,
-		ExtraArgs: spec.Scheduler.ExtraArgs,
+		PKI:         files,
+		Port:        schedulerPort,
+		LeaderElect: leaderElect,
+		ExtraArgs:   spec.Scheduler.ExtraArgs,
 	}
 	controllerManager := &controlplane.ControllerManager{
 		PKI:           files,
@@ -126,6 +147,7 @@ func (s *Server) components() (*component.Manager, error) {
 		PodCIDR:       spec.Network.PodCIDR,
 		ServiceCIDR:   spec.Network.ServiceCIDR,
 		Port:          controllerManagerPort,
+		LeaderElect:   leaderElect,
 		ExtraArgs:     spec.ControllerManager.ExtraArgs,
 	}
 	joinController := &nodejoin.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}

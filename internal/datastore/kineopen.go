@@ -1,0 +1,119 @@
+package datastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k3s-io/kine/pkg/drivers"
+	"github.com/k3s-io/kine/pkg/drivers/generic"
+	kineserver "github.com/k3s-io/kine/pkg/server"
+	kinetls "github.com/k3s-io/kine/pkg/tls"
+	"github.com/sirupsen/logrus"
+
+	"github.com/monokube/monokube/internal/config"
+)
+
+// connectTimeout bounds how long start waits for an external database
+// that does not answer; kine alone would retry for five minutes.
+const connectTimeout = 60 * time.Second
+
+// open connects kine's SQL driver to the database. For an external
+// database a failure is reported at once, naming the setting: kine only
+// logs its connection errors and retries, which leaves a user with a
+// server that hangs.
+func (k *Kine) open(ctx context.Context) (kineserver.Backend, error) {
+	cfg := &drivers.Config{
+		Endpoint: k.DSN,
+		BackendTLSConfig: kinetls.Config{
+			CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
+		},
+		// kine as a library has no defaults of its own: these are its CLI's.
+		ConnectionPoolConfig: generic.ConnectionPoolConfig{MaxIdle: 20, MaxIdleTime: 2 * time.Minute},
+		CompactTimeout:       5 * time.Second,
+		CompactMinRetain:     1000,
+		CompactBatchSize:     1000,
+		PollBatchSize:        500,
+		PollInterval:         time.Second,
+	}
+	if k.Type == config.StorageSQLite {
+		_, backend, err := drivers.New(ctx, k.wait, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open datastore: %w", err)
+		}
+		return backend, nil
+	}
+	watch := &connectErrors{}
+	logrus.AddHook(watch)
+	defer removeHook(watch)
+	openCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	watch.cancel = cancel
+	_, backend, err := drivers.New(openCtx, k.wait, cfg)
+	if err == nil {
+		return backend, nil
+	}
+	if last := watch.last(); last != "" && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		err = errors.New(last)
+	}
+	return nil, fmt.Errorf("spec.storage.dataSource: cannot use the %s database: %w", k.Type, err)
+}
+
+// connectErrors collects kine's "Failed to ping database" log lines and
+// ends the wait early on errors that retrying cannot fix.
+type connectErrors struct {
+	mu      sync.Mutex
+	message string
+	cancel  context.CancelFunc
+}
+
+// permanent are the database answers that no retry changes.
+var permanent = []string{
+	"password authentication failed", // PostgreSQL
+	"Access denied",                  // MySQL/MariaDB
+	"does not exist",                 // role or database
+	"no pg_hba.conf entry",
+	"certificate",
+	"tls:",
+}
+
+func (c *connectErrors) Levels() []logrus.Level {
+	return []logrus.Level{logrus.ErrorLevel, logrus.WarnLevel}
+}
+
+func (c *connectErrors) Fire(entry *logrus.Entry) error {
+	if !strings.Contains(entry.Message, "database") {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.message = entry.Message
+	for _, p := range permanent {
+		if strings.Contains(entry.Message, p) && c.cancel != nil {
+			c.cancel()
+		}
+	}
+	return nil
+}
+
+func (c *connectErrors) last() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.message
+}
+
+func removeHook(hook logrus.Hook) {
+	logger := logrus.StandardLogger()
+	kept := logrus.LevelHooks{}
+	for level, hooks := range logger.Hooks {
+		for _, h := range hooks {
+			if h != hook {
+				kept[level] = append(kept[level], h)
+			}
+		}
+	}
+	logger.ReplaceHooks(kept)
+}
