@@ -86,7 +86,7 @@ exits. Start it again without the flag; the other servers then join anew
 			if restorePath != "" && !clusterReset {
 				return errors.New("--restore-path goes with --cluster-reset (to restore into a new data dir, use `monokube restore`)")
 			}
-			srv := &server.Server{Config: cfg, Layout: g.layout, EnableWorker: enableWorker, Token: joinToken,
+			srv := &server.Server{Config: cfg, Layout: g.layout, ConfigPath: configPath, EnableWorker: enableWorker, Token: joinToken,
 				ClusterReset: clusterReset, RestorePath: restorePath}
 			return runResident(func(ctx context.Context) error {
 				return srv.Run(ctx)

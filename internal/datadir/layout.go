@@ -89,6 +89,7 @@ func (l Layout) AgentDir() string            { return l.path("agent") }
 func (l Layout) AgentPKIDir() string         { return l.path("agent", "pki") }
 func (l Layout) NodeRecordFile() string      { return l.path("agent", "node.json") }
 func (l Layout) ClusterSettingsFile() string { return l.path("agent", "cluster.json") }
+func (l Layout) APIServersFile() string      { return l.path("agent", "api-servers.json") }
 func (l Layout) KubeletConfigFile() string   { return l.path("agent", "kubelet.yaml") }
 func (l Layout) KubeProxyConfigFile() string { return l.path("agent", "kube-proxy.yaml") }
 func (l Layout) ResolvConf() string          { return l.path("agent", "etc", "resolv.conf") }

@@ -82,9 +82,9 @@ func (e *Etcd) addLearner(ctx context.Context) (initialCluster string, id uint64
 			}
 		}
 	}
-	added, err := client.MemberAddAsLearner(ctx, []string{e.peerURL()})
+	added, err := addAsLearner(ctx, client, e.peerURL())
 	if err != nil {
-		return "", 0, fmt.Errorf("add this server to etcd as a learner: %w", err)
+		return "", 0, err
 	}
 	var parts []string
 	for _, member := range added.Members {
@@ -101,6 +101,27 @@ func (e *Etcd) addLearner(ctx context.Context) (initialCluster string, id uint64
 	}
 	klog.InfoS("Joined etcd as a learner", "member", e.Member, "id", fmt.Sprintf("%x", added.Member.ID), "members", len(added.Members))
 	return strings.Join(parts, ","), added.Member.ID, nil
+}
+
+// addAsLearner retries while the cluster refuses changes for now: etcd
+// rejects a member add until every voter (a member that just joined, too)
+// is connected, so servers started together would otherwise fail.
+func addAsLearner(ctx context.Context, client *clientv3.Client, peerURL string) (*clientv3.MemberAddResponse, error) {
+	for {
+		added, err := client.MemberAddAsLearner(ctx, []string{peerURL})
+		if err == nil {
+			return added, nil
+		}
+		if !strings.Contains(err.Error(), "unhealthy cluster") && !strings.Contains(err.Error(), "too many learner") {
+			return nil, fmt.Errorf("add this server to etcd as a learner: %w", err)
+		}
+		klog.InfoS("etcd cannot take a member yet; retrying", "reason", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("add this server to etcd as a learner: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // promote makes this learner a voting member once it has caught up; etcd

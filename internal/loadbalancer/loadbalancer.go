@@ -196,7 +196,7 @@ func (lb *LoadBalancer) Stop() error {
 		if err := lb.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			lb.stopErr = fmt.Errorf("API load balancer: close listener: %w", err)
 		}
-		for _, p := range open[:0] {
+		for _, p := range open {
 			p.close()
 		}
 		lb.wg.Wait()

@@ -162,6 +162,23 @@ func TestUnhealthyServerReturnsToRotation(t *testing.T) {
 	connectTo(t, lb, "a")
 }
 
+func TestUnhealthyServerIsTriedLastButTried(t *testing.T) {
+	a, b, c := startBackend(t, "a"), startBackend(t, "b"), startBackend(t, "c")
+	// Default health interval: no probe runs during the test, so a stays
+	// marked unhealthy after it listens again.
+	lb := startLB(t, []*backend{a, b, c})
+
+	connectTo(t, lb, "a")
+	a.stopListening(t)
+	connectTo(t, lb, "b")
+	a.listen(t)
+
+	b.stopListening(t)
+	connectTo(t, lb, "c") // not a, though a comes first in the list
+	c.stopListening(t)
+	connectTo(t, lb, "a") // the last resort still works
+}
+
 func TestStopClosesListenerAndConnections(t *testing.T) {
 	a := startBackend(t, "a")
 	lb := startLB(t, []*backend{a})

@@ -32,17 +32,11 @@ const joinTimeout = 5 * time.Minute
 // pin, and it returns the etcd client URLs an embedded member joins
 // through. A server that already holds the keys only needs the URLs.
 func (s *Server) joinCluster(ctx context.Context) ([]string, error) {
-	token, err := join.Parse(s.Token)
+	token, err := s.joinToken()
 	if err != nil {
-		return nil, fmt.Errorf("--token: %w", err)
-	}
-	if token.Role != join.RoleController {
-		return nil, fmt.Errorf("--token: this is a %s token, which joins with `monokube worker`; a server needs one from `monokube token create --role controller`", token.Role)
+		return nil, err
 	}
 	storage := s.Config.Spec.Storage
-	if storage.Type == config.StorageSQLite {
-		return nil, errors.New("spec.storage.type: sqlite keeps the cluster's state in one server's file, so no second server can join; use etcd (embedded), postgres or mysql on every server")
-	}
 	if _, err := os.Stat(pki.Files{Dir: s.Layout.PKIDir()}.CAKey()); errors.Is(err, os.ErrNotExist) {
 		if err := s.fetchKeys(ctx, token); err != nil {
 			return nil, err
@@ -60,6 +54,21 @@ func (s *Server) joinCluster(ctx context.Context) ([]string, error) {
 		urls = append(urls, "https://"+net.JoinHostPort(u.Hostname(), strconv.Itoa(storage.Etcd.ClientPort)))
 	}
 	return urls, nil
+}
+
+// joinToken checks the token and the config before anything is written.
+func (s *Server) joinToken() (join.Token, error) {
+	token, err := join.Parse(s.Token)
+	if err != nil {
+		return token, fmt.Errorf("--token: %w", err)
+	}
+	if token.Role != join.RoleController {
+		return token, fmt.Errorf("--token: this is a %s token, which joins with `monokube worker`; a server needs one from `monokube token create --role controller`", token.Role)
+	}
+	if s.Config.Spec.Storage.Type == config.StorageSQLite {
+		return token, errors.New("spec.storage.type: sqlite keeps the cluster's state in one server's file, so no second server can join; use etcd (embedded), postgres or mysql on every server")
+	}
+	return token, nil
 }
 
 func (s *Server) fetchKeys(ctx context.Context, token join.Token) error {

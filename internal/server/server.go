@@ -17,10 +17,12 @@ import (
 	"github.com/monokube/monokube/internal/addons/helm"
 	"github.com/monokube/monokube/internal/addons/localstorage"
 	"github.com/monokube/monokube/internal/addons/servicelb"
+	"github.com/monokube/monokube/internal/backup"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/datadir"
+	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/manifests"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/server/nodejoin"
@@ -39,6 +41,8 @@ type Server struct {
 	Config       *config.ClusterConfig
 	Layout       datadir.Layout
 	EnableWorker bool
+	// ConfigPath is the config file, copied into backups.
+	ConfigPath string
 	// Token is a controller join token: this server joins a running
 	// cluster instead of starting a new one.
 	Token string
@@ -55,6 +59,11 @@ type Server struct {
 func (s *Server) Run(ctx context.Context) error {
 	began := time.Now()
 	klog.InfoS("Starting monokube server", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", s.Layout.Dir)
+	if s.Token != "" {
+		if _, err := s.joinToken(); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(s.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -153,6 +162,17 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	joinController := &nodejoin.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
 		&manifests.Deployer{Kubeconfig: files.AdminKubeconfig(), Dir: s.Layout.ManifestsDir()}}
+	if spec.Storage.Embedded() && s.Token == "" && datastore.NeedsMigration(s.Layout.DBFile()) {
+		// A SQLite server switched to etcd: its objects move over first.
+		klog.InfoS("This server's SQLite datastore will be migrated into etcd", "database", s.Layout.DBFile())
+		components = slices.Insert(components, 1, component.Component(&datastore.Migration{Layout: s.Layout, DBFile: s.Layout.DBFile(), To: store.Client}))
+	}
+	if snapshots := spec.Storage.Snapshots; snapshots.Schedule != "" && (spec.Storage.Type == config.StorageSQLite || spec.Storage.Embedded()) {
+		components = append(components, &backup.Schedule{
+			Request: backup.Request{Layout: s.Layout, Storage: spec.Storage, ConfigFile: s.ConfigPath, SaveDir: s.Layout.SnapshotsDir()},
+			Cron:    snapshots.Schedule, Retention: snapshots.Retention,
+		})
+	}
 	if spec.Addons.CoreDNS.On() {
 		components = append(components, &addons.NodeHosts{Kubeconfig: files.AdminKubeconfig()})
 	}

@@ -46,13 +46,24 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer release()
 
+	lb, err := w.startBalancer(ctx)
+	if err != nil {
+		return err
+	}
+	defer lb.Stop()
 	creds, err := bootstrap.EnsureWorkerCredentials(ctx, bootstrap.WorkerRequest{
 		PKIDir:         w.Layout.AgentPKIDir(),
 		KubeletCertDir: w.Layout.KubeletPKIDir(),
 		Token:          w.Token,
 		NodeName:       w.Identity.Name,
+		APIURL:         lb.URL(),
 	})
 	if err != nil {
+		return err
+	}
+	// kube-proxy's identity may read the kubernetes EndpointSlices; the
+	// node's may not.
+	if err := w.followServers(ctx, lb, creds.KubeProxyKubeconfig); err != nil {
 		return err
 	}
 	settings, err := w.clusterSettings(ctx, creds)
@@ -61,7 +72,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	nodeIP := w.NodeIP
 	if nodeIP == "" {
-		if nodeIP, err = sourceAddress(creds.Server); err != nil {
+		if nodeIP, err = sourceAddress("https://" + lb.Servers()[0]); err != nil {
 			return err
 		}
 	}
@@ -80,7 +91,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	components := append(parts.All(), &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
 	return component.NewManager(components...).Run(ctx, func() {
-		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "server", creds.Server, "node", w.Identity.Name)
+		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "servers", lb.Servers(), "node", w.Identity.Name)
 	})
 }
 

@@ -42,6 +42,9 @@ type WorkerRequest struct {
 	// Token is the printed join token; only needed without valid credentials.
 	Token    string
 	NodeName string
+	// APIURL is what the node's kubeconfigs point at (its API load
+	// balancer); empty means the server the join used.
+	APIURL string
 }
 
 // WorkerCredentials are the files a worker's components use.
@@ -77,6 +80,16 @@ func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCred
 	if server, ok := validKubeletCredentials(creds.KubeletKubeconfig, store); ok {
 		creds.Server = server
 		klog.InfoS("Using the credentials in the data dir; no join token needed", "server", server)
+		if req.APIURL != "" && server != req.APIURL {
+			// A data dir from before the load balancer: its kubeconfigs
+			// named one server.
+			for _, path := range []string{creds.KubeletKubeconfig, creds.KubeProxyKubeconfig} {
+				if err := pointAt(path, req.APIURL); err != nil {
+					return creds, err
+				}
+			}
+			creds.Server = req.APIURL
+		}
 	} else {
 		if creds.Server, err = bootstrapKubelet(ctx, req, creds, store); err != nil {
 			return creds, err
@@ -147,6 +160,9 @@ func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCreden
 	}
 	if _, err := store.Update(certPEM, keyPEM); err != nil {
 		return "", fmt.Errorf("save kubelet certificate: %w", err)
+	}
+	if req.APIURL != "" {
+		server = req.APIURL
 	}
 	if err := writeFileKubeconfig(creds.KubeletKubeconfig, server, creds.CAFile, "kubelet", store.CurrentPath()); err != nil {
 		return "", err
@@ -261,6 +277,24 @@ func kubeProxyStore(dir string) (certificate.FileStore, error) {
 		return nil, fmt.Errorf("kube-proxy certificate store: %w", err)
 	}
 	return store, nil
+}
+
+// pointAt makes a kubeconfig (if it exists) name another server URL.
+func pointAt(path, server string) error {
+	config, err := clientcmd.LoadFromFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	for _, cluster := range config.Clusters {
+		cluster.Server = server
+	}
+	if err := clientcmd.WriteToFile(*config, path); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
 }
 
 // KubeconfigServer reads which server a kubeconfig points at.
