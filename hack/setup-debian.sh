@@ -5,8 +5,9 @@
 #   busybox-static  - the tests build their container image from it
 #   iproute2 util-linux - ip netns / nsenter / unshare for the namespaced test nodes
 #   mmdebstrap bzip2 - the conformance images' Debian userland, busybox's source (make conformance-tools)
+#   postgresql mariadb-server - real databases the datastore tests start on loopback in a node's namespace
 set -eu
-packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux mmdebstrap bzip2"
+packages="libseccomp-dev iptables nftables ipset busybox-static iproute2 util-linux mmdebstrap bzip2 postgresql mariadb-server"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -14,5 +15,9 @@ done
 if [ -n "$missing" ]; then
 	echo "setup: installing$missing"
 	apt-get update -qq
+	# The database packages would start system-wide servers; the tests run
+	# their own. policy-rc.d tells the packages not to start anything.
+	policy=/usr/sbin/policy-rc.d
+	[ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; trap 'rm -f "$policy"' EXIT; }
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi

@@ -46,13 +46,15 @@ func (k *Kine) open(ctx context.Context) (kineserver.Backend, error) {
 		}
 		return backend, nil
 	}
-	watch := &connectErrors{}
+	// kine closes the database when the context it opened it with ends,
+	// so the wait is bounded by cancelling kine's own context, and only on
+	// failure.
+	watch := &connectErrors{cancel: k.cancel}
 	logrus.AddHook(watch)
 	defer removeHook(watch)
-	openCtx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	watch.cancel = cancel
-	_, backend, err := drivers.New(openCtx, k.wait, cfg)
+	timer := time.AfterFunc(connectTimeout, k.cancel)
+	_, backend, err := drivers.New(ctx, k.wait, cfg)
+	timer.Stop()
 	if err == nil {
 		return backend, nil
 	}

@@ -77,10 +77,13 @@ func (n *Network) must(args ...string) {
 // test's own cgroup.
 type Node struct {
 	*Server
-	Name       string
-	IP         string
-	NetNS      string
-	MountNS    string // bind-mounted namespace file
+	Name    string
+	IP      string
+	NetNS   string
+	MountNS string // bind-mounted namespace file
+	// UTSNS gives the node a hostname of its own (its name), as separate
+	// machines have: the API server's identity lease is named after it.
+	UTSNS      string
 	CgroupRoot string
 
 	network *Network
@@ -104,6 +107,7 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 		nsDir:   filepath.Join("/run/mk", network.ID, name),
 	}
 	n.MountNS = filepath.Join(n.nsDir, "mnt")
+	n.UTSNS = filepath.Join(n.nsDir, "uts")
 	own, err := cgroups.Own()
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +134,8 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 	network.must("mount", "--make-private", n.nsDir)
 	network.must("touch", n.MountNS)
 	network.must("unshare", "--mount="+n.MountNS, "--propagation", "private", "true")
+	network.must("touch", n.UTSNS)
+	network.must("unshare", "--uts="+n.UTSNS, "hostname", name)
 	// The kubelet writes a few host-wide sysctls when they differ from
 	// what it wants; inside the node they already agree, so the host's stay.
 	sysctls := map[string]string{"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
@@ -164,7 +170,7 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 // Start runs `monokube server --enable-worker` inside the node's namespaces.
 func (n *Node) Start() {
 	n.t.Helper()
-	n.startWith("nsenter", "--net=/run/netns/"+n.NetNS, "--mount="+n.MountNS, "--",
+	n.startWith("nsenter", "--net=/run/netns/"+n.NetNS, "--mount="+n.MountNS, "--uts="+n.UTSNS, "--",
 		n.Bin, "server", "--enable-worker", "--data-dir", n.DataDir, "--config", n.ConfigPath,
 		"--cgroup-root", n.CgroupRoot, "--node-name", n.Name)
 }
@@ -173,7 +179,7 @@ func (n *Node) Start() {
 // as the node's long-running process (for servers with other settings).
 func (n *Node) StartIn(args ...string) {
 	n.t.Helper()
-	n.startWith(append([]string{"nsenter", "--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--", n.Bin}, args...)...)
+	n.startWith(append([]string{"nsenter", "--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--uts=" + n.UTSNS, "--", n.Bin}, args...)...)
 }
 
 // StartWorker runs `monokube worker` inside the node's namespaces, as this
@@ -212,7 +218,7 @@ func (n *Node) teardown() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, target := range []string{n.MountNS, n.nsDir} {
+	for _, target := range []string{n.MountNS, n.UTSNS, n.nsDir} {
 		if err := syscall.Unmount(target, 0); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
 			n.t.Errorf("node %s teardown: unmount %s: %v", n.Name, target, err)
 		}
@@ -237,7 +243,7 @@ func (n *Node) Processes() []int {
 
 // InNode runs a command inside the node's network and mount namespaces.
 func (n *Node) InNode(command ...string) (string, error) {
-	args := append([]string{"--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--"}, command...)
+	args := append([]string{"--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--uts=" + n.UTSNS, "--"}, command...)
 	out, err := exec.Command("nsenter", args...).CombinedOutput()
 	return string(out), err
 }
