@@ -3,16 +3,20 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
 )
 
@@ -115,16 +119,61 @@ func (c *ControllerManager) Ready(ctx context.Context) error {
 // last constructor ran, so any controller in /healthz?verbose (which lists
 // only "ping" before) proves every Init is done. Leader election would
 // delay construction until this process leads, and a second construction
-// would overwrite the kubelet's again: single-server only, until HA.
+// would overwrite the kubelet's again. With leader election (several
+// servers), a controller-manager that follows builds nothing until it
+// leads, so the wait also ends when another server's leads; should this
+// one lead later, CSI drivers registering on its node afterwards need a
+// restart (fatal-exits.md, K9).
 func (c *ControllerManager) ControllersBuilt(ctx context.Context) error {
 	port := c.args()["secure-port"]
 	if port == "0" {
 		klog.InfoS("Controller-manager health port is off; the kubelet cannot wait for its volume controllers and may race them (CSI)")
 		return nil
 	}
-	return pollHealthz(ctx, port, "/healthz?verbose", func(_ int, body string) bool {
-		return listsControllers(body)
+	built := func(ctx context.Context) error {
+		return pollHealthz(ctx, port, "/healthz?verbose", func(_ int, body string) bool {
+			return listsControllers(body)
+		})
+	}
+	if !c.LeaderElect {
+		return built(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	following := make(chan struct{})
+	go func() {
+		if c.anotherLeads(ctx) {
+			close(following)
+			cancel()
+		}
+	}()
+	err := built(ctx)
+	select {
+	case <-following:
+		klog.InfoS("Another server's controller-manager leads; the kubelet starts without waiting for this one's controllers")
+		return nil
+	default:
+		return err
+	}
+}
+
+// anotherLeads waits until the controller-manager lease is held by
+// another server (upstream's identity is "<hostname>_<uuid>").
+func (c *ControllerManager) anotherLeads(ctx context.Context) bool {
+	client, err := kubeclient.New(c.PKI.Kubeconfig(pki.ControllerManager))
+	if err != nil {
+		return false
+	}
+	host, _ := os.Hostname()
+	err = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		lease, err := client.CoordinationV1().Leases(metav1.NamespaceSystem).Get(ctx, "kube-controller-manager", metav1.GetOptions{})
+		if err != nil || lease.Spec.HolderIdentity == nil {
+			return false, nil
+		}
+		holder := *lease.Spec.HolderIdentity
+		return holder != "" && !strings.HasPrefix(holder, host+"_"), nil
 	})
+	return err == nil
 }
 
 // listsControllers reports whether a /healthz?verbose answer names a check

@@ -139,6 +139,13 @@ func (k *Kine) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start kine: %w", err)
 	}
+	if k.DBFile == "" {
+		// A database other servers write to as well.
+		tracked := &polledRevision{Backend: backend}
+		k.wait.Add(1)
+		go func() { defer k.wait.Done(); tracked.follow(kineCtx) }()
+		backend = tracked
+	}
 	k.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),

@@ -24,6 +24,7 @@ import (
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/manifests"
+	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/server/nodejoin"
 	"github.com/monokube/monokube/internal/version"
@@ -176,17 +177,28 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	if spec.Addons.CoreDNS.On() {
 		components = append(components, &addons.NodeHosts{Kubeconfig: files.AdminKubeconfig()})
 	}
+	// Controllers that act on the cluster run on one server at a time
+	// when there can be several.
+	var acting []component.Component
 	if spec.Addons.LocalStorage.On() {
-		components = append(components, &localstorage.Provisioner{
+		acting = append(acting, &localstorage.Provisioner{
 			Kubeconfig: files.AdminKubeconfig(), DefaultPath: s.storagePath(), HelperImage: addons.VolumeHelperImage,
 		})
 	}
 	if spec.Addons.HelmController.On() {
-		components = append(components, &helm.Controller{Kubeconfig: files.AdminKubeconfig(), StaticDir: s.Layout.StaticChartsDir()})
+		acting = append(acting, &helm.Controller{Kubeconfig: files.AdminKubeconfig(), StaticDir: s.Layout.StaticChartsDir()})
 	}
 	if spec.Addons.ServiceLB.On() {
-		components = append(components, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
+		acting = append(acting, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
 	}
+	if leaderElect && len(acting) > 0 {
+		identity, err := node.NewIdentity(spec.Worker)
+		if err != nil {
+			return nil, err
+		}
+		acting = []component.Component{&Elected{Kubeconfig: files.AdminKubeconfig(), Lease: "monokube-controllers", Identity: identity.Name, Components: acting}}
+	}
+	components = append(components, acting...)
 	if s.EnableWorker {
 		parts, err := s.nodeComponents(files, addrs, controllerManager)
 		if err != nil {

@@ -130,10 +130,12 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 		t.Fatalf("server with a worker token: err %v, want a refusal naming the worker token\n%s", err, lastLines(stderr, 5))
 	}
 	token := controllerToken(t, servers[0])
-	for _, s := range servers[1:] {
-		startServer(s, "--token", token)
-		s.WaitReady(3 * time.Minute)
-	}
+	startServer(servers[1], "--token", token)
+	servers[1].WaitReady(3 * time.Minute)
+	// The third server is a node too: its kubelet must not wait for a
+	// controller-manager that follows another server's.
+	startServer(servers[2], "--token", token, "--enable-worker", "--cgroup-root", servers[2].CgroupRoot)
+	servers[2].WaitReady(3 * time.Minute)
 	list := memberList(t, servers[0])
 	for _, s := range servers {
 		if !strings.Contains(list, s.Name) || strings.Contains(list, "learner") {
@@ -144,7 +146,11 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 
 	worker := c.AddWorker()
 	worker.StartWorker(c.Token("--expiry=1h"))
-	c.WaitReady(worker)
+	c.WaitReady(worker, servers[2])
+	lease, err := servers[0].Client().CoordinationV1().Leases("kube-system").Get(context.Background(), "monokube-controllers", metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || !strings.HasPrefix(*lease.Spec.HolderIdentity, "node") {
+		t.Fatalf("the add-on controllers' lease has no server holding it: %v %+v", err, lease)
+	}
 
 	// Writes go on while the first server (the worker's first choice)
 	// is killed.

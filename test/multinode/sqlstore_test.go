@@ -44,7 +44,6 @@ func TestExternalSQLDatastores(t *testing.T) {
 
 			startServer(first)
 			first.WaitReady(3 * time.Minute)
-			time.Sleep(15 * time.Second) // EXPERIMENT
 			startServer(second, "--token", controllerToken(t, first))
 			second.WaitReady(3 * time.Minute)
 
