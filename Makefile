@@ -177,7 +177,7 @@ conformance-summary:
 test: unit fuzz integration e2e multinode conformance-slice
 
 bench: build kubectl
-	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak" -v ./bench/
+	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 60m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers" -v ./bench/
 
 clean:
 	rm -rf bin build $(BUNDLE)

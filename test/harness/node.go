@@ -276,3 +276,20 @@ func nodeProcesses(mountInode uint64, cgroupRoot string) []int {
 	}
 	return pids
 }
+
+// StartServer runs a control-plane-only `monokube server` inside the
+// node's namespaces; args add a token or other flags.
+func (n *Node) StartServer(args ...string) {
+	n.t.Helper()
+	n.StartIn(append([]string{"server", "--data-dir", n.DataDir, "--config", n.ConfigPath, "--node-name", n.Name}, args...)...)
+}
+
+// ControllerToken creates a controller join token on this running server.
+func (n *Node) ControllerToken() string {
+	n.t.Helper()
+	stdout, stderr, err := n.Run("token", "create", "--role=controller", "--expiry=1h")
+	if err != nil {
+		n.t.Fatalf("token create --role=controller: %v\n%s", err, stderr)
+	}
+	return strings.TrimSpace(stdout)
+}

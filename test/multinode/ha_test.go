@@ -20,22 +20,6 @@ import (
 // etcdSpec runs every server on embedded etcd.
 const etcdSpec = "  storage:\n    type: etcd\n"
 
-// startServer runs a control-plane-only server in the node's namespaces;
-// args add a token or other flags.
-func startServer(n *harness.Node, args ...string) {
-	n.StartIn(append([]string{"server", "--data-dir", n.DataDir, "--config", n.ConfigPath, "--node-name", n.Name}, args...)...)
-}
-
-// controllerToken creates a controller join token on a running server.
-func controllerToken(t *testing.T, n *harness.Node) string {
-	t.Helper()
-	stdout, stderr, err := n.Run("token", "create", "--role=controller", "--expiry=1h")
-	if err != nil {
-		t.Fatalf("token create --role=controller: %v\n%s", err, stderr)
-	}
-	return strings.TrimSpace(stdout)
-}
-
 func memberList(t *testing.T, n *harness.Node) string {
 	t.Helper()
 	out, err := n.InNode(n.Bin, "etcd", "member-list", "--data-dir", n.DataDir)
@@ -122,19 +106,19 @@ func leaseRenewed(t *testing.T, client kubernetes.Interface, node string) time.T
 func TestHAEmbeddedEtcd(t *testing.T) {
 	c := harness.NewCluster(t, etcdSpec)
 	servers := []*harness.Node{c.Server, c.NewNode(etcdSpec), c.NewNode(etcdSpec)}
-	startServer(servers[0])
+	servers[0].StartServer()
 	servers[0].WaitReady(3 * time.Minute)
 
 	// A worker token may not make a server.
 	if _, stderr, err := servers[1].Run("server", "--config", servers[1].ConfigPath, "--token", c.Token()); err == nil || !strings.Contains(stderr, "worker token") {
 		t.Fatalf("server with a worker token: err %v, want a refusal naming the worker token\n%s", err, lastLines(stderr, 5))
 	}
-	token := controllerToken(t, servers[0])
-	startServer(servers[1], "--token", token)
+	token := servers[0].ControllerToken()
+	servers[1].StartServer("--token", token)
 	servers[1].WaitReady(3 * time.Minute)
 	// The third server is a node too: its kubelet must not wait for a
 	// controller-manager that follows another server's.
-	startServer(servers[2], "--token", token, "--enable-worker", "--cgroup-root", servers[2].CgroupRoot)
+	servers[2].StartServer("--token", token, "--enable-worker", "--cgroup-root", servers[2].CgroupRoot)
 	servers[2].WaitReady(3 * time.Minute)
 	list := memberList(t, servers[0])
 	for _, s := range servers {
@@ -195,7 +179,7 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 	c.WaitReady(worker)
 
 	// The killed server comes back and catches up.
-	startServer(servers[0])
+	servers[0].StartServer()
 	servers[0].WaitReady(3 * time.Minute)
 	aliveMu.Lock()
 	alive[0] = true
@@ -216,7 +200,7 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 	if code, err := servers[0].WaitExit(2 * time.Minute); code != 0 || err != nil {
 		t.Fatalf("server --cluster-reset: exit %d, %v", code, err)
 	}
-	startServer(servers[0])
+	servers[0].StartServer()
 	servers[0].WaitReady(3 * time.Minute)
 	if missing := w.missing(t, servers[0].Client()); len(missing) > 0 {
 		t.Fatalf("%d acknowledged writes missing after --cluster-reset: %v", len(missing), missing)
@@ -226,7 +210,7 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 		t.Fatalf("members after reset still list the lost servers:\n%s", list)
 	}
 	// A fresh server joins the recovered cluster.
-	startServer(servers[1], "--token", controllerToken(t, servers[0]))
+	servers[1].StartServer("--token", servers[0].ControllerToken())
 	servers[1].WaitReady(3 * time.Minute)
 	if list = memberList(t, servers[0]); !strings.Contains(list, servers[1].Name) {
 		t.Fatalf("rejoined server missing from members:\n%s", list)

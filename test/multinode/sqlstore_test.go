@@ -20,11 +20,11 @@ func TestExternalSQLDatastores(t *testing.T) {
 	for _, kind := range []string{"postgres", "mysql"} {
 		t.Run(kind, func(t *testing.T) {
 			c := harness.NewCluster(t, "")
-			var db *database
+			var db *harness.Database
 			if kind == "postgres" {
-				db = startPostgres(t, c.Server, c.Network.Subnet)
+				db = harness.StartPostgres(t, c.Server, c.Network.Subnet)
 			} else {
-				db = startMariaDB(t, c.Server)
+				db = harness.StartMariaDB(t, c.Server)
 			}
 			spec := fmt.Sprintf("  storage:\n    type: %s\n    dataSource: %q\n", kind, db.DSN)
 			first, second := c.Server, c.NewNode(spec)
@@ -42,9 +42,9 @@ func TestExternalSQLDatastores(t *testing.T) {
 			}
 			t.Logf("wrong password refused after %s: %s", time.Since(began).Round(time.Millisecond), lastLines(out, 1))
 
-			startServer(first)
+			first.StartServer()
 			first.WaitReady(3 * time.Minute)
-			startServer(second, "--token", controllerToken(t, first))
+			second.StartServer("--token", first.ControllerToken())
 			second.WaitReady(3 * time.Minute)
 
 			first.MustKubectl("create", "configmap", "from-first", "--from-literal=k=v")

@@ -1,4 +1,4 @@
-package multinode
+package harness
 
 import (
 	"context"
@@ -10,14 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/monokube/monokube/test/harness"
 )
 
-// database is a real PostgreSQL or MariaDB server the test runs in a
-// node's network namespace, listening on that node's address so the other
+// Database is a real PostgreSQL or MariaDB server a test runs in a node's
+// network namespace, listening on that node's address so the other
 // servers reach it too.
-type database struct {
+type Database struct {
 	// DSN is what spec.storage.dataSource says; BadPassword the same with a
 	// wrong password.
 	DSN, BadPassword string
@@ -27,20 +25,20 @@ type database struct {
 const dbPassword = "s3cret-pw"
 
 // inNetNS runs a command inside n's network namespace.
-func inNetNS(n *harness.Node, command ...string) *exec.Cmd {
+func inNetNS(n *Node, command ...string) *exec.Cmd {
 	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + n.NetNS, "--"}, command...)...)
 }
 
-func run(t *testing.T, cmd *exec.Cmd) {
+func mustRun(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
 }
 
-// startPostgres initialises a cluster in a temp dir and runs it as the
+// StartPostgres initialises a cluster in a temp dir and runs it as the
 // postgres user (it refuses root), password auth for the node subnet.
-func startPostgres(t *testing.T, n *harness.Node, subnet string) *database {
+func StartPostgres(t testing.TB, n *Node, subnet string) *Database {
 	t.Helper()
 	// The postgres user must reach its files; test temp dirs are root's.
 	dir, err := os.MkdirTemp("/tmp", "monokube-pg-")
@@ -53,11 +51,11 @@ func startPostgres(t *testing.T, n *harness.Node, subnet string) *database {
 	if err := os.WriteFile(pwfile, []byte(dbPassword+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, exec.Command("chown", "-R", "postgres", dir))
+	mustRun(t, exec.Command("chown", "-R", "postgres", dir))
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run(t, exec.Command("runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/initdb", "-D", data,
+	mustRun(t, exec.Command("runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/initdb", "-D", data,
 		"--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile", pwfile, "-U", "postgres"))
 	hba := fmt.Sprintf("host all all %s.0/24 scram-sha-256\n", subnet)
 	file, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
@@ -74,19 +72,19 @@ func startPostgres(t *testing.T, n *harness.Node, subnet string) *database {
 	return db
 }
 
-// startMariaDB initialises a data dir and runs mariadbd as root, with a
+// StartMariaDB initialises a data dir and runs mariadbd as root, with a
 // user that may connect from the node subnet.
-func startMariaDB(t *testing.T, n *harness.Node) *database {
+func StartMariaDB(t testing.TB, n *Node) *Database {
 	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	socket := filepath.Join(dir, "mysqld.sock")
-	run(t, exec.Command("mariadb-install-db", "--user=root", "--datadir="+data, "--auth-root-authentication-method=socket",
+	mustRun(t, exec.Command("mariadb-install-db", "--user=root", "--datadir="+data, "--auth-root-authentication-method=socket",
 		"--skip-test-db", "--skip-name-resolve"))
 	cmd := inNetNS(n, "mariadbd", "--no-defaults", "--user=root", "--datadir="+data, "--socket="+socket,
 		"--bind-address="+n.IP, "--port=3306", "--skip-name-resolve", "--pid-file="+filepath.Join(dir, "pid"))
 	db := startDB(t, cmd, filepath.Join(dir, "mariadb.log"), n.IP+":3306")
-	run(t, exec.Command("mariadb", "--no-defaults", "-S", socket, "-u", "root", "-e",
+	mustRun(t, exec.Command("mariadb", "--no-defaults", "-S", socket, "-u", "root", "-e",
 		fmt.Sprintf("CREATE USER 'kube'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON *.* TO 'kube'@'%%';", dbPassword)))
 	db.DSN = fmt.Sprintf("mysql://kube:%s@tcp(%s:3306)/kubernetes", dbPassword, n.IP)
 	db.BadPassword = strings.Replace(db.DSN, dbPassword, "wrong", 1)
@@ -95,7 +93,7 @@ func startMariaDB(t *testing.T, n *harness.Node) *database {
 
 // startDB starts a database process, stops it when the test ends, and
 // waits until it accepts connections.
-func startDB(t *testing.T, cmd *exec.Cmd, logPath, address string) *database {
+func startDB(t testing.TB, cmd *exec.Cmd, logPath, address string) *Database {
 	t.Helper()
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -106,16 +104,16 @@ func startDB(t *testing.T, cmd *exec.Cmd, logPath, address string) *database {
 		t.Fatalf("start database: %v", err)
 	}
 	logFile.Close()
-	db := &database{cmd: cmd}
+	db := &Database{cmd: cmd}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
 			raw, _ := os.ReadFile(logPath)
-			t.Logf("--- %s ---\n%s", logPath, lastLines(string(raw), 30))
+			t.Logf("--- %s ---\n%s", logPath, raw)
 		}
 	})
-	harness.Poll(t, time.Minute, "database at "+address, func(context.Context) (bool, error) {
+	Poll(t, time.Minute, "database at "+address, func(context.Context) (bool, error) {
 		conn, err := net.DialTimeout("tcp", address, time.Second)
 		if err == nil {
 			conn.Close()
