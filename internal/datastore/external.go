@@ -2,10 +2,15 @@ package datastore
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/config"
@@ -46,6 +51,9 @@ func (x *External) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := client.MemberList(ctx); err != nil {
+		if cause := tlsProblem(x.Endpoints[0], x.TLS); cause != nil {
+			err = cause
+		}
 		return fmt.Errorf("spec.storage.etcd.endpoints: etcd at %v does not answer (check the endpoints and spec.storage.tls): %w", x.Endpoints, err)
 	}
 	klog.InfoS("Datastore ready", "type", "etcd", "external", true, "endpoints", x.Endpoints)
@@ -55,3 +63,31 @@ func (x *External) Ready(ctx context.Context) error {
 func (x *External) Client() Client { return Client{Endpoints: x.Endpoints, TLS: x.TLS} }
 
 func (x *External) Stop() error { return nil }
+
+// tlsProblem names what gRPC hides behind a deadline: a handshake that
+// fails, or a client certificate etcd refuses (reported by its first read).
+func tlsProblem(endpoint string, files config.StorageTLS) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "https" {
+		return nil
+	}
+	info := transport.TLSInfo{CertFile: files.CertFile, KeyFile: files.KeyFile, TrustedCAFile: files.CAFile}
+	tlsConfig, err := info.ClientConfig()
+	if err != nil {
+		return fmt.Errorf("spec.storage.tls: %w", err)
+	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", u.Host, tlsConfig)
+	if err != nil {
+		return fmt.Errorf("TLS: %w", err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != nil {
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return nil // etcd waits for us: TLS is fine
+		}
+		return fmt.Errorf("TLS: %w", err)
+	}
+	return nil
+}

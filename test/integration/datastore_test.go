@@ -181,3 +181,46 @@ func TestServerJoinRefusesBadTokens(t *testing.T) {
 		t.Fatalf("joining on sqlite: err %v, want a refusal naming spec.storage.type\n%s", err, stderr)
 	}
 }
+
+// TestExternalEtcd runs a server on an etcd it does not own: another
+// server's embedded member, reached with that member's client certificate
+// and a key prefix of its own. A certificate etcd does not trust is an
+// error at start naming the setting.
+func TestExternalEtcd(t *testing.T) {
+	owner := harness.NewServer(t, "")
+	clientPort := harness.FreePort(t)
+	owner.WriteConfig("", fmt.Sprintf("  storage:\n    type: etcd\n    etcd:\n      clientPort: %d\n      peerPort: %d\n", clientPort, harness.FreePort(t)))
+	owner.StartReady()
+
+	pkiDir := filepath.Join(owner.DataDir, "pki")
+	external := func(cert, key string) string {
+		return fmt.Sprintf(`  storage:
+    type: etcd
+    etcd:
+      endpoints: ["https://127.0.0.1:%d"]
+    tls:
+      caFile: %s
+      certFile: %s
+      keyFile: %s
+`, clientPort, filepath.Join(pkiDir, "etcd", "ca.crt"), cert, key)
+	}
+	user := harness.NewServer(t, "")
+	// A certificate from the cluster CA, not etcd's: refused.
+	user.WriteConfig("", external(filepath.Join(pkiDir, "admin.crt"), filepath.Join(pkiDir, "admin.key")))
+	user.Start()
+	if code, err := user.WaitExit(90 * time.Second); code == 0 || err != nil || !strings.Contains(user.Log(), "spec.storage.etcd.endpoints") {
+		t.Fatalf("server with an untrusted etcd certificate: exit %d, %v; want a failure naming spec.storage.etcd.endpoints\n%s", code, err, user.Log())
+	}
+	if i := strings.LastIndex(user.Log(), "Error: "); i >= 0 {
+		t.Logf("refused: %s", strings.TrimSpace(user.Log()[i:]))
+	}
+
+	// Beside the owner on this machine: the health ports must differ.
+	sideBySide := "  controllerManager:\n    extraArgs: {secure-port: \"0\"}\n  scheduler:\n    extraArgs: {secure-port: \"0\"}\n"
+	user.WriteConfig("    extraArgs:\n      etcd-prefix: /external-test\n", external(filepath.Join(pkiDir, "etcd", "client.crt"), filepath.Join(pkiDir, "etcd", "client.key"))+sideBySide)
+	user.StartReady()
+	user.MustKubectl("create", "configmap", "on-external-etcd")
+	if _, err := owner.Kubectl("get", "configmap", "on-external-etcd"); err == nil {
+		t.Fatal("the prefix did not separate the two servers' objects")
+	}
+}
