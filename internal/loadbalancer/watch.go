@@ -2,11 +2,7 @@ package loadbalancer
 
 import (
 	"context"
-	"net"
-	"slices"
-	"strconv"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -14,15 +10,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/kubeclient"
-)
-
-// The API servers publish themselves as the endpoints of the `kubernetes`
-// Service, each under the port named "https".
-const (
-	apiServiceNamespace = metav1.NamespaceDefault
-	apiServiceName      = "kubernetes"
-	apiPortName         = "https"
 )
 
 // WatchServers keeps lb's list equal to the API servers the cluster publishes: the
@@ -33,9 +22,9 @@ const (
 // back to the servers given to New, which came from the join token.
 func WatchServers(ctx context.Context, client kubernetes.Interface, lb *LoadBalancer) {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(apiServiceNamespace),
+		informers.WithNamespace(metav1.NamespaceDefault),
 		informers.WithTweakListOptions(func(options *metav1.ListOptions) {
-			options.LabelSelector = labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: apiServiceName}).String()
+			options.LabelSelector = join.APIServerSelector
 		}))
 	endpointSlices := factory.Discovery().V1().EndpointSlices()
 	informer := endpointSlices.Informer()
@@ -55,7 +44,7 @@ func WatchServers(ctx context.Context, client kubernetes.Interface, lb *LoadBala
 		if err != nil {
 			klog.ErrorS(err, "API load balancer: list cached API server endpoints")
 		} else {
-			servers := serversFrom(published)
+			servers := join.APIServerAddresses(published)
 			if len(servers) == 0 {
 				servers = lb.fallback
 			}
@@ -67,37 +56,4 @@ func WatchServers(ctx context.Context, client kubernetes.Interface, lb *LoadBala
 		case <-changed:
 		}
 	}
-}
-
-// serversFrom is the sorted host:port of every ready endpoint on the https
-// port. Sorting keeps the list, and so the balancer's logs, steady when the
-// slices are rewritten in another order.
-func serversFrom(endpointSlices []*discoveryv1.EndpointSlice) []string {
-	var servers []string
-	for _, slice := range endpointSlices {
-		port, ok := httpsPort(slice)
-		if !ok {
-			continue
-		}
-		for _, endpoint := range slice.Endpoints {
-			// A nil condition means ready, per the EndpointSlice API.
-			if ready := endpoint.Conditions.Ready; ready != nil && !*ready {
-				continue
-			}
-			for _, address := range endpoint.Addresses {
-				servers = append(servers, net.JoinHostPort(address, port))
-			}
-		}
-	}
-	slices.Sort(servers)
-	return slices.Compact(servers)
-}
-
-func httpsPort(slice *discoveryv1.EndpointSlice) (string, bool) {
-	for _, port := range slice.Ports {
-		if port.Name != nil && *port.Name == apiPortName && port.Port != nil {
-			return strconv.Itoa(int(*port.Port)), true
-		}
-	}
-	return "", false
 }
