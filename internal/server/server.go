@@ -14,9 +14,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/addons"
-	"github.com/monokube/monokube/internal/addons/helm"
-	"github.com/monokube/monokube/internal/addons/localstorage"
-	"github.com/monokube/monokube/internal/addons/servicelb"
 	"github.com/monokube/monokube/internal/backup"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
@@ -24,7 +21,6 @@ import (
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/manifests"
-	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/server/nodejoin"
 	"github.com/monokube/monokube/internal/version"
@@ -177,26 +173,9 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	if spec.Addons.CoreDNS.On() {
 		components = append(components, &addons.NodeHosts{Kubeconfig: files.AdminKubeconfig()})
 	}
-	// Controllers that act on the cluster run on one server at a time
-	// when there can be several.
-	var acting []component.Component
-	if spec.Addons.LocalStorage.On() {
-		acting = append(acting, &localstorage.Provisioner{
-			Kubeconfig: files.AdminKubeconfig(), DefaultPath: s.storagePath(), HelperImage: addons.VolumeHelperImage,
-		})
-	}
-	if spec.Addons.HelmController.On() {
-		acting = append(acting, &helm.Controller{Kubeconfig: files.AdminKubeconfig(), StaticDir: s.Layout.StaticChartsDir()})
-	}
-	if spec.Addons.ServiceLB.On() {
-		acting = append(acting, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
-	}
-	if leaderElect && len(acting) > 0 {
-		identity, err := node.NewIdentity(spec.Worker)
-		if err != nil {
-			return nil, err
-		}
-		acting = []component.Component{&Elected{Kubeconfig: files.AdminKubeconfig(), Lease: "monokube-controllers", Identity: identity.Name, Components: acting}}
+	acting, err := s.actingControllers(files, leaderElect)
+	if err != nil {
+		return nil, err
 	}
 	components = append(components, acting...)
 	if s.EnableWorker {
