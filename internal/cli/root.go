@@ -81,8 +81,12 @@ run inside this one process; nothing else needs to be installed.`,
 		newEtcdCommand(g),
 		newBackupCommand(g),
 		newRestoreCommand(g),
+		newSysinfoCommand(g),
+		newInstallCommand(),
+		newStatusCommand(g),
 		newTokenCommand(g),
 	)
+	root.AddCommand(newServiceControlCommands()...)
 	return root
 }
 

@@ -32,3 +32,28 @@ func (l Layout) Lock() (release func(), err error) {
 	}
 	return func() { file.Close() }, nil
 }
+
+// Holder is the process that holds the data dir's lock: the running
+// server or worker. It reads the PID the lock file records and checks
+// that this process has the lock file open, without taking the lock
+// (which could make a starting node fail).
+func (l Layout) Holder() (pid int, running bool) {
+	raw, err := os.ReadFile(l.LockFile())
+	if err != nil {
+		return 0, false
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return pid, false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && target == l.LockFile() {
+			return pid, true
+		}
+	}
+	return pid, false
+}

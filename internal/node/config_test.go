@@ -117,16 +117,16 @@ func TestPodResolvConf(t *testing.T) {
 	read := func(name string) []byte { return []byte(files[name]) }
 	files["/etc/resolv.conf"] = "search example.com\nnameserver 127.0.0.53\nnameserver ::1\noptions edns0\n"
 	files["/run/systemd/resolve/resolv.conf"] = "nameserver 192.0.2.53\n"
-	if content, source := podResolvConf(read); source != "/run/systemd/resolve/resolv.conf" || !strings.Contains(content, "192.0.2.53") {
+	if content, source := PodResolvConf(read); source != "/run/systemd/resolve/resolv.conf" || !strings.Contains(content, "192.0.2.53") {
 		t.Errorf("systemd-resolved host: %q from %q", content, source)
 	}
 	files["/etc/resolv.conf"] = "nameserver 127.0.0.1\nnameserver 198.51.100.1\n"
-	if content, source := podResolvConf(read); source != "/etc/resolv.conf" || strings.Contains(content, "127.0.0.1") || !strings.Contains(content, "198.51.100.1") {
+	if content, source := PodResolvConf(read); source != "/etc/resolv.conf" || strings.Contains(content, "127.0.0.1") || !strings.Contains(content, "198.51.100.1") {
 		t.Errorf("mixed: %q from %q", content, source)
 	}
 	delete(files, "/run/systemd/resolve/resolv.conf")
 	files["/etc/resolv.conf"] = "nameserver 127.0.0.53\n"
-	if content, source := podResolvConf(read); source != "" || content != "nameserver 8.8.8.8\n" {
+	if content, source := PodResolvConf(read); source != "" || content != "nameserver 8.8.8.8\n" {
 		t.Errorf("only loopback: %q from %q", content, source)
 	}
 }

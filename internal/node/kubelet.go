@@ -206,7 +206,7 @@ func (k *Kubelet) Stop() error {
 // host's resolvers.
 func (k *Kubelet) writeResolvConf() (string, error) {
 	path := k.Layout.ResolvConf()
-	content, source := podResolvConf(func(name string) []byte {
+	content, source := PodResolvConf(func(name string) []byte {
 		raw, _ := os.ReadFile(name)
 		return raw
 	})
@@ -227,10 +227,10 @@ func (k *Kubelet) writeResolvConf() (string, error) {
 // only its own 127.0.0.53).
 var resolvConfCandidates = []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}
 
-// podResolvConf is the first candidate with a nameserver left once
+// PodResolvConf is the first candidate with a nameserver left once
 // loopback ones (which inside a pod would be the pod itself) are dropped,
 // and which file it came from; with none, 8.8.8.8 as k3s does, and "".
-func podResolvConf(read func(string) []byte) (content, source string) {
+func PodResolvConf(read func(string) []byte) (content, source string) {
 	for _, candidate := range resolvConfCandidates {
 		var kept []string
 		servers := 0

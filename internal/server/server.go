@@ -23,6 +23,8 @@ import (
 	"github.com/monokube/monokube/internal/manifests"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/server/nodejoin"
+	"github.com/monokube/monokube/internal/service"
+	"github.com/monokube/monokube/internal/sysinfo"
 	"github.com/monokube/monokube/internal/version"
 )
 
@@ -61,6 +63,9 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := sysinfo.Preflight(sysinfo.For(s.Config.Spec, s.Layout.Dir, true, s.EnableWorker)); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -94,6 +99,7 @@ func (s *Server) Run(ctx context.Context) error {
 	return manager.Run(ctx, func() {
 		klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
 			"kubeconfig", pki.Files{Dir: s.Layout.PKIDir()}.AdminKubeconfig())
+		service.NotifyReady()
 	})
 }
 

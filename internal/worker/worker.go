@@ -15,10 +15,13 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/node"
+	"github.com/monokube/monokube/internal/service"
+	"github.com/monokube/monokube/internal/sysinfo"
 	"github.com/monokube/monokube/internal/version"
 	"github.com/monokube/monokube/internal/worker/bootstrap"
 )
@@ -37,6 +40,13 @@ type Worker struct {
 func (w *Worker) Run(ctx context.Context) error {
 	began := time.Now()
 	klog.InfoS("Starting monokube worker", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", w.Layout.Dir, "node", w.Identity.Name)
+	// The cluster's settings (network policies, proxy mode) are not known
+	// yet: the checks take the defaults, which need the most.
+	spec := config.Default().Spec
+	spec.Worker.CgroupRoot = w.Identity.CgroupRoot
+	if err := sysinfo.Preflight(sysinfo.For(spec, w.Layout.Dir, false, true)); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(w.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -92,6 +102,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	components := append(parts.All(), &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
 	return component.NewManager(components...).Run(ctx, func() {
 		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "servers", lb.Servers(), "node", w.Identity.Name)
+		service.NotifyReady()
 	})
 }
 

@@ -1,0 +1,83 @@
+package sysinfo
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Host is what the checks read; tests give them a host of their own.
+type Host interface {
+	ReadFile(path string) (string, error)
+	Exists(path string) bool
+	LookPath(name string) bool
+	KernelRelease() string
+	// FreeBytes is the free space of the filesystem holding path (or its
+	// nearest existing parent).
+	FreeBytes(path string) (uint64, error)
+	// Listen reports whether a TCP port can be bound on all addresses.
+	Listen(port int) error
+}
+
+type realHost struct{}
+
+func (realHost) ReadFile(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	return string(raw), err
+}
+
+func (realHost) Exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func (realHost) LookPath(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+func (realHost) KernelRelease() string {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(uts.Release[:])
+}
+
+func (realHost) FreeBytes(path string) (uint64, error) {
+	for {
+		var st unix.Statfs_t
+		err := unix.Statfs(path, &st)
+		if err == nil {
+			return st.Bavail * uint64(st.Bsize), nil
+		}
+		if !errors.Is(err, unix.ENOENT) || path == "/" {
+			return 0, err
+		}
+		path = filepath.Dir(path)
+	}
+}
+
+func (realHost) Listen(port int) error {
+	listener, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		return err
+	}
+	return listener.Close()
+}
+
+// sysctl reads a /proc/sys value as an integer; ok is false when absent.
+func sysctl(h Host, path string) (value int, ok bool) {
+	raw, err := h.ReadFile(filepath.Join("/proc/sys", path))
+	if err != nil {
+		return 0, false
+	}
+	value, err = strconv.Atoi(strings.TrimSpace(raw))
+	return value, err == nil
+}
