@@ -101,8 +101,8 @@ func (e *Etcd) Start(ctx context.Context) error {
 	cfg.ListenMetricsUrls = nil
 	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: e.PKI.ServerCert(), KeyFile: e.PKI.ServerKey(), TrustedCAFile: e.PKI.CACert(), ClientCertAuth: true}
 	cfg.PeerTLSInfo = transport.TLSInfo{CertFile: e.PKI.PeerCert(), KeyFile: e.PKI.PeerKey(), TrustedCAFile: e.PKI.CACert(), ClientCertAuth: true}
-	// The API server compacts every 5 minutes itself; a few GiB of quota
-	// as etcd's default.
+	// Compaction and the quota stay etcd's defaults (none, 2 GiB): the API
+	// server compacts every 5 minutes itself.
 	cfg.InitialCluster = e.Member + "=" + e.peerURL()
 	cfg.ForceNewCluster = e.ForceNewCluster
 	if !HasData(e.Dir) && len(e.Join) > 0 {
