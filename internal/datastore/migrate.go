@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,7 +89,7 @@ func (m *Migration) copy(ctx context.Context, from Client) (copied, skipped int,
 		}
 		for _, kv := range page.Kvs {
 			name := string(kv.Key)
-			if hasAnyPrefix(name, skipOnMigration) {
+			if slices.ContainsFunc(skipOnMigration, func(prefix string) bool { return strings.HasPrefix(name, prefix) }) {
 				skipped++
 				continue
 			}
@@ -106,15 +107,6 @@ func (m *Migration) copy(ctx context.Context, from Client) (copied, skipped int,
 		}
 		key = string(page.Kvs[len(page.Kvs)-1].Key) + "\x00"
 	}
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func (m *Migration) Ready(context.Context) error { return nil }

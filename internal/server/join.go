@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -12,9 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/cert"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/config"
@@ -82,9 +78,7 @@ func (s *Server) fetchKeys(ctx context.Context, token join.Token) error {
 	if err != nil {
 		return err
 	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: cert.CertificateBlockType, Bytes: ca.Raw})
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token.Bootstrap, Timeout: 10 * time.Second,
-		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}})
+	client, _, err := bootstrap.TokenClient(server, ca, token)
 	if err != nil {
 		return err
 	}

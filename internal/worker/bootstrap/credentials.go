@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/cert"
@@ -137,18 +135,14 @@ func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCreden
 	if err != nil {
 		return "", err
 	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: cert.CertificateBlockType, Bytes: ca.Raw})
+	client, caPEM, err := TokenClient(server, ca, token)
+	if err != nil {
+		return "", err
+	}
 	if err := os.WriteFile(creds.CAFile, caPEM, 0o644); err != nil {
 		return "", fmt.Errorf("save cluster CA: %w", err)
 	}
 	klog.InfoS("Server verified against the token's CA pin", "server", server)
-
-	bootstrapConfig := &rest.Config{Host: server, BearerToken: token.Bootstrap, Timeout: 10 * time.Second}
-	bootstrapConfig.CAData = caPEM
-	client, err := kubernetes.NewForConfig(bootstrapConfig)
-	if err != nil {
-		return "", err
-	}
 	keyPEM, _, err := keyutil.LoadOrGenerateKeyFile(filepath.Join(req.PKIDir, "node-password.key"))
 	if err != nil {
 		return "", fmt.Errorf("node password: %w", err)

@@ -8,12 +8,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/cert"
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/join"
@@ -101,4 +105,14 @@ func pinnedCA(chain []*x509.Certificate, host string, token join.Token) (*x509.C
 		return nil, fmt.Errorf("its certificate is not valid for %s under the pinned CA: %w", host, err)
 	}
 	return ca, nil
+}
+
+// TokenClient talks to server as the token's bootstrap identity, trusting
+// only the CA that Discover checked against the pin. It also returns that
+// CA as PEM, for callers that keep it.
+func TokenClient(server string, ca *x509.Certificate, token join.Token) (kubernetes.Interface, []byte, error) {
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: cert.CertificateBlockType, Bytes: ca.Raw})
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token.Bootstrap, Timeout: 10 * time.Second,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}})
+	return client, caPEM, err
 }
