@@ -32,13 +32,37 @@ CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 	github.com/containernetworking/plugins/plugins/meta/portmap \
 	github.com/containernetworking/plugins/plugins/main/loopback
 
+# The network tools nodes run (iptables legacy and nft, ip6tables, nft,
+# ipset, conntrack): Debian's builds with the libraries and the loader they
+# link, so a host needs none installed. Not static: that needs the libmnl,
+# libnftnl and nftables sources, which Debian's mirror here does not serve
+# (internal/nettools). The packages are cached outside the tree, keyed by
+# this list, so a clean clone reuses them.
+NETTOOLS_SUITE := bookworm
+NETTOOLS_PACKAGES := iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0 libnetfilter-conntrack3 libnfnetlink0 \
+	nftables libnftables1 libedit2 libjansson4 libgmp10 libtinfo6 libbsd0 libmd0 ipset libipset13 conntrack libc6
+NETTOOLS_DIR := $(HOME)/.cache/monokube/nettools/$(shell echo "$(NETTOOLS_SUITE) $(NETTOOLS_PACKAGES)" | sha256sum | cut -c1-16)
+NETTOOLS_APT = -o Dir::Etc::SourceList=$(NETTOOLS_DIR)/apt/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State=$(NETTOOLS_DIR)/apt/state -o Dir::Cache=$(NETTOOLS_DIR)/apt/cache -o APT::Sandbox::User=root
+
+$(NETTOOLS_DIR)/.downloaded:
+	rm -rf $(NETTOOLS_DIR) && mkdir -p $(NETTOOLS_DIR)/apt/state/lists/partial $(NETTOOLS_DIR)/apt/cache $(NETTOOLS_DIR)/debs
+	echo 'deb http://deb.debian.org/debian $(NETTOOLS_SUITE) main' > $(NETTOOLS_DIR)/apt/sources.list
+	apt-get $(NETTOOLS_APT) update -qq
+	cd $(NETTOOLS_DIR)/debs && apt-get $(NETTOOLS_APT) download $(NETTOOLS_PACKAGES)
+	rm -rf $(NETTOOLS_DIR)/apt
+	touch $@
+
 bundle: $(BUNDLE)/.built
 
 $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
 		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go tools/volumehelper/main.go \
 		tools/metrics-server/go.mod tools/metrics-server/go.sum \
-		internal/images/archive.go hack/mkimage/main.go hack/pack/main.go
-	rm -rf $(BUNDLE) build/bin build/images && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs build/metrics-server-rootfs
+		internal/images/archive.go hack/mkimage/main.go hack/pack/main.go \
+		$(NETTOOLS_DIR)/.downloaded hack/nettools/main.go $(wildcard internal/nettools/*.go) cmd/monokube-netexec/main.go
+	rm -rf $(BUNDLE) build/bin build/images build/nettools && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs build/metrics-server-rootfs
+	$(GO) build -trimpath -ldflags "-s -w" -o build/bin/monokube-netexec ./cmd/monokube-netexec
+	$(GO) run ./hack/nettools --debs $(NETTOOLS_DIR)/debs --out build/nettools
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
 		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/build/bin/runc github.com/opencontainers/runc
@@ -67,9 +91,10 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 	# Compressed, executables and images add a third of their size to the binary.
 	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
 	$(GO) run ./hack/pack --from build/images --to $(BUNDLE)/images
+	$(GO) run ./hack/pack --tree build/nettools --to $(BUNDLE)/nettools.tar.zst
 	# The content hash names the unpack dir; computed here so a start never
 	# reads (and keeps in memory) the executables just to hash them.
-	cd build/bin && sha256sum * | sha256sum | cut -c1-16 > $(CURDIR)/$(BUNDLE)/digest
+	cd build && find bin nettools -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16 > $(CURDIR)/$(BUNDLE)/digest
 	touch $@
 
 build: bundle

@@ -1,14 +1,18 @@
-// Command pack zstd-compresses the executables the build made into the
-// bundle directory, so the monokube binary carries them at about a third of
-// their size.
+// Command pack zstd-compresses what the build made into the bundle
+// directory, so the monokube binary carries it at about a third of its
+// size: each executable of a directory as a file of its own, or a whole
+// tree (the network tools with their libraries) as one tar.
 //
 //	go run ./hack/pack --from build/bin --to internal/bundle/assets/bin
+//	go run ./hack/pack --tree build/nettools --to internal/bundle/assets/nettools.tar.zst
 package main
 
 import (
+	"archive/tar"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -16,10 +20,17 @@ import (
 )
 
 func main() {
-	from := flag.String("from", "", "directory of executables")
-	to := flag.String("to", "", "directory for the .zst files")
+	from := flag.String("from", "", "directory of executables, one .zst each")
+	tree := flag.String("tree", "", "directory to pack as one .tar.zst")
+	to := flag.String("to", "", "directory for the .zst files, or the .tar.zst file with --tree")
 	flag.Parse()
-	if err := pack(*from, *to); err != nil {
+	var err error
+	if *tree != "" {
+		err = packTree(*tree, *to)
+	} else {
+		err = pack(*from, *to)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pack:", err)
 		os.Exit(1)
 	}
@@ -34,19 +45,70 @@ func pack(from, to string) error {
 		return err
 	}
 	for _, entry := range entries {
-		if err := compress(filepath.Join(from, entry.Name()), filepath.Join(to, entry.Name()+".zst")); err != nil {
+		err := compressed(filepath.Join(to, entry.Name()+".zst"), func(w io.Writer) error {
+			in, err := os.Open(filepath.Join(from, entry.Name()))
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			_, err = io.Copy(w, in)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("%s: %w", entry.Name(), err)
 		}
 	}
 	return nil
 }
 
-func compress(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
+// packTree writes the regular files and directories below root, in name
+// order and without times or owners, so equal trees give equal archives.
+func packTree(root, to string) error {
+	return compressed(to, func(w io.Writer) error {
+		archive := tar.NewWriter(w)
+		err := filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
+			if err != nil || path == root {
+				return err
+			}
+			name, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			info, err := entry.Info()
+			if err != nil {
+				return err
+			}
+			header := &tar.Header{Name: filepath.ToSlash(name), Mode: int64(info.Mode().Perm()), Typeflag: tar.TypeReg, Size: info.Size()}
+			if entry.IsDir() {
+				header.Name, header.Typeflag, header.Size = header.Name+"/", tar.TypeDir, 0
+				return archive.WriteHeader(header)
+			}
+			if !info.Mode().IsRegular() {
+				return fmt.Errorf("%s is neither a file nor a directory", path)
+			}
+			if err := archive.WriteHeader(header); err != nil {
+				return err
+			}
+			file, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			_, err = io.Copy(archive, file)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return archive.Close()
+	})
+}
+
+// compressed writes what fill writes to dst, zstd-compressed.
+func compressed(dst string, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	defer in.Close()
 	out, err := os.Create(dst)
 	if err != nil {
 		return err
@@ -56,8 +118,11 @@ func compress(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(encoder, in); err != nil {
+	if err := fill(encoder); err != nil {
 		return err
 	}
-	return encoder.Close()
+	if err := encoder.Close(); err != nil {
+		return err
+	}
+	return out.Close()
 }

@@ -18,9 +18,12 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/monokube/monokube/internal/nettools"
 )
 
-// assets is filled by `make bundle`: assets/bin/* and assets/images/*.tar.
+// assets is filled by `make bundle`: assets/bin/*, assets/nettools.tar
+// and assets/images/*.tar, each zstd-compressed.
 //
 //go:embed assets
 var assets embed.FS
@@ -70,6 +73,16 @@ func unpackDir(binRoot string) (string, error) {
 	return filepath.Join(binRoot, sum), nil
 }
 
+// PutFirstInPath puts dir (Extract's) first in the process's PATH, so the
+// bundled executables are run instead of the host's of the same name.
+func PutFirstInPath(dir string) error {
+	path := os.Getenv("PATH")
+	if slices.Contains(filepath.SplitList(path), dir) {
+		return nil
+	}
+	return os.Setenv("PATH", dir+string(os.PathListSeparator)+path)
+}
+
 // Extract unpacks the executables into <binRoot>/<content hash>/ and
 // returns that directory. The hash makes a new monokube version use its own
 // helpers, never an older copy; an existing complete directory is reused.
@@ -97,6 +110,9 @@ func Extract(binRoot string) (string, error) {
 			return "", fmt.Errorf("unpack %s: %w", name, err)
 		}
 	}
+	if err := unpackNetTools(tmp); err != nil {
+		return "", err
+	}
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
 		return "", err
 	}
@@ -121,15 +137,68 @@ func unpack(name, target string) error {
 		return err
 	}
 	defer decoder.Close()
-	file, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	return writeFile(target, decoder, 0o755)
+}
+
+func writeFile(target string, content io.Reader, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	file, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(file, decoder); err != nil {
+	if _, err := io.Copy(file, content); err != nil {
 		file.Close()
 		return err
 	}
 	return file.Close()
+}
+
+// HasNetTools reports whether this build carries the network tools.
+func HasNetTools() bool {
+	_, err := fs.Stat(assets, "assets/"+nettools.Dir+".tar.zst")
+	return err == nil
+}
+
+// unpackNetTools unpacks the network tools' tree (package nettools) into
+// dir and links their command names to the launcher beside them.
+func unpackNetTools(dir string) error {
+	compressed, err := assets.Open("assets/" + nettools.Dir + ".tar.zst")
+	if err != nil {
+		return fmt.Errorf("bundled network tools missing (build with `make build`): %w", err)
+	}
+	defer compressed.Close()
+	decoder, err := zstd.NewReader(compressed, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	defer decoder.Close()
+	root := filepath.Join(dir, nettools.Dir)
+	archive := tar.NewReader(decoder)
+	for {
+		header, err := archive.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("unpack network tools: %w", err)
+		}
+		if !filepath.IsLocal(header.Name) {
+			return fmt.Errorf("unpack network tools: unexpected path %q", header.Name)
+		}
+		target := filepath.Join(root, header.Name)
+		if header.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeFile(target, archive, os.FileMode(header.Mode).Perm()); err != nil {
+			return fmt.Errorf("unpack network tools: %w", err)
+		}
+	}
+	return nettools.Link(dir)
 }
 
 // Image is a bundled image archive.

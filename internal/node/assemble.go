@@ -15,6 +15,7 @@ import (
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/kubeclient"
+	"github.com/monokube/monokube/internal/nettools"
 	"github.com/monokube/monokube/internal/node/podnetwork"
 )
 
@@ -77,6 +78,18 @@ func Components(s Setup) (Parts, error) {
 	binDir, err := bundle.Extract(s.Layout.BinRoot())
 	if err != nil {
 		return Parts{}, fmt.Errorf("unpack bundled executables: %w", err)
+	}
+	iptablesMode, reason, err := nettools.Detect(binDir)
+	if err != nil {
+		return Parts{}, err
+	}
+	klog.InfoS("iptables backend chosen", "mode", iptablesMode, "reason", reason)
+	// kube-proxy, flannel, the CNI plugins and the policy controller run
+	// the network tools by name; containerd, reloading the shims of running
+	// pods after a restart, finds the shim by name, not through
+	// runtime_path (without it, it cannot reconnect and kills every pod).
+	if err := bundle.PutFirstInPath(binDir); err != nil {
+		return Parts{}, err
 	}
 	cgroupMode := cgroups.Detect()
 	if err := cgroups.EnsureRoot(cgroupMode, id.CgroupRoot); err != nil {

@@ -119,12 +119,6 @@ func (c *Containerd) Start(ctx context.Context) error {
 	if err := containerdlog.SetLevel("warn"); err != nil {
 		return err
 	}
-	// When containerd reloads the shims of running pods after a restart it
-	// finds the shim binary by name in PATH, not through runtime_path;
-	// without this it cannot reconnect and kills every pod.
-	if err := os.Setenv("PATH", c.BinDir+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
-		return err
-	}
 	if err := server.CreateTopLevelDirectories(config); err != nil {
 		return fmt.Errorf("create containerd dirs: %w", err)
 	}

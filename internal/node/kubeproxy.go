@@ -44,8 +44,9 @@ var _ component.Component = (*KubeProxy)(nil)
 
 func (p *KubeProxy) Name() string { return "kube-proxy" }
 
-// RequiredTools are the host programs a kube-proxy mode execs.
-func RequiredTools(mode string) []string {
+// requiredTools are the programs a kube-proxy mode execs (bundled, see
+// package nettools).
+func requiredTools(mode string) []string {
 	switch mode {
 	case config.ProxyIPTables:
 		return []string{"iptables", "iptables-save", "iptables-restore"}
@@ -64,9 +65,9 @@ func (p *KubeProxy) Init(context.Context) error {
 			return fmt.Errorf("kube-proxy mode ipvs needs the ip_vs kernel module (CONFIG_IP_VS) and this kernel has none; set spec.network.kubeProxy.mode to iptables or nftables")
 		}
 	}
-	for _, tool := range RequiredTools(p.Mode) {
+	for _, tool := range requiredTools(p.Mode) {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("kube-proxy mode %s needs %q on the host and it is not installed (Debian: apt-get install iptables nftables)", p.Mode, tool)
+			return fmt.Errorf("kube-proxy mode %s needs %q, which monokube carries, and it is not in PATH: was the binary built with `make build`? %w", p.Mode, tool, err)
 		}
 	}
 	return nil

@@ -48,7 +48,7 @@ func (n *NetworkPolicy) Name() string { return "network-policy" }
 func (n *NetworkPolicy) Init(context.Context) error {
 	for _, tool := range []string{"ipset", "iptables-save", "iptables-restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("NetworkPolicy enforcement needs %s (Debian: apt-get install ipset iptables), or turn it off with spec.addons.networkPolicy.enabled: false: %w", tool, err)
+			return fmt.Errorf("NetworkPolicy enforcement needs %s, which monokube carries, and it is not in PATH (was the binary built with `make build`?): %w", tool, err)
 		}
 	}
 	return nil

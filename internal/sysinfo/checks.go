@@ -3,6 +3,7 @@ package sysinfo
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -227,29 +228,17 @@ func ipvs(h Host, opts Options) []Result {
 }
 
 // netTools are the packet-filter programs kube-proxy, the CNI plugins,
-// flannel and the NetworkPolicy controller run.
-func netTools(h Host, opts Options) []Result {
+// flannel and the NetworkPolicy controller run. monokube carries them
+// (package nettools) and puts them first in PATH, so the host's are never
+// needed; a build without them cannot run a node.
+func netTools(h Host, _ Options) []Result {
+	bundled := h.BundledTools()
 	var results []Result
-	needs := []struct {
-		name     string
-		required bool
-		why      string
-	}{
-		{"iptables", true, "kube-proxy, the CNI plugins and flannel"},
-		{"iptables-restore", true, "kube-proxy"},
-		{"ip6tables", false, "kube-proxy for IPv6 Services"},
-		{"nft", false, "kube-proxy's nftables mode"},
-		{"ipset", opts.NetworkPolicy, "the NetworkPolicy controller"},
-		{"conntrack", false, "kube-proxy, to clear stale UDP entries when Services change"},
-	}
-	for _, tool := range needs {
-		switch {
-		case h.LookPath(tool.name):
-			results = append(results, pass(tool.name, "found"))
-		case tool.required:
-			results = append(results, fail(tool.name, "not found; needed by %s (apt-get install iptables ipset nftables conntrack)", tool.why))
-		default:
-			results = append(results, warn(tool.name, "not found; needed by %s", tool.why))
+	for _, tool := range []string{"iptables", "iptables-restore", "ip6tables", "nft", "ipset", "conntrack"} {
+		if slices.Contains(bundled, tool) {
+			results = append(results, pass(tool, "bundled with monokube (the host's is not used)"))
+		} else {
+			results = append(results, fail(tool, "missing from this monokube build, which cannot run a node without it: build with `make build`"))
 		}
 	}
 	return results

@@ -4,19 +4,22 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/monokube/monokube/internal/bundle"
+	"github.com/monokube/monokube/internal/nettools"
 )
 
 // Host is what the checks read; tests give them a host of their own.
 type Host interface {
 	ReadFile(path string) (string, error)
 	Exists(path string) bool
-	LookPath(name string) bool
+	// BundledTools are the network tools this binary carries.
+	BundledTools() []string
 	KernelRelease() string
 	// FreeBytes is the free space of the filesystem holding path (or its
 	// nearest existing parent).
@@ -37,9 +40,11 @@ func (realHost) Exists(path string) bool {
 	return err == nil
 }
 
-func (realHost) LookPath(name string) bool {
-	_, err := exec.LookPath(name)
-	return err == nil
+func (realHost) BundledTools() []string {
+	if !bundle.HasNetTools() {
+		return nil
+	}
+	return nettools.Names()
 }
 
 func (realHost) KernelRelease() string {

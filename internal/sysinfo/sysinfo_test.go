@@ -22,8 +22,16 @@ func (f fakeHost) ReadFile(path string) (string, error) {
 	}
 	return "", os.ErrNotExist
 }
-func (f fakeHost) Exists(path string) bool          { _, ok := f.files[path]; return ok }
-func (f fakeHost) LookPath(name string) bool        { return f.tools[name] }
+func (f fakeHost) Exists(path string) bool { _, ok := f.files[path]; return ok }
+func (f fakeHost) BundledTools() []string {
+	var tools []string
+	for tool, bundled := range f.tools {
+		if bundled {
+			tools = append(tools, tool)
+		}
+	}
+	return tools
+}
 func (f fakeHost) KernelRelease() string            { return f.release }
 func (f fakeHost) FreeBytes(string) (uint64, error) { return f.free, nil }
 func (f fakeHost) Listen(port int) error {
@@ -105,8 +113,7 @@ func TestEachProblemIsNamedWithItsFix(t *testing.T) {
 		}, "nested cgroup", Pass, "below"},
 		{"little disk", func(h *fakeHost, _ *Options) { h.free = 512 << 20 }, "disk space", Fail, "at least 1 GiB"},
 		{"busy port", func(h *fakeHost, _ *Options) { h.busy = map[int]bool{6443: true} }, "port 6443", Fail, "in use"},
-		{"no iptables", func(h *fakeHost, _ *Options) { delete(h.tools, "iptables") }, "iptables", Fail, "apt-get install"},
-		{"no ipset without policies", func(h *fakeHost, o *Options) { delete(h.tools, "ipset"); o.NetworkPolicy = false }, "ipset", Warn, "NetworkPolicy"},
+		{"iptables not bundled", func(h *fakeHost, _ *Options) { delete(h.tools, "iptables") }, "iptables", Fail, "make build"},
 		{"ipvs mode without ip_vs", func(_ *fakeHost, o *Options) { o.IPVS = true }, "ip_vs", Fail, "ipvs"},
 		{"forwarding off", func(h *fakeHost, _ *Options) { h.files["/proc/sys/net/ipv4/ip_forward"] = "0" }, "ip_forward", Warn, "sysctl -w net.ipv4.ip_forward=1"},
 		{"few inotify instances", func(h *fakeHost, _ *Options) { h.files["/proc/sys/fs/inotify/max_user_instances"] = "128" }, "fs.inotify.max_user_instances", Warn, "sysctl -w"},

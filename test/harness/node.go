@@ -244,8 +244,37 @@ func (n *Node) Processes() []int {
 // InNode runs a command inside the node's network and mount namespaces.
 func (n *Node) InNode(command ...string) (string, error) {
 	args := append([]string{"--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--uts=" + n.UTSNS, "--"}, command...)
-	out, err := exec.Command("nsenter", args...).CombinedOutput()
+	cmd := exec.Command("nsenter", args...)
+	// The node's own network tools (iptables-save, nft, ...) first, as the
+	// node runs them: the machine may have none, or another backend.
+	if tools, _ := filepath.Glob(filepath.Join(n.DataDir, "bin", "*", "monokube-netexec")); len(tools) == 1 {
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tools[0])+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// HideHostNetTools mounts an empty directory over each directory of the
+// machine that holds iptables, ip6tables, nft, ipset or conntrack, inside
+// the node only, so the node can use none of the host's.
+func (n *Node) HideHostNetTools() {
+	n.t.Helper()
+	dirs := map[string]bool{}
+	for _, tool := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
+		"ip6tables-restore", "iptables-legacy", "iptables-nft", "xtables-legacy-multi", "xtables-nft-multi", "nft", "ipset", "conntrack"} {
+		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"} {
+			if _, err := os.Lstat(filepath.Join(dir, tool)); err == nil {
+				if real, err := filepath.EvalSymlinks(dir); err == nil {
+					dirs[real] = true
+				}
+			}
+		}
+	}
+	script := "true"
+	for dir := range dirs {
+		script += " && mount -t tmpfs -o mode=755,size=1m tmpfs " + dir
+	}
+	n.network.must("nsenter", "--mount="+n.MountNS, "--", "/bin/sh", "-c", script)
 }
 
 func nsInode(path string) (uint64, error) {

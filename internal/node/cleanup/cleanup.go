@@ -16,8 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/bundle"
 	"github.com/monokube/monokube/internal/cgroups"
 	"github.com/monokube/monokube/internal/datadir"
 )
@@ -56,6 +58,11 @@ func Reset(layout datadir.Layout, cgroupRoot string) error {
 		}
 	}
 	mode := cgroups.Detect()
+	// The rules are removed with the tools (and the iptables backend) the
+	// node used; a node that never unpacked them never wrote rules.
+	if binDir, err := bundle.Unpacked(layout.BinRoot()); err == nil {
+		step("use the bundled network tools", func() error { return bundle.PutFirstInPath(binDir) })
+	}
 	step("stop shims and containers", func() error { return killNodeProcesses(layout, cgroupRoot) })
 	step("unmount", func() error { return unmountBelow(layout.Dir, layout.Run) })
 	step("remove network devices cni0 and flannel.1", removeDevices)
@@ -150,9 +157,15 @@ func unescapeMount(path string) string {
 func removeDevices() error {
 	var errs []error
 	for _, device := range []string{"cni0", "flannel.1"} {
-		out, err := exec.Command("ip", "link", "delete", device).CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "Cannot find device") {
-			errs = append(errs, fmt.Errorf("ip link delete %s: %v: %s", device, err, out))
+		link, err := netlink.LinkByName(device)
+		if errors.As(err, &netlink.LinkNotFoundError{}) {
+			continue
+		}
+		if err == nil {
+			err = netlink.LinkDel(link)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete %s: %w", device, err))
 		}
 	}
 	return errors.Join(errs...)
