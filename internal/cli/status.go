@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
@@ -34,6 +35,8 @@ type nodeStatus struct {
 	APIReady  string `json:"apiReadyz,omitempty"`
 	Node      string `json:"node,omitempty"`
 	NodeReady string `json:"nodeReady,omitempty"`
+	// Components are the running process's, in start order.
+	Components []component.State `json:"components,omitempty"`
 }
 
 func newStatusCommand(g *globals) *cobra.Command {
@@ -42,8 +45,9 @@ func newStatusCommand(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Show whether this machine's server or worker runs, and its API and node state",
 		Long: `Show the role (server, server with a node, worker), version, data dir, PID
-and uptime of the process that holds --data-dir, the API server's /readyz and
-this machine's Node with its Ready condition. Exits 1 when nothing runs on the
+and uptime of the process that holds --data-dir, the API server's /readyz,
+this machine's Node with its Ready condition and each component the process
+runs with its state (waiting, starting, ready, failed, stopping, stopped). Exits 1 when nothing runs on the
 data dir. Works with or without an installed service.`,
 		Example: `  sudo monokube status
   monokube status --data-dir /srv/mk -o json`,
@@ -66,6 +70,17 @@ data dir. Works with or without an installed service.`,
 				}
 				if status.Node != "" {
 					fmt.Fprintf(w, "node:\t%s %s\n", status.Node, status.NodeReady)
+				}
+				for i, c := range status.Components {
+					label := ""
+					if i == 0 {
+						label = "components:"
+					}
+					line := fmt.Sprintf("%s\t%s %s, since %s", label, c.Name, c.State, c.Since.Format(time.RFC3339))
+					if c.Error != "" {
+						line += ": " + c.Error
+					}
+					fmt.Fprintln(w, line)
 				}
 				if err := w.Flush(); err != nil {
 					return err
@@ -106,6 +121,8 @@ func collectStatus(ctx context.Context, g *globals) nodeStatus {
 	if uptime, err := processUptime(status.PID); err == nil {
 		status.Uptime = uptime.Round(time.Second).String()
 	}
+	// A process that started before components were published has none.
+	status.Components, _ = component.ReadStates(layout.ComponentStates(), status.PID)
 	if kubeconfig == "" {
 		return status
 	}

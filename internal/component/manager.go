@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +16,10 @@ import (
 type Manager struct {
 	// ReadyTimeout bounds how long one component may take to become ready.
 	ReadyTimeout time.Duration
+	// OnChange, when set, gets every component's state after each change
+	// (StatesFile publishes them for `monokube status`). It is called with
+	// the Manager's lock held, in order; it must not call the Manager.
+	OnChange func([]State)
 
 	components []Component
 	started    []Component
@@ -22,16 +27,48 @@ type Manager struct {
 	// stopping is closed when Stop begins, so the ends of work it causes
 	// are not reported as failures.
 	stopping chan struct{}
+
+	mu     sync.Mutex
+	states []State
 }
 
 // NewManager returns a Manager for components, started in the given order.
 func NewManager(components ...Component) *Manager {
-	return &Manager{
+	m := &Manager{
 		ReadyTimeout: 2 * time.Minute,
 		components:   components,
 		failures:     make(chan error, len(components)),
 		stopping:     make(chan struct{}),
 	}
+	now := time.Now()
+	for _, c := range components {
+		m.states = append(m.states, State{Name: c.Name(), State: Waiting, Since: now})
+	}
+	return m
+}
+
+// set records component i's state and tells OnChange.
+func (m *Manager) set(i int, state string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	previous := m.states[i]
+	m.states[i] = State{Name: previous.Name, State: state, Since: time.Now()}
+	switch {
+	case err != nil:
+		m.states[i].Error = err.Error()
+	case state == Stopping || state == Stopped:
+		m.states[i].Error = previous.Error // why it failed stays visible
+	}
+	if m.OnChange != nil {
+		m.OnChange(slices.Clone(m.states))
+	}
+}
+
+// States returns every component's current state, in start order.
+func (m *Manager) States() []State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.states)
 }
 
 // Init runs every component's Init in parallel and returns all errors joined.
@@ -44,6 +81,7 @@ func (m *Manager) Init(ctx context.Context) error {
 			defer wg.Done()
 			if err := c.Init(ctx); err != nil {
 				errs[i] = fmt.Errorf("init %s: %w", c.Name(), err)
+				m.set(i, Failed, err)
 			}
 		}()
 	}
@@ -54,18 +92,22 @@ func (m *Manager) Init(ctx context.Context) error {
 // Start starts the components in order, waiting for each to be ready before
 // the next starts. On error, the components already started are stopped.
 func (m *Manager) Start(ctx context.Context) error {
-	for _, c := range m.components {
+	for i, c := range m.components {
 		began := time.Now()
+		m.set(i, Starting, nil)
 		if err := c.Start(ctx); err != nil {
+			m.set(i, Failed, err)
 			m.Stop()
 			return fmt.Errorf("start %s: %w", c.Name(), err)
 		}
 		m.started = append(m.started, c)
-		m.watch(c)
+		m.watch(i, c)
 		if err := m.waitReady(ctx, c); err != nil {
+			m.set(i, Failed, err)
 			m.Stop()
 			return fmt.Errorf("%s not ready: %w", c.Name(), err)
 		}
+		m.set(i, Ready, nil)
 		klog.InfoS("Component ready", "component", c.Name(), "took", time.Since(began).Round(time.Millisecond))
 	}
 	return nil
@@ -89,8 +131,8 @@ func (m *Manager) waitReady(ctx context.Context, c Component) error {
 	}
 }
 
-// watch reports the end of an Exiter's work as a failure.
-func (m *Manager) watch(c Component) {
+// watch reports the end of an Exiter's work (component i) as a failure.
+func (m *Manager) watch(i int, c Component) {
 	exiter, ok := c.(Exiter)
 	if !ok {
 		return
@@ -98,6 +140,7 @@ func (m *Manager) watch(c Component) {
 	go func() {
 		select {
 		case <-exiter.Exited():
+			m.set(i, Failed, exiter.Err())
 			m.failures <- fmt.Errorf("%s stopped unexpectedly: %w", c.Name(), exiter.Err())
 		case <-m.stopping:
 		}
@@ -116,14 +159,18 @@ func (m *Manager) Stop() {
 	default:
 		close(m.stopping)
 	}
+	// m.started is a prefix of m.components, so index i is both's.
 	for i := len(m.started) - 1; i >= 0; i-- {
 		c := m.started[i]
 		began := time.Now()
 		klog.InfoS("Stopping component", "component", c.Name())
+		m.set(i, Stopping, nil)
 		if err := c.Stop(); err != nil {
+			m.set(i, Failed, err)
 			klog.ErrorS(err, "Component did not stop cleanly", "component", c.Name())
 			continue
 		}
+		m.set(i, Stopped, nil)
 		klog.InfoS("Component stopped", "component", c.Name(), "took", time.Since(began).Round(time.Millisecond))
 	}
 	m.started = nil

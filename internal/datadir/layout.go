@@ -90,6 +90,7 @@ func (l Layout) AgentPKIDir() string         { return l.path("agent", "pki") }
 func (l Layout) NodeRecordFile() string      { return l.path("agent", "node.json") }
 func (l Layout) ClusterSettingsFile() string { return l.path("agent", "cluster.json") }
 func (l Layout) APIServersFile() string      { return l.path("agent", "api-servers.json") }
+func (l Layout) ImportRecordFile() string    { return l.path("agent", "images-imported.json") }
 func (l Layout) KubeletConfigFile() string   { return l.path("agent", "kubelet.yaml") }
 func (l Layout) KubeProxyConfigFile() string { return l.path("agent", "kube-proxy.yaml") }
 func (l Layout) ResolvConf() string          { return l.path("agent", "etc", "resolv.conf") }
@@ -119,6 +120,10 @@ func (l Layout) KubeletPKIDir() string  { return l.path("kubelet", "pki") }
 func (l Layout) ContainerdState() string  { return filepath.Join(l.Run, "containerd") }
 func (l Layout) ContainerdSocket() string { return filepath.Join(l.Run, "containerd.sock") }
 func (l Layout) ShimSockets() string      { return filepath.Join(l.Run, "s") }
+// ComponentStates is where the running process publishes its components'
+// lifecycle states (component.StatesFile) for `monokube status`.
+func (l Layout) ComponentStates() string { return filepath.Join(l.Run, "components.json") }
+
 func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") }
 
 // WriteAdvertisedURL records the API URL this server tells remote users, so

@@ -96,6 +96,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	manager.OnChange = component.StatesFile(s.Layout.ComponentStates())
 	return manager.Run(ctx, func() {
 		klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
 			"kubeconfig", pki.Files{Dir: s.Layout.PKIDir()}.AdminKubeconfig())

@@ -100,7 +100,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	components := append(parts.All(), &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
-	return component.NewManager(components...).Run(ctx, func() {
+	manager := component.NewManager(components...)
+	manager.OnChange = component.StatesFile(w.Layout.ComponentStates())
+	return manager.Run(ctx, func() {
 		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "servers", lb.Servers(), "node", w.Identity.Name)
 		service.NotifyReady()
 	})

@@ -22,9 +22,16 @@ func TestResetLeavesNothingBehind(t *testing.T) {
 	node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--port=8080", "--", "httpd", "-f", "-p", "8080")
 	harness.WaitPhase(t, node.Client(), "default", "web", corev1.PodRunning)
 	node.MustKubectl("expose", "pod", "web", "--port=80", "--target-port=8080")
-	// monokube status: a running node says Ready; a stopped one fails.
-	if out, err := node.InNode(node.Bin, "status", "--data-dir", node.DataDir); err != nil || !strings.Contains(out, node.Name+" Ready") || !strings.Contains(out, "running") {
+	// monokube status: a running node says Ready, with every component
+	// ready; a stopped one fails.
+	out, err := node.InNode(node.Bin, "status", "--data-dir", node.DataDir)
+	if err != nil || !strings.Contains(out, node.Name+" Ready") || !strings.Contains(out, "running") {
 		t.Fatalf("status of a running node: %v\n%s", err, out)
+	}
+	for _, component := range []string{"apiserver", "containerd", "kubelet", "kube-proxy"} {
+		if !strings.Contains(out, component+" ready, since") {
+			t.Errorf("status lacks %s ready:\n%s", component, out)
+		}
 	}
 	if code, _, err := node.Terminate(30 * time.Second); err != nil || code != 0 {
 		t.Fatalf("stop: code %d, %v", code, err)
