@@ -91,6 +91,8 @@ $(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.
 	# Compressed, executables and images add a third of their size to the binary.
 	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
 	$(GO) run ./hack/pack --from build/images --to $(BUNDLE)/images
+	# A start skips a bundled image it imported before by this checksum.
+	cd build/images && sha256sum *.tar > $(CURDIR)/$(BUNDLE)/images.sha256
 	$(GO) run ./hack/pack --tree build/nettools --to $(BUNDLE)/nettools.tar.zst
 	# The content hash names the unpack dir; computed here so a start never
 	# reads (and keeps in memory) the executables just to hash them.
@@ -202,7 +204,7 @@ conformance-summary:
 test: unit fuzz integration e2e multinode conformance-slice
 
 bench: build kubectl
-	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 60m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers" -v ./bench/
+	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 60m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers|TestImageImportNumbers|TestPodChurnNumbers" -v ./bench/
 
 clean:
 	rm -rf bin build $(BUNDLE)

@@ -208,6 +208,8 @@ type Image struct {
 	File string
 	// Size is what the archive adds to the binary (compressed).
 	Size int64
+	// SHA256 is the archive's, computed by the build (assets/images.sha256).
+	SHA256 string
 }
 
 // Images lists the bundled image archives.
@@ -216,16 +218,36 @@ func Images() ([]Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundled images missing (build with `make build`): %w", err)
 	}
+	sums, err := imageSums()
+	if err != nil {
+		return nil, err
+	}
 	var images []Image
 	for _, entry := range entries {
 		info, err := entry.Info()
 		if err != nil {
 			return nil, err
 		}
-		images = append(images, Image{File: strings.TrimSuffix(entry.Name(), ".zst"), Size: info.Size()})
+		file := strings.TrimSuffix(entry.Name(), ".zst")
+		images = append(images, Image{File: file, Size: info.Size(), SHA256: sums[file]})
 	}
 	slices.SortFunc(images, func(a, b Image) int { return strings.Compare(a.File, b.File) })
 	return images, nil
+}
+
+// imageSums reads the build's `sha256sum` of the image archives.
+func imageSums() (map[string]string, error) {
+	raw, err := assets.ReadFile("assets/images.sha256")
+	if err != nil {
+		return nil, fmt.Errorf("bundled image checksums missing (build with `make build`): %w", err)
+	}
+	sums := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if sum, file, ok := strings.Cut(line, "  "); ok {
+			sums[file] = sum
+		}
+	}
+	return sums, nil
 }
 
 // OpenImage opens a bundled image archive for import, decompressed.

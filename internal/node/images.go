@@ -23,10 +23,12 @@ import (
 const criNamespace = "k8s.io"
 
 // Images imports the bundled system images and every archive in
-// <data-dir>/images/ into containerd before the kubelet starts, so pods
-// start without any registry. The import runs in the background from
-// Start on (a server overlaps it with its control plane's start); the
-// kubelet waits for Imported.
+// <data-dir>/images/ into containerd, so pods start without any registry.
+// The import runs in the background from Start on (a server overlaps it
+// with its control plane's start). The kubelet waits for Imported, which
+// covers the bundled images only (the pause image): the user's archives,
+// which may be gigabytes, never hold up Node Ready. Archives imported by an
+// earlier start are skipped (importRecord).
 type Images struct {
 	Layout datadir.Layout
 
@@ -46,24 +48,31 @@ func (i *Images) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}
+	record := loadImportRecord(i.Layout.ImportRecordFile())
 	i.imported = make(chan struct{})
 	i.Go(ctx, func(ctx context.Context) error {
 		defer client.Close()
 		began := time.Now()
-		i.err = i.importAll(ctx, client)
+		i.err = importBundled(ctx, client, record)
 		close(i.imported)
 		if i.err != nil {
 			return i.err
 		}
-		klog.InfoS("Images imported", "took", time.Since(began).Round(time.Millisecond))
+		klog.InfoS("Bundled images imported", "took", time.Since(began).Round(time.Millisecond))
+		began = time.Now()
+		count := importArchives(ctx, client, record, i.Layout.ImagesDir())
+		if err := record.save(); err != nil {
+			klog.ErrorS(err, "Could not record the imported images; the next start imports them again")
+		}
+		klog.InfoS("Image archives imported", "dir", i.Layout.ImagesDir(), "imported", count, "took", time.Since(began).Round(time.Millisecond))
 		<-ctx.Done()
 		return nil
 	})
 	return nil
 }
 
-// Imported waits until every image is imported, and says whether the
-// bundled ones were.
+// Imported waits until the bundled images are imported, and says whether
+// they were.
 func (i *Images) Imported(ctx context.Context) error {
 	select {
 	case <-i.imported:
@@ -73,45 +82,76 @@ func (i *Images) Imported(ctx context.Context) error {
 	}
 }
 
-func (i *Images) importAll(ctx context.Context, client *containerd.Client) error {
+// importBundled imports the images the binary carries, pinned so the
+// kubelet's image GC never removes them. Each archive is decompressed,
+// hashed and unpacked on its own: on several cores they import side by side.
+func importBundled(ctx context.Context, client *containerd.Client, record *importRecord) error {
 	bundled, err := bundle.Images()
 	if err != nil {
 		return err
 	}
-	// Each archive is decompressed, hashed and unpacked on its own: on
-	// several cores they import side by side.
 	var imports errgroup.Group
 	for _, image := range bundled {
 		imports.Go(func() error {
+			source := "bundled " + image.File
+			if record.current(ctx, client, source, image.SHA256) {
+				return nil
+			}
 			file, err := bundle.OpenImage(image.File)
 			if err != nil {
 				return err
 			}
 			defer file.Close()
-			// System images are pinned so the kubelet's image GC never removes them.
-			return importArchive(ctx, client, file, "bundled "+image.File, map[string]string{"io.cri-containerd.pinned": "pinned"})
+			images, err := importArchive(ctx, client, file, source, map[string]string{"io.cri-containerd.pinned": "pinned"})
+			if err != nil {
+				return err
+			}
+			record.set(source, image.SHA256, images)
+			return nil
 		})
 	}
-	if err := imports.Wait(); err != nil {
-		return err
-	}
-	archives, err := filepath.Glob(filepath.Join(i.Layout.ImagesDir(), "*.tar"))
+	return imports.Wait()
+}
+
+// importArchives imports each *.tar in dir that changed since it was
+// imported, and returns how many it imported. One bad archive must not keep
+// the node down: it is logged and the others go on.
+func importArchives(ctx context.Context, client *containerd.Client, record *importRecord, dir string) int {
+	archives, err := filepath.Glob(filepath.Join(dir, "*.tar"))
 	if err != nil {
-		return err
+		klog.ErrorS(err, "Could not list image archives", "dir", dir)
+		return 0
 	}
+	count := 0
 	for _, path := range archives {
-		file, err := os.Open(path)
+		info, err := os.Stat(path)
 		if err != nil {
-			return fmt.Errorf("open image archive: %w", err)
+			klog.ErrorS(err, "Could not read image archive", "path", path)
+			continue
 		}
-		err = importArchive(ctx, client, file, path, nil)
-		file.Close()
+		key := fileKey(info)
+		if record.current(ctx, client, path, key) {
+			klog.V(2).InfoS("Image archive already imported", "path", path)
+			continue
+		}
+		images, err := importFile(ctx, client, path)
 		if err != nil {
-			// One bad archive must not keep the node down; say which and go on.
 			klog.ErrorS(err, "Could not import image archive", "path", path)
+			continue
 		}
+		record.set(path, key, images)
+		count++
 	}
-	return nil
+	return count
+}
+
+func importFile(ctx context.Context, client *containerd.Client, path string) ([]importedImage, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open image archive: %w", err)
+	}
+	defer file.Close()
+	return importArchive(ctx, client, file, path, nil)
 }
 
 // ImportFile imports one image archive into the containerd of the node
@@ -122,34 +162,44 @@ func ImportFile(ctx context.Context, layout datadir.Layout, path string) error {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}
 	defer client.Close()
-	file, err := os.Open(path)
+	info, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("open image archive: %w", err)
+		return fmt.Errorf("image archive: %w", err)
 	}
-	defer file.Close()
-	return importArchive(ctx, client, file, path, nil)
+	images, err := importFile(ctx, client, path)
+	if err != nil {
+		return err
+	}
+	// Recorded, so the node's next start does not import it again. A start
+	// running at this moment may save its own record over this one; the
+	// archive is then imported once more, nothing worse.
+	record := loadImportRecord(layout.ImportRecordFile())
+	record.set(path, fileKey(info), images)
+	return record.save()
 }
 
 // importArchive imports a docker-archive or OCI tarball and unpacks it for
 // overlayfs, logging one line per image.
-func importArchive(ctx context.Context, client *containerd.Client, archive io.Reader, source string, labels map[string]string) error {
+func importArchive(ctx context.Context, client *containerd.Client, archive io.Reader, source string, labels map[string]string) ([]importedImage, error) {
 	began := time.Now()
 	imported, err := client.Import(ctx, archive,
 		containerd.WithImportPlatform(platforms.Default()),
 		containerd.WithImageLabels(labels))
 	if err != nil {
-		return fmt.Errorf("import %s: %w", source, err)
+		return nil, fmt.Errorf("import %s: %w", source, err)
 	}
+	var images []importedImage
 	for _, image := range imported {
 		if err := containerd.NewImage(client, image).Unpack(ctx, "overlayfs"); err != nil {
-			return fmt.Errorf("unpack %s from %s: %w", image.Name, source, err)
+			return nil, fmt.Errorf("unpack %s from %s: %w", image.Name, source, err)
 		}
+		images = append(images, importedImage{Name: image.Name, Digest: image.Target.Digest.String()})
 		klog.InfoS("Imported image", "image", image.Name, "digest", image.Target.Digest.String(), "from", source, "took", time.Since(began).Round(time.Millisecond))
 	}
 	if len(imported) == 0 {
-		return fmt.Errorf("import %s: the archive names no image; tag it (docker save NAME:TAG, or an OCI index with io.containerd.image.name)", source)
+		return nil, fmt.Errorf("import %s: the archive names no image; tag it (docker save NAME:TAG, or an OCI index with io.containerd.image.name)", source)
 	}
-	return nil
+	return images, nil
 }
 
 func (i *Images) Ready(context.Context) error { return nil }

@@ -247,6 +247,7 @@ func TestNodeRunsPods(t *testing.T) {
 			t.Fatalf("want the crasher and at least one other running pod before the kill, have %v", before)
 		}
 		crasherRestarts := restartCount(t, client, "crasher")
+		importsBefore := strings.Count(node.Log(), `"Imported image"`)
 		node.Kill()
 		node.StartReady()
 		harness.Poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
@@ -262,6 +263,14 @@ func TestNodeRunsPods(t *testing.T) {
 			return err == nil && len(pod.Status.ContainerStatuses) > 0 && pod.Status.ContainerStatuses[0].RestartCount > crasherRestarts, nil
 		})
 		t.Logf("the new kubelet restarted the crasher %s after the node was Ready", time.Since(began).Round(time.Millisecond))
+		// The restart imported no image again, bundled or from the images
+		// dir: the first start recorded them.
+		harness.Poll(t, time.Minute, "the restart's image import", func(context.Context) (bool, error) {
+			return strings.Count(node.Log(), `"Image archives imported"`) >= 2, nil
+		})
+		if after := strings.Count(node.Log(), `"Imported image"`); after != importsBefore || importsBefore == 0 {
+			t.Errorf("%d images imported before the kill, %d after the restart: want no new import", importsBefore, after)
+		}
 		after := containerIDs(t, client)
 		for name, id := range before {
 			if name == "crasher" {

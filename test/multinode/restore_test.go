@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monokube/monokube/test/harness"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/monokube/monokube/test/harness"
 )
 
 // TestRestoreKeepsWorkers backs a server up, loses its data dir, restores
