@@ -205,6 +205,9 @@ test: unit fuzz integration e2e multinode conformance-slice
 
 bench: build kubectl
 	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 60m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers|TestImageImportNumbers|TestPodChurnNumbers" -v ./bench/
+	# kill -9 at random moments of 20 starts, single node and worker (CI runs 5).
+	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestKillNineDuringStartRecovers" -v ./test/e2e/
+	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestWorkerKillNineDuringStartRecovers" -v ./test/multinode/
 
 clean:
 	rm -rf bin build $(BUNDLE)

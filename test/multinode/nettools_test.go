@@ -31,7 +31,7 @@ func TestNodesWithoutHostNetTools(t *testing.T) {
 			t.Fatalf("%s still sees host tools (err %v):\n%s", node.Name, err, out)
 		}
 		if !strings.Contains(node.Log(), `"iptables backend chosen" mode="nft" reason="no rules and no iptables on the host: the default"`) {
-			t.Errorf("%s did not choose nft as the default backend:\n%s", node.Name, grepLines(node.Log(), "iptables backend"))
+			t.Errorf("%s did not choose nft as the default backend:\n%s", node.Name, harness.GrepLines(node.Log(), "iptables backend"))
 		}
 	}
 
@@ -66,15 +66,4 @@ func TestNodesWithoutHostNetTools(t *testing.T) {
 			return err == nil && strings.Contains(out, "KUBE-"), nil
 		})
 	}
-}
-
-// grepLines returns the lines of text that contain substr.
-func grepLines(text, substr string) string {
-	var lines []string
-	for _, line := range strings.Split(text, "\n") {
-		if strings.Contains(line, substr) {
-			lines = append(lines, line)
-		}
-	}
-	return strings.Join(lines, "\n")
 }
