@@ -35,6 +35,9 @@ type APIServer struct {
 	EncryptionAtRest bool
 	PodSecurity      PodSecurityLevels
 	ExtraArgs        Args
+	// DatastoreDir is the local datastore's directory, whose free space
+	// gates writes (diskGuard); empty for a datastore elsewhere.
+	DatastoreDir string
 
 	component.Task
 	client           kubernetes.Interface
@@ -70,7 +73,7 @@ func (a *APIServer) args() Args {
 		"storage-backend":                    "etcd3",
 		"anonymous-auth":                     "false",
 		"authorization-mode":                 "Node,RBAC",
-		"enable-admission-plugins":           "NodeRestriction",
+		"enable-admission-plugins":           a.admissionPlugins(),
 		"admission-control-config-file":      a.PKI.Path("admission-config.yaml"),
 		"allow-privileged":                   "true",
 		"enable-bootstrap-token-auth":        "true",
@@ -114,8 +117,21 @@ func (a *APIServer) args() Args {
 	return merged(defaults, a.ExtraArgs)
 }
 
+// admissionPlugins are those enabled besides upstream's defaults.
+func (a *APIServer) admissionPlugins() string {
+	if a.DatastoreDir != "" {
+		return "NodeRestriction," + diskGuardPlugin
+	}
+	return "NodeRestriction"
+}
+
 func (a *APIServer) Start(ctx context.Context) error {
 	opts := apiserveroptions.NewServerRunOptions()
+	if a.DatastoreDir != "" {
+		admissionOpts := opts.Admission.GenericAdmission
+		registerDiskGuard(admissionOpts.Plugins, a.DatastoreDir, DefaultDatastoreReserve)
+		admissionOpts.RecommendedPluginOrder = append(admissionOpts.RecommendedPluginOrder, diskGuardPlugin)
+	}
 	if err := applyFlags(opts.Flags(), a.args(), "spec.api.extraArgs"); err != nil {
 		return err
 	}

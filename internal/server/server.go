@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -142,6 +143,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		ServiceCIDR:      spec.Network.ServiceCIDR,
 		ClusterDomain:    spec.Network.ClusterDomain,
 		Etcd:             store.Client,
+		DatastoreDir:     s.localDatastoreDir(),
 		EncryptionAtRest: spec.API.EncryptionAtRest,
 		PodSecurity: controlplane.PodSecurityLevels{
 			Enforce: spec.API.PodSecurity.Enforce, Audit: spec.API.PodSecurity.Audit, Warn: spec.API.PodSecurity.Warn,
@@ -226,4 +228,17 @@ func (s *Server) addons() config.AddonsSpec {
 		_ = spec.Disable([]string{config.AddonMetricsServer})
 	}
 	return spec
+}
+
+// localDatastoreDir is where this server's own datastore keeps its data,
+// empty when the data lives in PostgreSQL, MySQL or an external etcd.
+func (s *Server) localDatastoreDir() string {
+	storage := s.Config.Spec.Storage
+	switch {
+	case storage.Type == config.StorageSQLite:
+		return filepath.Dir(s.Layout.DBFile())
+	case storage.Embedded():
+		return s.Layout.EtcdDir()
+	}
+	return ""
 }
