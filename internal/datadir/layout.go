@@ -120,11 +120,11 @@ func (l Layout) KubeletPKIDir() string  { return l.path("kubelet", "pki") }
 func (l Layout) ContainerdState() string  { return filepath.Join(l.Run, "containerd") }
 func (l Layout) ContainerdSocket() string { return filepath.Join(l.Run, "containerd.sock") }
 func (l Layout) ShimSockets() string      { return filepath.Join(l.Run, "s") }
+func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") }
+
 // ComponentStates is where the running process publishes its components'
 // lifecycle states (component.StatesFile) for `monokube status`.
 func (l Layout) ComponentStates() string { return filepath.Join(l.Run, "components.json") }
-
-func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") }
 
 // WriteAdvertisedURL records the API URL this server tells remote users, so
 // `kubeconfig admin` and `token create` can print it without re-detecting
