@@ -208,6 +208,8 @@ bench: build kubectl
 	# kill -9 at random moments of 20 starts, single node and worker (CI runs 5).
 	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestKillNineDuringStartRecovers" -v ./test/e2e/
 	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestWorkerKillNineDuringStartRecovers" -v ./test/multinode/
+	# The server away for 5 minutes (CI: 30 s).
+	MONOKUBE_SERVER_AWAY=5m $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestWorkerRidesOutServerAbsence" -v ./test/multinode/
 
 clean:
 	rm -rf bin build $(BUNDLE)
