@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -33,10 +31,7 @@ func TestKillNineDuringStartRecovers(t *testing.T) {
 	}
 	node.StartReady()
 	client := node.Client()
-	harness.Poll(t, 3*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
-		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-		return err == nil && harness.NodeReady(n), nil
-	})
+	node.WaitNodeReady(3 * time.Minute)
 	node.MustKubectl("run", "survivor", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "sleep", "3600")
 	harness.WaitPhase(t, client, "default", "survivor", corev1.PodRunning)
 }

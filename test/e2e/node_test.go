@@ -41,11 +41,7 @@ func startNode(t *testing.T, specExtra string) *harness.Node {
 		t.Fatal(err)
 	}
 	node.StartReady()
-	client := node.Client()
-	harness.Poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
-		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-		return err == nil && harness.NodeReady(n), nil
-	})
+	node.WaitNodeReady(2 * time.Minute)
 	return node
 }
 
@@ -250,10 +246,7 @@ func TestNodeRunsPods(t *testing.T) {
 		importsBefore := strings.Count(node.Log(), `"Imported image"`)
 		node.Kill()
 		node.StartReady()
-		harness.Poll(t, 2*time.Minute, "node Ready after restart", func(ctx context.Context) (bool, error) {
-			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-			return err == nil && harness.NodeReady(n), nil
-		})
+		node.WaitNodeReady(2 * time.Minute)
 		// The old kubelet's crash-loop back-off died with it: the new one
 		// restarts the crasher in its first sync of the pods, the round that
 		// would (wrongly) recreate the others' containers, and reports it.

@@ -20,10 +20,7 @@ import (
 func TestDeletedNodeRegistersAgainAfterRestart(t *testing.T) {
 	node := startNode(t, "")
 	client := node.Client()
-	harness.Poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
-		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-		return err == nil && harness.NodeReady(n), nil
-	})
+	node.WaitNodeReady(2 * time.Minute)
 	before, err := client.CoreV1().Nodes().Get(context.Background(), node.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -39,10 +37,7 @@ func TestDefaultConfigPathWithoutProxyOrPodNetwork(t *testing.T) {
 		t.Fatal("the default config path was not read")
 	}
 	client := node.Client()
-	harness.Poll(t, 2*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
-		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-		return err == nil && harness.NodeReady(n), nil
-	})
+	node.WaitNodeReady(2 * time.Minute)
 	node.MustKubectl("run", "web", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "httpd", "-f", "-p", "8080")
 	pod := harness.WaitPhase(t, client, "default", "web", corev1.PodRunning)
 	node.MustKubectl("expose", "pod", "web", "--port=80", "--target-port=8080")

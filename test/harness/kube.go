@@ -22,6 +22,20 @@ func NodeReady(node *corev1.Node) bool {
 	return false
 }
 
+// WaitNodeReady waits up to timeout for the Node named after n to be Ready
+// and returns it.
+func (n *Node) WaitNodeReady(timeout time.Duration) *corev1.Node {
+	n.t.Helper()
+	client := n.Client()
+	var node *corev1.Node
+	Poll(n.t, timeout, n.Name+" Ready", func(ctx context.Context) (bool, error) {
+		var err error
+		node, err = client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		return err == nil && NodeReady(node), nil
+	})
+	return node
+}
+
 // WaitPhase waits up to two minutes for a pod to reach phase.
 func WaitPhase(t testing.TB, client kubernetes.Interface, namespace, name string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
