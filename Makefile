@@ -21,8 +21,12 @@ export CGO_ENABLED := 0
 .PHONY: build bundle kubectl test unit fuzz integration e2e multinode conformance-slice conformance conformance-tools conformance-summary bench clean
 
 # Executables and images the binary carries, built from the pinned modules
-# in tools/ (a module of its own, so their dependencies stay out of ours).
-BUNDLE     := internal/bundle/assets
+# in tools/ (a module of its own, so their dependencies stay out of ours),
+# laid out as package bundle expects them beside the real program.
+PAYLOAD    := build/payload
+# The download: the launcher with the payload appended, zstd level
+# ZSTD_LEVEL (19: smallest, about two minutes; 3 for quick local builds).
+ZSTD_LEVEL ?= 19
 # Add-on images; the tags must match internal/addons (a unit test checks).
 COREDNS_IMAGE := monokube.io/coredns:1.15.0
 VOLUME_HELPER_IMAGE := monokube.io/volume-helper:1
@@ -53,54 +57,55 @@ $(NETTOOLS_DIR)/.downloaded:
 	rm -rf $(NETTOOLS_DIR)/apt
 	touch $@
 
-bundle: $(BUNDLE)/.built
+bundle: build/bundle.stamp
 
-$(BUNDLE)/.built: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
+build/bundle.stamp: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
 		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go tools/volumehelper/main.go \
 		tools/metrics-server/go.mod tools/metrics-server/go.sum \
-		internal/images/archive.go hack/mkimage/main.go hack/pack/main.go \
+		internal/images/archive.go hack/mkimage/main.go \
 		$(NETTOOLS_DIR)/.downloaded hack/nettools/main.go $(wildcard internal/nettools/*.go) cmd/monokube-netexec/main.go
-	rm -rf $(BUNDLE) build/bin build/images build/nettools && mkdir -p build/bin build/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs build/metrics-server-rootfs
-	$(GO) build -trimpath -ldflags "-s -w" -o build/bin/monokube-netexec ./cmd/monokube-netexec
-	$(GO) run ./hack/nettools --debs $(NETTOOLS_DIR)/debs --out build/nettools
+	rm -rf $(PAYLOAD) build/bin build/images build/nettools internal/bundle/assets && \
+		mkdir -p $(PAYLOAD)/bin $(PAYLOAD)/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs build/metrics-server-rootfs
+	$(GO) build -trimpath -ldflags "-s -w" -o $(PAYLOAD)/bin/monokube-netexec ./cmd/monokube-netexec
+	$(GO) run ./hack/nettools --debs $(NETTOOLS_DIR)/debs --out $(PAYLOAD)/nettools
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
-		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/build/bin/runc github.com/opencontainers/runc
-	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/bin/ $(CNI_PLUGINS)
+		-ldflags "-s -w -extldflags -static" -o $(CURDIR)/$(PAYLOAD)/bin/runc github.com/opencontainers/runc
+	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/$(PAYLOAD)/bin/ $(CNI_PLUGINS)
 	cd tools && $(GO) build -trimpath -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=2.4.2" \
-		-o $(CURDIR)/build/bin/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+		-o $(CURDIR)/$(PAYLOAD)/bin/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 	# crictl has a module of its own: it pins an older Kubernetes than ours.
 	cd tools/crictl && $(GO) build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.34.0" \
-		-o $(CURDIR)/build/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
+		-o $(CURDIR)/$(PAYLOAD)/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
 	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/pause-rootfs/pause ./pause
 	$(GO) run ./hack/mkimage --rootfs build/pause-rootfs --ref monokube.io/pause:3.10 \
-		--entrypoint /pause --out build/images/pause.tar
+		--entrypoint /pause --out $(PAYLOAD)/images/pause.tar
 	# CoreDNS with our own plugin list (tools/coredns/main.go).
 	cd tools/coredns && $(GO) build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=monokube" \
 		-o $(CURDIR)/build/coredns-rootfs/coredns .
 	$(GO) run ./hack/mkimage --rootfs build/coredns-rootfs --ref $(COREDNS_IMAGE) \
-		--entrypoint /coredns --out build/images/coredns.tar
+		--entrypoint /coredns --out $(PAYLOAD)/images/coredns.tar
 	cd tools && $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/volumehelper-rootfs/volume-helper ./volumehelper
 	$(GO) run ./hack/mkimage --rootfs build/volumehelper-rootfs --ref $(VOLUME_HELPER_IMAGE) \
-		--entrypoint /volume-helper --out build/images/volume-helper.tar
+		--entrypoint /volume-helper --out $(PAYLOAD)/images/volume-helper.tar
 	# metrics-server's own main, from its pinned module (tools/metrics-server).
 	cd tools/metrics-server && $(GO) build -trimpath -ldflags "-s -w" \
 		-o $(CURDIR)/build/metrics-server-rootfs/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
 	$(GO) run ./hack/mkimage --rootfs build/metrics-server-rootfs --ref $(METRICS_SERVER_IMAGE) \
-		--entrypoint /metrics-server --out build/images/metrics-server.tar
-	# Compressed, executables and images add a third of their size to the binary.
-	$(GO) run ./hack/pack --from build/bin --to $(BUNDLE)/bin
-	$(GO) run ./hack/pack --from build/images --to $(BUNDLE)/images
+		--entrypoint /metrics-server --out $(PAYLOAD)/images/metrics-server.tar
 	# A start skips a bundled image it imported before by this checksum.
-	cd build/images && sha256sum *.tar > $(CURDIR)/$(BUNDLE)/images.sha256
-	$(GO) run ./hack/pack --tree build/nettools --to $(BUNDLE)/nettools.tar.zst
-	# The content hash names the unpack dir; computed here so a start never
-	# reads (and keeps in memory) the executables just to hash them.
-	cd build && find bin nettools -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16 > $(CURDIR)/$(BUNDLE)/digest
+	cd $(PAYLOAD)/images && sha256sum *.tar > images.sha256
+	# The content hash names a node's copy of the executables; computed
+	# here so a start never reads them just to hash them.
+	cd $(PAYLOAD) && find bin nettools -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16 > digest
 	touch $@
 
+# bin/monokube is the launcher with the payload (the real program and the
+# bundle) appended; its first run unpacks the payload (internal/payload).
 build: bundle
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/monokube ./cmd/monokube
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(PAYLOAD)/monokube ./cmd/monokube
+	$(GO) build -trimpath -ldflags "-s -w" -o build/launcher ./cmd/monokube-launcher
+	mkdir -p bin && $(GO) run ./hack/pack --launcher build/launcher --payload $(PAYLOAD) --level $(ZSTD_LEVEL) --to bin/monokube
 
 # The tests drive clusters with upstream's own kubectl, built from the same
 # pinned module as a separate program: an independent client, and no kubectl
@@ -112,14 +117,14 @@ kubectl:
 # Each runs FUZZTIME in CI (longer by hand: make fuzz FUZZTIME=10m); a
 # crash is saved under the package's testdata/fuzz and fails from then on.
 FUZZTIME ?= 10s
-fuzz: bundle
+fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/join/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateUser$$' -fuzztime $(FUZZTIME) ./internal/pki/
 
 TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl
 
-unit: bundle
+unit:
 	$(GO) test ./internal/...
 	# The concurrent lifecycle code under the race detector (which needs cgo).
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./internal/component/...
@@ -212,4 +217,4 @@ bench: build kubectl
 	MONOKUBE_SERVER_AWAY=5m $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestWorkerRidesOutServerAbsence" -v ./test/multinode/
 
 clean:
-	rm -rf bin build $(BUNDLE)
+	rm -rf bin build

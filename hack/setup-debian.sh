@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs what building and testing monokube needs on Debian 12, once:
 #   libseccomp-dev  - runc is built with seccomp and linked statically
+#   zstd            - compresses the payload appended to the launcher (bin/monokube)
 #   busybox-static  - the tests build their container image from it
 #   iproute2 util-linux - ip netns / nsenter / unshare for the namespaced test nodes
 #   mmdebstrap bzip2 - the conformance images' Debian userland, busybox's source (make conformance-tools)
 #   postgresql mariadb-server - real databases the datastore tests start on loopback in a node's namespace
 set -eu
-packages="libseccomp-dev busybox-static iproute2 util-linux mmdebstrap bzip2 postgresql mariadb-server"
+packages="libseccomp-dev zstd busybox-static iproute2 util-linux mmdebstrap bzip2 postgresql mariadb-server"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

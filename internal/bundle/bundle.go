@@ -1,51 +1,84 @@
 // Package bundle holds the executables and image archives our build makes
-// from pinned upstream modules (runc, CNI plugins, the pause image) and
-// unpacks them into the data dir, so nothing is taken from the host or
-// downloaded at run time.
+// from pinned upstream modules (runc, the shim, CNI plugins, crictl, the
+// network tools, the system images) so nothing is taken from the host or
+// downloaded at run time. They lie beside the monokube program, in the
+// directory the launcher unpacked (package payload):
+//
+//	monokube          this program
+//	digest            content hash of bin/ and nettools/, written by the build
+//	bin/              executables
+//	nettools/         the network tools' tree (package nettools)
+//	images/*.tar      image archives, images.sha256 their checksums
+//
+// A node copies (hard-links) the executables into its data dir, where it
+// also records per-node state such as the iptables backend.
 package bundle
 
 import (
 	"archive/tar"
-	"embed"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/monokube/monokube/internal/nettools"
 )
 
-// assets is filled by `make bundle`: assets/bin/*, assets/nettools.tar
-// and assets/images/*.tar, each zstd-compressed.
-//
-//go:embed assets
-var assets embed.FS
+// root is the directory of the running program, where the launcher
+// unpacked the bundle beside it.
+func root() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find this program: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(self); err == nil {
+		self = resolved
+	}
+	return filepath.Dir(self), nil
+}
+
+// path is name below the bundle's root, or an error saying how to get one.
+func path(name ...string) (string, error) {
+	dir, err := root()
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "digest")); err != nil {
+		return "", fmt.Errorf("no bundle beside this program in %s: run the monokube the build makes (bin/monokube), which unpacks it: %w", dir, err)
+	}
+	return filepath.Join(append([]string{dir}, name...)...), nil
+}
 
 // digest is the content hash of the executables, written by the build.
 func digest() (string, error) {
-	raw, err := assets.ReadFile("assets/digest")
+	file, err := path("digest")
 	if err != nil {
-		return "", fmt.Errorf("bundled executables missing (build with `make build`): %w", err)
+		return "", err
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
 	}
 	return strings.TrimSpace(string(raw)), nil
 }
 
 // Executables lists the bundled executables by name.
 func Executables() ([]string, error) {
-	entries, err := assets.ReadDir("assets/bin")
+	dir, err := path("bin")
 	if err != nil {
-		return nil, fmt.Errorf("bundled executables missing (build with `make build`): %w", err)
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundled executables: %w", err)
 	}
 	var names []string
 	for _, entry := range entries {
-		names = append(names, strings.TrimSuffix(entry.Name(), ".zst"))
+		names = append(names, entry.Name())
 	}
 	return names, nil
 }
@@ -83,9 +116,11 @@ func PutFirstInPath(dir string) error {
 	return os.Setenv("PATH", dir+string(os.PathListSeparator)+path)
 }
 
-// Extract unpacks the executables into <binRoot>/<content hash>/ and
-// returns that directory. The hash makes a new monokube version use its own
-// helpers, never an older copy; an existing complete directory is reused.
+// Extract puts the executables and the network tools into
+// <binRoot>/<content hash>/ and returns that directory. The hash makes a
+// new monokube version use its own helpers, never an older copy; an
+// existing complete directory is reused. Files are hard links to the
+// bundle's where the file system allows, copies elsewhere.
 func Extract(binRoot string) (string, error) {
 	dir, err := unpackDir(binRoot)
 	if err != nil {
@@ -98,19 +133,21 @@ func Extract(binRoot string) (string, error) {
 	if err := os.RemoveAll(tmp); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %w", tmp, err)
-	}
-	names, err := Executables()
+	bin, err := path("bin")
 	if err != nil {
 		return "", err
 	}
-	for _, name := range names {
-		if err := unpack(name, filepath.Join(tmp, name)); err != nil {
-			return "", fmt.Errorf("unpack %s: %w", name, err)
-		}
+	tools, err := path(nettools.Dir)
+	if err != nil {
+		return "", err
 	}
-	if err := unpackNetTools(tmp); err != nil {
+	if err := linkTree(bin, tmp); err != nil {
+		return "", fmt.Errorf("unpack bundled executables: %w", err)
+	}
+	if err := linkTree(tools, filepath.Join(tmp, nettools.Dir)); err != nil {
+		return "", fmt.Errorf("unpack bundled network tools: %w", err)
+	}
+	if err := nettools.Link(tmp); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
@@ -125,121 +162,103 @@ func Extract(binRoot string) (string, error) {
 	return dir, nil
 }
 
-// unpack decompresses one embedded executable (zstd, see hack/pack).
-func unpack(name, target string) error {
-	compressed, err := assets.Open(path.Join("assets/bin", name+".zst"))
-	if err != nil {
-		return err
-	}
-	defer compressed.Close()
-	decoder, err := zstd.NewReader(compressed)
-	if err != nil {
-		return err
-	}
-	defer decoder.Close()
-	return writeFile(target, decoder, 0o755)
+// linkTree recreates the tree below from at to, hard-linking each file or
+// copying it where a link is refused (another file system).
+func linkTree(from, to string) error {
+	return filepath.WalkDir(from, func(source string, entry fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, source)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(to, rel)
+		if entry.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if err := os.Link(source, target); err == nil {
+			return nil
+		}
+		return copyFile(source, target)
+	})
 }
 
-func writeFile(target string, content io.Reader, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	file, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+func copyFile(source, target string) error {
+	in, err := os.Open(source)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(file, content); err != nil {
-		file.Close()
+	defer in.Close()
+	info, err := in.Stat()
+	if err != nil {
 		return err
 	}
-	return file.Close()
+	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, info.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", source, err)
+	}
+	return out.Close()
 }
 
 // HasNetTools reports whether this build carries the network tools.
 func HasNetTools() bool {
-	_, err := fs.Stat(assets, "assets/"+nettools.Dir+".tar.zst")
+	dir, err := path(nettools.Dir)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(dir)
 	return err == nil
-}
-
-// unpackNetTools unpacks the network tools' tree (package nettools) into
-// dir and links their command names to the launcher beside them.
-func unpackNetTools(dir string) error {
-	compressed, err := assets.Open("assets/" + nettools.Dir + ".tar.zst")
-	if err != nil {
-		return fmt.Errorf("bundled network tools missing (build with `make build`): %w", err)
-	}
-	defer compressed.Close()
-	decoder, err := zstd.NewReader(compressed, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return err
-	}
-	defer decoder.Close()
-	root := filepath.Join(dir, nettools.Dir)
-	archive := tar.NewReader(decoder)
-	for {
-		header, err := archive.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("unpack network tools: %w", err)
-		}
-		if !filepath.IsLocal(header.Name) {
-			return fmt.Errorf("unpack network tools: unexpected path %q", header.Name)
-		}
-		target := filepath.Join(root, header.Name)
-		if header.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := writeFile(target, archive, os.FileMode(header.Mode).Perm()); err != nil {
-			return fmt.Errorf("unpack network tools: %w", err)
-		}
-	}
-	return nettools.Link(dir)
 }
 
 // Image is a bundled image archive.
 type Image struct {
-	// File is the archive's name in the bundle ("pause.tar"), as it is
-	// after decompression.
+	// File is the archive's name in the bundle ("pause.tar").
 	File string
-	// Size is what the archive adds to the binary (compressed).
+	// Size is the archive's size.
 	Size int64
-	// SHA256 is the archive's, computed by the build (assets/images.sha256).
+	// SHA256 is the archive's, computed by the build (images.sha256).
 	SHA256 string
 }
 
 // Images lists the bundled image archives.
 func Images() ([]Image, error) {
-	entries, err := assets.ReadDir("assets/images")
+	dir, err := path("images")
 	if err != nil {
-		return nil, fmt.Errorf("bundled images missing (build with `make build`): %w", err)
+		return nil, err
 	}
-	sums, err := imageSums()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundled images: %w", err)
+	}
+	sums, err := imageSums(dir)
 	if err != nil {
 		return nil, err
 	}
 	var images []Image
 	for _, entry := range entries {
+		if !strings.HasSuffix(entry.Name(), ".tar") {
+			continue
+		}
 		info, err := entry.Info()
 		if err != nil {
 			return nil, err
 		}
-		file := strings.TrimSuffix(entry.Name(), ".zst")
-		images = append(images, Image{File: file, Size: info.Size(), SHA256: sums[file]})
+		images = append(images, Image{File: entry.Name(), Size: info.Size(), SHA256: sums[entry.Name()]})
 	}
 	slices.SortFunc(images, func(a, b Image) int { return strings.Compare(a.File, b.File) })
 	return images, nil
 }
 
 // imageSums reads the build's `sha256sum` of the image archives.
-func imageSums() (map[string]string, error) {
-	raw, err := assets.ReadFile("assets/images.sha256")
+func imageSums(dir string) (map[string]string, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "images.sha256"))
 	if err != nil {
-		return nil, fmt.Errorf("bundled image checksums missing (build with `make build`): %w", err)
+		return nil, fmt.Errorf("bundled image checksums: %w", err)
 	}
 	sums := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
@@ -250,29 +269,13 @@ func imageSums() (map[string]string, error) {
 	return sums, nil
 }
 
-// OpenImage opens a bundled image archive for import, decompressed.
+// OpenImage opens a bundled image archive for import.
 func OpenImage(file string) (io.ReadCloser, error) {
-	compressed, err := assets.Open(path.Join("assets/images", file+".zst"))
+	archive, err := path("images", file)
 	if err != nil {
 		return nil, err
 	}
-	decoder, err := zstd.NewReader(compressed, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		compressed.Close()
-		return nil, err
-	}
-	return &decompressed{Decoder: decoder, compressed: compressed}, nil
-}
-
-// decompressed closes both the decoder and the embedded file below it.
-type decompressed struct {
-	*zstd.Decoder
-	compressed fs.File
-}
-
-func (d *decompressed) Close() error {
-	d.Decoder.Close()
-	return d.compressed.Close()
+	return os.Open(archive)
 }
 
 // References reads the names the archive gives its image (the RepoTags of

@@ -27,9 +27,10 @@ func newImagesCommand(g *globals) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List the images and executables this binary carries and imports at start",
-		Long: `List the system images built into monokube (imported into containerd at every
-node start, without any registry) and the executables it unpacks into
-<data-dir>/bin. Image archives you put in <data-dir>/images/ are imported too.`,
+		Long: `List the system images built into monokube (imported into containerd at a
+node's start, without any registry, and again only when they change) and the
+executables it unpacks into <data-dir>/bin. Image archives you put in
+<data-dir>/images/ are imported too.`,
 		Example: "  monokube images list",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,8 +68,9 @@ func newImagesImportCommand(g *globals) *cobra.Command {
 		Long: `Import image archives into the node whose data dir is --data-dir. When the node
 runs, they are imported into its containerd at once (one log line per image) and
 pods can use them with imagePullPolicy IfNotPresent; they are also kept in
-<data-dir>/images/, which every start imports again, so they survive a reset of
-containerd's store. Without a running node they are only copied there.`,
+<data-dir>/images/, which a start imports again when containerd lacks them,
+so they survive a reset of containerd's store. Without a running node they
+are only copied there.`,
 		Example: `  docker save busybox:1 -o busybox.tar   # on a machine with a registry
   sudo monokube images import busybox.tar`,
 		Args: cobra.MinimumNArgs(1),

@@ -106,9 +106,14 @@ func runInstall(cmd *cobra.Command, role string, raw []string) error {
 	if err != nil {
 		return err
 	}
-	binary, err := os.Executable()
-	if err != nil {
-		return err
+	// The service runs the program the user downloaded (the launcher, which
+	// says where it is), not this unpacked copy: replacing the download
+	// then upgrades the service.
+	binary := os.Getenv("MONOKUBE_LAUNCHER")
+	if binary == "" {
+		if binary, err = os.Executable(); err != nil {
+			return err
+		}
 	}
 	if binary, err = filepath.EvalSymlinks(binary); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/monokube/monokube/internal/cgroups"
 )
@@ -22,6 +23,7 @@ import (
 // creates as mount points (/var/lib/monokube, ...) when they did not exist
 // before.
 func Main(m *testing.M) {
+	sharePayload()
 	var created []string
 	for _, dir := range privateDirs {
 		if _, err := os.Stat(dir); os.IsNotExist(err) {
@@ -41,6 +43,24 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// sharePayload makes every monokube the tests start unpack its payload
+// (package payload) once into one directory, rather than once per data
+// dir, and removes what builds older than a day unpacked there.
+func sharePayload() {
+	if os.Getenv("MONOKUBE_PAYLOAD_DIR") != "" {
+		return
+	}
+	dir := filepath.Join(os.TempDir(), "monokube-test-payload")
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, entry := range entries {
+			if info, err := entry.Info(); err == nil && entry.IsDir() && time.Since(info.ModTime()) > 24*time.Hour {
+				_ = os.RemoveAll(filepath.Join(dir, entry.Name()))
+			}
+		}
+	}
+	_ = os.Setenv("MONOKUBE_PAYLOAD_DIR", dir)
 }
 
 // made is what this process's tests created on the machine.
