@@ -91,15 +91,7 @@ func TestDatastoreNumbers(t *testing.T) {
 // writeConfigMaps creates count ConfigMaps from clients goroutines with a
 // client that is not rate-limited, so the datastore is what is measured.
 func writeConfigMaps(t *testing.T, server *harness.Node, count, clients int) writeReport {
-	config, err := clientcmd.BuildConfigFromFlags("", server.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	config.QPS, config.Burst = 10000, 10000
-	client, err := kubernetes.NewForConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := unlimitedClient(t, server)
 	latencies := make([]time.Duration, count)
 	var wg sync.WaitGroup
 	began := time.Now()
@@ -126,6 +118,22 @@ func writeConfigMaps(t *testing.T, server *harness.Node, count, clients int) wri
 		Objects: count, Clients: clients, Seconds: took.Seconds(), PerSecond: float64(count) / took.Seconds(),
 		P50MS: ms(latencies[count/2]), P99MS: ms(latencies[count*99/100]),
 	}
+}
+
+// unlimitedClient is an admin client without client-go's rate limit, so
+// the server is what a benchmark measures.
+func unlimitedClient(t *testing.T, server *harness.Node) kubernetes.Interface {
+	t.Helper()
+	config, err := clientcmd.BuildConfigFromFlags("", server.AdminKubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.QPS, config.Burst = 10000, 10000
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // backupRestore times `monokube backup` on the running server and
