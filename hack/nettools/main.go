@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/monokube/monokube/internal/bundle"
 )
 
 // executables are the programs kube-proxy, the CNI plugins, flannel and the
@@ -64,7 +66,7 @@ func assemble(debs, out string) error {
 			return err
 		}
 		target := filepath.Join(out, "sbin", name)
-		if err := copyFile(source, target, 0o755); err != nil {
+		if err := bundle.CopyFile(source, target); err != nil {
 			return err
 		}
 		pending = append(pending, target)
@@ -75,7 +77,7 @@ func assemble(debs, out string) error {
 	}
 	for _, extension := range extensions {
 		target := filepath.Join(out, "xtables", filepath.Base(extension))
-		if err := copyFile(extension, target, 0o644); err != nil {
+		if err := bundle.CopyFile(extension, target); err != nil {
 			return err
 		}
 		pending = append(pending, target)
@@ -106,7 +108,7 @@ func copyLibraries(root, out string, pending []string) error {
 				return fmt.Errorf("%s needs %s: add its package to NETTOOLS_PACKAGES: %w", filepath.Base(file), soname, err)
 			}
 			target := filepath.Join(out, "lib", soname)
-			if err := copyFile(source, target, 0o755); err != nil {
+			if err := bundle.CopyFile(source, target); err != nil {
 				return err
 			}
 			copied[soname] = true
@@ -166,21 +168,4 @@ func find(root, name string, dirs ...string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found in %s", name, strings.Join(dirs, ", "))
-}
-
-func copyFile(source, target string, mode os.FileMode) error {
-	in, err := os.Open(source)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", source, err)
-	}
-	return out.Close()
 }

@@ -180,11 +180,12 @@ func linkTree(from, to string) error {
 		if err := os.Link(source, target); err == nil {
 			return nil
 		}
-		return copyFile(source, target)
+		return CopyFile(source, target)
 	})
 }
 
-func copyFile(source, target string) error {
+// CopyFile copies source to target with source's permissions.
+func CopyFile(source, target string) error {
 	in, err := os.Open(source)
 	if err != nil {
 		return err

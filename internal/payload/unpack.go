@@ -85,7 +85,7 @@ func extract(p Payload, dir string) error {
 		if err != nil {
 			return err
 		}
-		if !filepath.IsLocal(header.Name) && header.Name != "./" {
+		if !filepath.IsLocal(header.Name) {
 			return fmt.Errorf("unexpected path %q", header.Name)
 		}
 		target := filepath.Join(dir, header.Name)

@@ -251,6 +251,17 @@ func (s *Server) Log() string {
 	return string(raw)
 }
 
+// GrepLines returns the lines of text that contain substr, for messages.
+func GrepLines(text, substr string) string {
+	var lines []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // dumpLog prints the end of the server log into the test output.
 // With MONOKUBE_TEST_LOGS set, the whole log is also kept in that dir.
 func (s *Server) dumpLog() {
