@@ -29,17 +29,19 @@ type soakReport struct {
 }
 
 // TestStartSoak starts a single `server --enable-worker` node
-// MONOKUBE_SOAK_RUNS times (default 10) from a fresh data dir, then restarts
-// the last one as many times on its data dir, with one CPU-burning process
-// per core beside it (MONOKUBE_SOAK_HOGS, default 2). Every start must reach
-// Node Ready within 3 minutes; the report counts those that did not, those
-// over 30 s, and starts whose log shows the kubelet's CSINode
-// initialisation failing.
+// MONOKUBE_SOAK_RUNS times (default 10) from a fresh data dir, restarts one
+// node as many times on its data dir, and starts MONOKUBE_SOAK_CLUSTERS
+// (default 5) fresh 3-node clusters (the workers as soon as the server can
+// make a token), with one CPU-burning process per core beside them all
+// (MONOKUBE_SOAK_HOGS, default 2). Every start must reach Node Ready within
+// 3 minutes; the report counts those that did not, those over 30 s, and
+// starts whose log shows the kubelet's CSINode initialisation failing.
 func TestStartSoak(t *testing.T) {
 	if envInt("MONOKUBE_BENCH", 0) == 0 {
 		t.Skip("set MONOKUBE_BENCH=1 (or run `make bench`)")
 	}
 	runs := envInt("MONOKUBE_SOAK_RUNS", 10)
+	clusters := envInt("MONOKUBE_SOAK_CLUSTERS", 5)
 	hogs := envInt("MONOKUBE_SOAK_HOGS", 2)
 	for range hogs {
 		hog := exec.Command("sh", "-c", "while :; do :; done")
@@ -49,32 +51,75 @@ func TestStartSoak(t *testing.T) {
 		t.Cleanup(func() { _ = hog.Process.Kill(); _ = hog.Wait() })
 	}
 	network := harness.NewNetwork(t)
-	fresh := soakReport{Mode: "fresh data dir", CPUHogs: hogs}
+	fresh := soakReport{Mode: "single node, fresh data dir", CPUHogs: hogs}
 	var samples []time.Duration
-	var last *harness.Node
 	for i := range runs {
-		// Each fresh start is a node of its own (removed at the end).
-		node := harness.NewNode(t, network, i%200+1, "")
-		samples = append(samples, soakStart(t, node, &fresh))
-		last = node
-		if i < runs-1 {
-			node.Kill()
-		}
+		// A subtest per start, so each node and its data dir are gone
+		// before the next: fifty data dirs with images would fill a disk.
+		t.Run(fmt.Sprint("fresh", i), func(t *testing.T) {
+			samples = append(samples, soakStart(t, harness.NewNode(t, network, i%200+2, ""), &fresh))
+		})
 	}
 	fresh.summarize(samples)
 
-	warm := soakReport{Mode: "warm restart", CPUHogs: hogs}
+	warm := soakReport{Mode: "single node, warm restart", CPUHogs: hogs}
 	samples = nil
-	if last != nil {
-		for i := range runs {
-			last.Kill()
-			t.Logf("warm restart %d", i)
-			samples = append(samples, soakStart(t, last, &warm))
-		}
+	node := harness.NewNode(t, network, 1, "")
+	node.StartReady()
+	for i := range runs {
+		node.Kill()
+		t.Logf("warm restart %d", i)
+		samples = append(samples, soakStart(t, node, &warm))
 	}
+	node.Kill()
 	warm.summarize(samples)
-	out, _ := json.MarshalIndent([]soakReport{fresh, warm}, "", "  ")
+
+	three := soakReport{Mode: "3-node cluster, fresh", CPUHogs: hogs}
+	samples = nil
+	for i := range clusters {
+		t.Run(fmt.Sprint("cluster", i), func(t *testing.T) {
+			samples = append(samples, soakCluster(t, &three))
+		})
+	}
+	three.summarize(samples)
+	out, _ := json.MarshalIndent([]soakReport{fresh, warm, three}, "", "  ")
 	fmt.Println(string(out))
+}
+
+// soakCluster starts a server (with a worker) and, once it can make a
+// token, two workers; it returns the time from the server's start to all
+// three Nodes Ready.
+func soakCluster(t *testing.T, report *soakReport) time.Duration {
+	t.Helper()
+	c := harness.NewCluster(t, "")
+	began := time.Now()
+	c.Server.Start()
+	report.Starts++
+	c.Server.WaitReady(3 * time.Minute)
+	token := c.Token("--expiry=10m")
+	for range 2 {
+		c.AddWorker().StartWorker(token)
+	}
+	took := 3 * time.Minute
+	ready := harness.PollOK(3*time.Minute, func(ctx context.Context) (bool, error) {
+		for _, node := range c.All() {
+			n, err := c.Client().CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+			if err != nil || !isReady(n) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if ready {
+		took = time.Since(began)
+	} else {
+		report.NeverReady++
+		t.Errorf("cluster start %d: not every node Ready", report.Starts)
+	}
+	for _, node := range c.All() {
+		report.countLogErrors(node.Log())
+	}
+	return took
 }
 
 // soakStart starts node and returns the time to Node Ready; a start that
@@ -102,14 +147,17 @@ func soakStart(t *testing.T, node *harness.Node, report *soakReport) time.Durati
 		report.NeverReady++
 		t.Errorf("start %d: node never Ready", report.Starts)
 	}
-	log := node.Log()[logBefore:]
+	report.countLogErrors(node.Log()[logBefore:])
+	return took
+}
+
+func (r *soakReport) countLogErrors(log string) {
 	if strings.Contains(log, "Failed to initialize CSINode") {
-		report.CSINodeErrors++
+		r.CSINodeErrors++
 	}
 	if strings.Contains(log, "resource name may not be empty") {
-		report.EmptyName++
+		r.EmptyName++
 	}
-	return took
 }
 
 func (r *soakReport) summarize(samples []time.Duration) {

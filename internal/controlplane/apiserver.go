@@ -79,10 +79,10 @@ func (a *APIServer) args() Args {
 		"enable-bootstrap-token-auth":        "true",
 		"profiling":                          "false",
 		"client-ca-file":                     a.PKI.CACert(),
-		"tls-cert-file":                      a.PKI.ServingChain(),
-		"tls-private-key-file":               a.PKI.Key(pki.APIServer),
-		"kubelet-client-certificate":         a.PKI.Cert(pki.APIServerKubeletClient),
-		"kubelet-client-key":                 a.PKI.Key(pki.APIServerKubeletClient),
+		"tls-cert-file":                      a.PKI.Pair(pki.APIServer),
+		"tls-private-key-file":               a.PKI.Pair(pki.APIServer),
+		"kubelet-client-certificate":         a.PKI.Pair(pki.APIServerKubeletClient),
+		"kubelet-client-key":                 a.PKI.Pair(pki.APIServerKubeletClient),
 		"kubelet-certificate-authority":      a.PKI.CACert(),
 		"kubelet-preferred-address-types":    "InternalIP,ExternalIP,Hostname",
 		"service-account-issuer":             issuer,
@@ -90,8 +90,8 @@ func (a *APIServer) args() Args {
 		"service-account-key-file":           a.PKI.ServiceAccountPub(),
 		"service-account-signing-key-file":   a.PKI.ServiceAccountKey(),
 		"service-cluster-ip-range":           a.ServiceCIDR,
-		"proxy-client-cert-file":             a.PKI.Cert(pki.FrontProxyClient),
-		"proxy-client-key-file":              a.PKI.Key(pki.FrontProxyClient),
+		"proxy-client-cert-file":             a.PKI.Pair(pki.FrontProxyClient),
+		"proxy-client-key-file":              a.PKI.Pair(pki.FrontProxyClient),
 		"requestheader-client-ca-file":       a.PKI.FrontProxyCACert(),
 		"requestheader-allowed-names":        "front-proxy-client",
 		"requestheader-extra-headers-prefix": "X-Remote-Extra-",
@@ -147,7 +147,7 @@ func (a *APIServer) Start(ctx context.Context) error {
 	if errs := completed.Validate(); len(errs) > 0 {
 		return fmt.Errorf("invalid options: %w", utilerrors.NewAggregate(errs))
 	}
-	if a.client, err = kubeclient.New(a.PKI.AdminKubeconfig(), kubeclient.WithTimeout(2*time.Second)); err != nil {
+	if a.client, err = kubeclient.New(a.PKI.SelfKubeconfig(), kubeclient.WithTimeout(2*time.Second)); err != nil {
 		return err
 	}
 	a.Go(ctx, func(ctx context.Context) error { return apiserverapp.Run(ctx, completed) })

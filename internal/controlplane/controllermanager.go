@@ -32,7 +32,11 @@ type ControllerManager struct {
 	Port int
 	// LeaderElect is on when several servers may run: one acts at a time.
 	LeaderElect bool
-	ExtraArgs   Args
+	// SigningDuration is the lifetime of the certificates the cluster signs
+	// for workers (their kubelets and kube-proxies), the same as the
+	// server's own leaves (spec.pki.leafValidity).
+	SigningDuration time.Duration
+	ExtraArgs       Args
 
 	component.Task
 }
@@ -46,6 +50,10 @@ func (c *ControllerManager) Init(context.Context) error { return nil }
 
 func (c *ControllerManager) args() Args {
 	kubeconfig := c.PKI.Kubeconfig(pki.ControllerManager)
+	signing := c.SigningDuration
+	if signing == 0 {
+		signing = pki.DefaultLeafValidity
+	}
 	return merged(Args{
 		"kubeconfig":                       kubeconfig,
 		"authentication-kubeconfig":        kubeconfig,
@@ -54,6 +62,7 @@ func (c *ControllerManager) args() Args {
 		"secure-port":                      strconv.Itoa(c.Port),
 		"cluster-signing-cert-file":        c.PKI.CACert(),
 		"cluster-signing-key-file":         c.PKI.CAKey(),
+		"cluster-signing-duration":         signing.String(),
 		"root-ca-file":                     c.PKI.CACert(),
 		"service-account-private-key-file": c.PKI.ServiceAccountKey(),
 		// Each controller acts as its own service account, so RBAC limits it.

@@ -79,7 +79,7 @@ func (e *Etcd) url(ip net.IP, port int) string {
 func (e *Etcd) TLS() config.StorageTLS { return clientTLS(e.PKI) }
 
 func clientTLS(files pki.EtcdFiles) config.StorageTLS {
-	return config.StorageTLS{CAFile: files.CACert(), CertFile: files.ClientCert(), KeyFile: files.ClientKey()}
+	return config.StorageTLS{CAFile: files.CACert(), CertFile: files.ClientPair(), KeyFile: files.ClientPair()}
 }
 
 func (e *Etcd) Start(ctx context.Context) error {
@@ -99,8 +99,8 @@ func (e *Etcd) Start(ctx context.Context) error {
 	cfg.ListenPeerUrls = []url.URL{mustURL(e.peerURL())}
 	cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
 	cfg.ListenMetricsUrls = nil
-	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: e.PKI.ServerCert(), KeyFile: e.PKI.ServerKey(), TrustedCAFile: e.PKI.CACert(), ClientCertAuth: true}
-	cfg.PeerTLSInfo = transport.TLSInfo{CertFile: e.PKI.PeerCert(), KeyFile: e.PKI.PeerKey(), TrustedCAFile: e.PKI.CACert(), ClientCertAuth: true}
+	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: e.PKI.ServerPair(), KeyFile: e.PKI.ServerPair(), TrustedCAFile: e.PKI.CACert(), ClientCertAuth: true}
+	cfg.PeerTLSInfo = transport.TLSInfo{CertFile: e.PKI.PeerPair(), KeyFile: e.PKI.PeerPair(), TrustedCAFile: e.PKI.CACert(), ClientCertAuth: true}
 	// Compaction and the quota stay etcd's defaults (none, 2 GiB): the API
 	// server compacts every 5 minutes itself.
 	cfg.InitialCluster = e.Member + "=" + e.peerURL()

@@ -18,15 +18,13 @@ type EtcdFiles struct {
 func (f EtcdFiles) path(name string) string { return filepath.Join(f.Dir, name) }
 func (f EtcdFiles) CACert() string          { return f.path("ca.crt") }
 func (f EtcdFiles) CAKey() string           { return f.path("ca.key") }
-func (f EtcdFiles) ServerCert() string      { return f.path("server.crt") }
-func (f EtcdFiles) ServerKey() string       { return f.path("server.key") }
-func (f EtcdFiles) PeerCert() string        { return f.path("peer.crt") }
-func (f EtcdFiles) PeerKey() string         { return f.path("peer.key") }
 
-// ClientCert and ClientKey are what the API server, the etcd commands and
-// joining servers present to etcd.
-func (f EtcdFiles) ClientCert() string { return f.path("client.crt") }
-func (f EtcdFiles) ClientKey() string  { return f.path("client.key") }
+// ServerPair, PeerPair and ClientPair are each certificate with its key in
+// one file (see PairFile): etcd re-reads them at each handshake. The client
+// pair is what the API server and the etcd commands present to etcd.
+func (f EtcdFiles) ServerPair() string { return PairFile(f.Dir, "server") }
+func (f EtcdFiles) PeerPair() string   { return PairFile(f.Dir, "peer") }
+func (f EtcdFiles) ClientPair() string { return PairFile(f.Dir, "client") }
 
 // EtcdRequest is what the embedded etcd's certificates must say.
 type EtcdRequest struct {

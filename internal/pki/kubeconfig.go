@@ -7,12 +7,28 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Kubeconfig builds a kubeconfig for a client certificate, naming the
-// cluster, user and context after clusterName and user.
+// Kubeconfig builds a kubeconfig embedding a client certificate, naming the
+// cluster, user and context after clusterName and user: one that can be
+// handed to another machine.
 func Kubeconfig(clusterName, server string, caPEM, certPEM, keyPEM []byte, user string) ([]byte, error) {
+	return encodeKubeconfig(clusterName, user,
+		&clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM},
+		&clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM})
+}
+
+// FileKubeconfig builds a kubeconfig that names its CA and credential files
+// instead of embedding them: client-go re-reads the files (see
+// ReloadInterval), so a renewed certificate reaches a running client.
+func FileKubeconfig(clusterName, server, caFile, certFile, keyFile, user string) ([]byte, error) {
+	return encodeKubeconfig(clusterName, user,
+		&clientcmdapi.Cluster{Server: server, CertificateAuthority: caFile},
+		&clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile})
+}
+
+func encodeKubeconfig(clusterName, user string, cluster *clientcmdapi.Cluster, auth *clientcmdapi.AuthInfo) ([]byte, error) {
 	config := clientcmdapi.NewConfig()
-	config.Clusters[clusterName] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
-	config.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	config.Clusters[clusterName] = cluster
+	config.AuthInfos[user] = auth
 	contextName := user + "@" + clusterName
 	config.Contexts[contextName] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: user}
 	config.CurrentContext = contextName
@@ -38,24 +54,14 @@ func WithServer(path, server string) ([]byte, error) {
 	for _, cluster := range config.Clusters {
 		cluster.Server = server
 	}
+	// A kubeconfig handed on must carry its credentials, not name files
+	// of this machine.
+	if err := clientcmdapi.FlattenConfig(config); err != nil {
+		return nil, fmt.Errorf("embed kubeconfig credentials: %w", err)
+	}
 	out, err := clientcmd.Write(*config)
 	if err != nil {
 		return nil, fmt.Errorf("encode kubeconfig: %w", err)
 	}
 	return out, nil
-}
-
-// kubeconfigPointsAt reports whether the kubeconfig at path exists and
-// every cluster in it uses server.
-func kubeconfigPointsAt(path, server string) bool {
-	config, err := clientcmd.LoadFromFile(path)
-	if err != nil || len(config.Clusters) == 0 {
-		return false
-	}
-	for _, cluster := range config.Clusters {
-		if cluster.Server != server {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -29,6 +30,9 @@ type Leaf struct {
 	// Client and Server select the extended key usages.
 	Client, Server bool
 	Validity       time.Duration
+	// ServeCA puts the CA after the certificate in the pair file, for a
+	// serving certificate whose clients check the CA against a pin.
+	ServeCA bool
 	// RenewPercentLeft makes Ensure re-issue the leaf when less than this
 	// percentage of its lifetime remains; zero means DefaultRenewPercentLeft.
 	RenewPercentLeft int
@@ -69,9 +73,10 @@ func (ca *Authority) sign(leaf Leaf, public crypto.PublicKey) ([]byte, error) {
 		validity = DefaultLeafValidity
 	}
 	// Backdate a little so a node whose clock lags behind still accepts it;
-	// the full validity still lies ahead.
+	// the full validity still lies ahead. A tenth at most, so that a short
+	// lifetime (tests) is not mostly past when it is issued.
 	now := time.Now().UTC()
-	notBefore := now.Add(-5 * time.Minute)
+	notBefore := now.Add(-min(5*time.Minute, validity/10))
 	template := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: leaf.CommonName, Organization: leaf.Organizations},
@@ -99,51 +104,95 @@ func (ca *Authority) sign(leaf Leaf, public crypto.PublicKey) ([]byte, error) {
 // match leaf (subject, names, addresses) and have enough life left;
 // otherwise it issues them anew. It reports whether it issued.
 func (ca *Authority) Ensure(dir string, leaf Leaf) (issued bool, err error) {
-	certPath, keyPath := filepath.Join(dir, leaf.Name+".crt"), filepath.Join(dir, leaf.Name+".key")
-	if current, err := cert.CertsFromFile(certPath); err == nil && exists(keyPath) && ca.stillGood(current[0], leaf) {
-		return false, nil
-	}
-	certPEM, keyPEM, err := ca.Issue(leaf)
-	if err != nil {
-		return false, err
-	}
-	if err := writeFiles(certPath, keyPath, certPEM, keyPEM); err != nil {
-		return false, err
-	}
-	return true, nil
+	reason, err := ca.ensure(dir, leaf)
+	return reason != "", err
 }
 
-func (ca *Authority) stillGood(current *x509.Certificate, leaf Leaf) bool {
+// ensure is Ensure, saying why it issued ("" when it did not).
+func (ca *Authority) ensure(dir string, leaf Leaf) (reason string, err error) {
+	certPath, keyPath := filepath.Join(dir, leaf.Name+".crt"), filepath.Join(dir, leaf.Name+".key")
+	current, err := cert.CertsFromFile(certPath)
+	switch {
+	case err != nil || !exists(keyPath):
+		reason = "missing"
+	default:
+		reason = ca.unfit(current[0], leaf)
+	}
+	if reason != "" {
+		certPEM, keyPEM, err := ca.Issue(leaf)
+		if err != nil {
+			return "", err
+		}
+		if err := writeFiles(certPath, keyPath, certPEM, keyPEM); err != nil {
+			return "", err
+		}
+	}
+	return reason, ca.writePair(dir, leaf)
+}
+
+// PairFile is <dir>/<name>.pem: the certificate and its key in one file,
+// which is what components are given (as both their certificate and key
+// file). A renewal replaces it in one rename; a component that re-reads
+// a separate .crt and .key could catch the new key with the old
+// certificate.
+func PairFile(dir, name string) string { return filepath.Join(dir, name+".pem") }
+
+// writePair writes leaf's pair file from its .crt and .key when it
+// differs.
+func (ca *Authority) writePair(dir string, leaf Leaf) error {
+	certPEM, err := os.ReadFile(filepath.Join(dir, leaf.Name+".crt"))
+	if err != nil {
+		return fmt.Errorf("pair file: %w", err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, leaf.Name+".key"))
+	if err != nil {
+		return fmt.Errorf("pair file: %w", err)
+	}
+	pair := slices.Clone(certPEM)
+	if leaf.ServeCA {
+		pair = append(pair, ca.CertPEM...)
+	}
+	return writeIfChanged(PairFile(dir, leaf.Name), append(pair, keyPEM...), 0o600)
+}
+
+// unfit says why current no longer serves as leaf, or "" if it does.
+func (ca *Authority) unfit(current *x509.Certificate, leaf Leaf) string {
 	if current.CheckSignatureFrom(ca.Cert) != nil {
-		return false
+		return "signed by another CA"
 	}
 	if !EnoughLifeLeft(current, leaf.RenewPercentLeft) {
-		return false
+		return "renewal due"
 	}
 	if current.Subject.CommonName != leaf.CommonName || !slices.Equal(current.Subject.Organization, leaf.Organizations) {
-		return false
+		return "subject changed"
 	}
 	for _, name := range leaf.DNSNames {
 		if !slices.Contains(current.DNSNames, name) {
-			return false
+			return "names changed"
 		}
 	}
 	for _, ip := range leaf.IPs {
 		if !slices.ContainsFunc(current.IPAddresses, ip.Equal) {
-			return false
+			return "addresses changed"
 		}
 	}
-	return true
+	return ""
 }
 
 // EnoughLifeLeft reports whether more than percent of c's lifetime is
 // left (zero percent means DefaultRenewPercentLeft).
 func EnoughLifeLeft(c *x509.Certificate, percent int) bool {
+	return time.Now().Before(RenewalDue(c, percent))
+}
+
+// RenewalDue is when less than percent of c's lifetime is left (zero
+// percent means DefaultRenewPercentLeft).
+func RenewalDue(c *x509.Certificate, percent int) time.Time {
 	if percent == 0 {
 		percent = DefaultRenewPercentLeft
 	}
 	lifetime := c.NotAfter.Sub(c.NotBefore)
-	return time.Until(c.NotAfter) >= lifetime*time.Duration(percent)/100
+	return c.NotAfter.Add(-lifetime * time.Duration(percent) / 100)
 }
 
 func encodeCert(c *x509.Certificate) []byte {
@@ -165,6 +214,15 @@ func writeFiles(certPath, keyPath string, certPEM, keyPEM []byte) error {
 		return err
 	}
 	return writeAtomic(certPath, certPEM, 0o644)
+}
+
+// writeIfChanged is writeAtomic unless path already holds data: a file a
+// component watches is only touched when its content changes.
+func writeIfChanged(path string, data []byte, mode os.FileMode) error {
+	if current, err := os.ReadFile(path); err == nil && bytes.Equal(current, data) {
+		return nil
+	}
+	return writeAtomic(path, data, mode)
 }
 
 // writeAtomic replaces path through a rename, so readers never see half a file.

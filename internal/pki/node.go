@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -44,7 +43,7 @@ func EnsureNode(req NodeRequest) (Files, error) {
 	if err != nil {
 		return files, err
 	}
-	if err := writeAtomic(filepath.Join(req.Dir, "ca.crt"), ca.CertPEM, 0o644); err != nil {
+	if err := writeIfChanged(files.CACert(), ca.CertPEM, 0o644); err != nil {
 		return files, err
 	}
 	common := func(l Leaf) Leaf {
@@ -64,7 +63,7 @@ func EnsureNode(req NodeRequest) (Files, error) {
 		common(Leaf{Name: KubeProxy, CommonName: "system:kube-proxy", Client: true}),
 	}
 	for _, leaf := range clients {
-		if err := ensureKubeconfig(ca, req.Dir, req.ClusterName, req.ServerURL, leaf); err != nil {
+		if err := ensureKubeconfig(ca, req.Dir, req.ClusterName, req.ServerURL, leaf, false); err != nil {
 			return files, err
 		}
 	}

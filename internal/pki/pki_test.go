@@ -110,12 +110,12 @@ func TestEnsureServerCreatesEveryFileWithPrivateModes(t *testing.T) {
 		"ca.crt", "ca.key",
 		"front-proxy-ca.crt", "front-proxy-ca.key",
 		"sa.key", "sa.pub",
-		"apiserver-chain.crt", "apiserver.crt", "apiserver.key",
-		"apiserver-kubelet-client.crt", "apiserver-kubelet-client.key",
-		"front-proxy-client.crt", "front-proxy-client.key",
-		"controller-manager.crt", "controller-manager.key", "controller-manager.conf",
-		"scheduler.crt", "scheduler.key", "scheduler.conf",
-		"admin.crt", "admin.key", "admin.conf",
+		"apiserver.crt", "apiserver.key", "apiserver.pem",
+		"apiserver-kubelet-client.crt", "apiserver-kubelet-client.key", "apiserver-kubelet-client.pem",
+		"front-proxy-client.crt", "front-proxy-client.key", "front-proxy-client.pem",
+		"controller-manager.crt", "controller-manager.key", "controller-manager.pem", "controller-manager.conf",
+		"scheduler.crt", "scheduler.key", "scheduler.pem", "scheduler.conf",
+		"admin.crt", "admin.key", "admin.pem", "admin.conf", "monokube.conf",
 	}
 	entries, err := os.ReadDir(req.Dir)
 	if err != nil {
@@ -139,7 +139,7 @@ func TestEnsureServerCreatesEveryFileWithPrivateModes(t *testing.T) {
 		t.Errorf("%s mode = %o, want 700", req.Dir, mode)
 	}
 	for _, name := range got {
-		if !strings.HasSuffix(name, ".key") && !strings.HasSuffix(name, ".conf") {
+		if !strings.HasSuffix(name, ".key") && !strings.HasSuffix(name, ".conf") && !strings.HasSuffix(name, ".pem") {
 			continue
 		}
 		info, err := os.Stat(filepath.Join(req.Dir, name))
@@ -352,7 +352,7 @@ func TestEnsureServerReissuesAPIServerCertForNewSAN(t *testing.T) {
 	ensureServer(t, req)
 	after := snapshot(t, req.Dir)
 
-	if changed := changedFiles(before, after); !slices.Equal(changed, []string{"apiserver-chain.crt", "apiserver.crt", "apiserver.key"}) {
+	if changed := changedFiles(before, after); !slices.Equal(changed, []string{"apiserver.crt", "apiserver.key", "apiserver.pem"}) {
 		t.Errorf("changed %v, want only the apiserver certificate (and its chain) and key re-issued for the new IP SAN", changed)
 	}
 
@@ -412,21 +412,23 @@ func TestEnsureRenewsOnlyLeavesCloseToExpiry(t *testing.T) {
 	tests := []struct {
 		name     string
 		validity time.Duration
+		percent  int
 		reissue  bool
 	}{
-		// Issuing backdates NotBefore by five minutes and keeps the full
-		// validity ahead, so a 1m leaf has 60s of its 360s lifetime left:
-		// under the 20% (72s) renewal threshold.
-		{"under a fifth of its lifetime left", time.Minute, true},
-		// 10m leaf: 10m of 15m left, well above the 3m threshold.
-		{"two thirds of its lifetime left", 10 * time.Minute, false},
-		{"default one-year leaf", 0, false},
+		// Issuing backdates NotBefore by a tenth of the validity (five
+		// minutes at most) and keeps the full validity ahead, so a fresh
+		// 1m leaf has 60s of its 66s lifetime left: 91%.
+		{"less left than the renewal share", time.Minute, 95, true},
+		{"more left than the renewal share", time.Minute, 85, false},
+		// A short leaf is not mostly past when issued.
+		{"short leaf, default share", 2 * time.Minute, 0, false},
+		{"default one-year leaf", 0, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			ca := newTestAuthority(t, dir)
-			leaf := Leaf{Name: "leaf", CommonName: "leaf", Client: true, Validity: tt.validity}
+			leaf := Leaf{Name: "leaf", CommonName: "leaf", Client: true, Validity: tt.validity, RenewPercentLeft: tt.percent}
 
 			issued, err := ca.Ensure(dir, leaf)
 			if err != nil || !issued {
@@ -695,4 +697,87 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+func TestComponentKubeconfigsNameTheirFilesAndAdminEmbedsThem(t *testing.T) {
+	req := testRequest(t)
+	files := ensureServer(t, req)
+	byFile := map[string]string{
+		files.Kubeconfig(ControllerManager): ControllerManager,
+		files.Kubeconfig(Scheduler):         Scheduler,
+		files.SelfKubeconfig():              Admin,
+	}
+	for path, leaf := range byFile {
+		config, err := clientcmd.LoadFromFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := config.AuthInfos[config.Contexts[config.CurrentContext].AuthInfo]
+		if user.ClientCertificate != files.Pair(leaf) || user.ClientKey != files.Pair(leaf) || len(user.ClientCertificateData) > 0 {
+			t.Errorf("%s: user = %s/%s (embedded %d bytes), want the files of %s so a renewal is re-read",
+				filepath.Base(path), user.ClientCertificate, user.ClientKey, len(user.ClientCertificateData), leaf)
+		}
+		cluster := config.Clusters[config.Contexts[config.CurrentContext].Cluster]
+		if cluster.CertificateAuthority != files.CACert() {
+			t.Errorf("%s: CA = %q, want %s", filepath.Base(path), cluster.CertificateAuthority, files.CACert())
+		}
+	}
+	admin, err := clientcmd.LoadFromFile(files.AdminKubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user := admin.AuthInfos[Admin]; user == nil || len(user.ClientCertificateData) == 0 || user.ClientCertificate != "" {
+		t.Errorf("admin.conf user = %+v, want the certificate embedded: users copy it", user)
+	}
+}
+
+func TestRenewedAdminCertificateRewritesAdminKubeconfig(t *testing.T) {
+	req := testRequest(t)
+	files := ensureServer(t, req)
+	before := mustRead(t, files.AdminKubeconfig())
+	selfBefore := mustRead(t, files.SelfKubeconfig())
+	if err := os.Remove(files.Cert(Admin)); err != nil {
+		t.Fatal(err)
+	}
+	ensureServer(t, req)
+	if bytes.Equal(before, mustRead(t, files.AdminKubeconfig())) {
+		t.Error("admin.conf still embeds the old certificate")
+	}
+	if !bytes.Equal(selfBefore, mustRead(t, files.SelfKubeconfig())) {
+		t.Error("monokube.conf changed; it names files and had no reason to")
+	}
+}
+
+func TestWithServerEmbedsFileCredentials(t *testing.T) {
+	files := ensureServer(t, testRequest(t))
+	out, err := WithServer(files.SelfKubeconfig(), "https://192.168.1.10:6443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := clientcmd.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, user := range config.AuthInfos {
+		if user.ClientCertificate != "" || !bytes.Contains(user.ClientCertificateData, mustRead(t, files.Cert(Admin))) {
+			t.Errorf("user %q: file %q, %d embedded bytes; want the certificate embedded", name, user.ClientCertificate, len(user.ClientCertificateData))
+		}
+	}
+}
+
+func TestCheckIntervalIsAnEighthOfTheMarginWithinBounds(t *testing.T) {
+	tests := []struct {
+		validity time.Duration
+		percent  int
+		want     time.Duration
+	}{
+		{0, 0, 5 * time.Minute},                        // a year, 20%: capped at upstream's 5 min
+		{2 * time.Minute, 50, 7500 * time.Millisecond}, // 60 s margin
+		{time.Minute, 1, time.Second},                  // floor
+	}
+	for _, tt := range tests {
+		if got := CheckInterval(tt.validity, tt.percent); got != tt.want {
+			t.Errorf("CheckInterval(%s, %d) = %s, want %s", tt.validity, tt.percent, got, tt.want)
+		}
+	}
 }

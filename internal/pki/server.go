@@ -1,7 +1,6 @@
 package pki
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +28,15 @@ func (f Files) AdminKubeconfig() string       { return f.Path("admin.conf") }
 func (f Files) Cert(leaf string) string       { return f.Path(leaf + ".crt") }
 func (f Files) Key(leaf string) string        { return f.Path(leaf + ".key") }
 func (f Files) Kubeconfig(leaf string) string { return f.Path(leaf + ".conf") }
+
+// Pair is the leaf's certificate and key in one file (see PairFile): what
+// components are given as both.
+func (f Files) Pair(leaf string) string { return PairFile(f.Dir, leaf) }
+
+// SelfKubeconfig is the admin identity for this process's own clients: it
+// names the certificate files, so a renewal reaches them while they run;
+// admin.conf embeds them, for users to copy.
+func (f Files) SelfKubeconfig() string { return f.Path("monokube.conf") }
 
 // Leaf and kubeconfig names of the control plane.
 const (
@@ -81,7 +89,7 @@ func EnsureServer(req ServerRequest) (Files, error) {
 		ca   *Authority
 		leaf Leaf
 	}{
-		{ca, Leaf{Name: APIServer, CommonName: "kube-apiserver", DNSNames: req.APIServerDNSNames, IPs: req.APIServerIPs, Server: true}},
+		{ca, Leaf{Name: APIServer, CommonName: "kube-apiserver", DNSNames: req.APIServerDNSNames, IPs: req.APIServerIPs, Server: true, ServeCA: true}},
 		{ca, Leaf{Name: APIServerKubeletClient, CommonName: "kube-apiserver-kubelet-client", Organizations: []string{"system:masters"}, Client: true}},
 		{frontProxyCA, Leaf{Name: FrontProxyClient, CommonName: "front-proxy-client", Client: true}},
 	}
@@ -91,9 +99,8 @@ func EnsureServer(req ServerRequest) (Files, error) {
 			return files, err
 		}
 	}
-	if err := writeServingChain(files, ca); err != nil {
-		return files, err
-	}
+	// Before apiserver.pem served the chain, this file did.
+	_ = os.Remove(files.Path(APIServer + "-chain.crt"))
 	clients := []Leaf{
 		{Name: ControllerManager, CommonName: "system:kube-controller-manager", Client: true},
 		{Name: Scheduler, CommonName: "system:kube-scheduler", Client: true},
@@ -101,53 +108,44 @@ func EnsureServer(req ServerRequest) (Files, error) {
 	}
 	for _, leaf := range clients {
 		leaf.Validity, leaf.RenewPercentLeft = req.Validity, req.RenewPercentLeft
-		if err := ensureKubeconfig(ca, req.Dir, req.ClusterName, req.LocalURL, leaf); err != nil {
+		if err := ensureKubeconfig(ca, req.Dir, req.ClusterName, req.LocalURL, leaf, leaf.Name == Admin); err != nil {
 			return files, err
 		}
+	}
+	// monokube's own clients act as admin but read the files, like the
+	// components do.
+	if err := writeFileKubeconfig(files.SelfKubeconfig(), req.ClusterName, req.LocalURL, files, Admin); err != nil {
+		return files, err
 	}
 	return files, nil
 }
 
-// ServingChain is the API server's certificate followed by the cluster CA.
-// Serving the CA lets a joining node check it against the pin in its
-// token before it sends the token: it never hands a secret to an impostor.
-func (f Files) ServingChain() string { return f.Path(APIServer + "-chain.crt") }
-
-func writeServingChain(files Files, ca *Authority) error {
-	leaf, err := os.ReadFile(files.Cert(APIServer))
-	if err != nil {
-		return fmt.Errorf("serving chain: %w", err)
-	}
-	chain := append(leaf, ca.CertPEM...)
-	if current, err := os.ReadFile(files.ServingChain()); err == nil && bytes.Equal(current, chain) {
-		return nil
-	}
-	return writeAtomic(files.ServingChain(), chain, 0o644)
-}
-
 func ensureLogged(ca *Authority, dir string, leaf Leaf) error {
-	issued, err := ca.Ensure(dir, leaf)
+	reason, err := ca.ensure(dir, leaf)
 	if err != nil {
 		return fmt.Errorf("certificate %s: %w", leaf.Name, err)
 	}
-	if issued {
-		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName, "validity", leaf.Validity)
+	if reason != "" {
+		validity := leaf.Validity
+		if validity == 0 {
+			validity = DefaultLeafValidity
+		}
+		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName, "reason", reason, "validity", validity)
 	}
 	return nil
 }
 
-// ensureKubeconfig keeps a client certificate in dir and a kubeconfig
-// embedding it; the kubeconfig is rewritten whenever the certificate or the
-// server URL changes.
-func ensureKubeconfig(ca *Authority, dir, clusterName, serverURL string, leaf Leaf) error {
-	issued, err := ca.Ensure(dir, leaf)
-	if err != nil {
-		return fmt.Errorf("certificate %s: %w", leaf.Name, err)
+// ensureKubeconfig keeps a client certificate in dir and its kubeconfig,
+// <dir>/<leaf.Name>.conf, which names the certificate's files unless
+// embed: a process's own clients then pick up a renewal by themselves,
+// while a kubeconfig for users carries copies and is rewritten on renewal.
+func ensureKubeconfig(ca *Authority, dir, clusterName, serverURL string, leaf Leaf, embed bool) error {
+	if err := ensureLogged(ca, dir, leaf); err != nil {
+		return err
 	}
 	files := Files{Dir: dir}
-	path := files.Kubeconfig(leaf.Name)
-	if !issued && kubeconfigPointsAt(path, serverURL) {
-		return nil
+	if !embed {
+		return writeFileKubeconfig(files.Kubeconfig(leaf.Name), clusterName, serverURL, files, leaf.Name)
 	}
 	certPEM, err := os.ReadFile(files.Cert(leaf.Name))
 	if err != nil {
@@ -161,8 +159,15 @@ func ensureKubeconfig(ca *Authority, dir, clusterName, serverURL string, leaf Le
 	if err != nil {
 		return err
 	}
-	if issued {
-		klog.InfoS("Issued certificate", "name", leaf.Name, "subject", leaf.CommonName, "validity", leaf.Validity)
+	return writeIfChanged(files.Kubeconfig(leaf.Name), kubeconfig, 0o600)
+}
+
+// writeFileKubeconfig writes at path a kubeconfig naming leaf's files in
+// files.Dir and the CA beside them.
+func writeFileKubeconfig(path, clusterName, serverURL string, files Files, leaf string) error {
+	kubeconfig, err := FileKubeconfig(clusterName, serverURL, files.CACert(), files.Pair(leaf), files.Pair(leaf), leaf)
+	if err != nil {
+		return err
 	}
-	return WriteKubeconfig(path, kubeconfig)
+	return writeIfChanged(path, kubeconfig, 0o600)
 }

@@ -19,17 +19,17 @@ func (s *Server) actingControllers(files pki.Files, leaderElect bool) ([]compone
 	var acting []component.Component
 	if spec.Addons.LocalStorage.On() {
 		// Built here, before anything runs concurrently (see NewProvisioner).
-		provisioner, err := localstorage.NewProvisioner(files.AdminKubeconfig(), s.storagePath(), addons.VolumeHelperImage)
+		provisioner, err := localstorage.NewProvisioner(files.SelfKubeconfig(), s.storagePath(), addons.VolumeHelperImage)
 		if err != nil {
 			return nil, err
 		}
 		acting = append(acting, provisioner)
 	}
 	if spec.Addons.HelmController.On() {
-		acting = append(acting, &helm.Controller{Kubeconfig: files.AdminKubeconfig(), StaticDir: s.Layout.StaticChartsDir()})
+		acting = append(acting, &helm.Controller{Kubeconfig: files.SelfKubeconfig(), StaticDir: s.Layout.StaticChartsDir()})
 	}
 	if spec.Addons.ServiceLB.On() {
-		acting = append(acting, &servicelb.Controller{Kubeconfig: files.AdminKubeconfig()})
+		acting = append(acting, &servicelb.Controller{Kubeconfig: files.SelfKubeconfig()})
 	}
 	if !leaderElect || len(acting) == 0 {
 		return acting, nil
@@ -38,5 +38,5 @@ func (s *Server) actingControllers(files pki.Files, leaderElect bool) ([]compone
 	if err != nil {
 		return nil, err
 	}
-	return []component.Component{&Elected{Kubeconfig: files.AdminKubeconfig(), Lease: "monokube-controllers", Identity: identity.Name, Components: acting}}, nil
+	return []component.Component{&Elected{Kubeconfig: files.SelfKubeconfig(), Lease: "monokube-controllers", Identity: identity.Name, Components: acting}}, nil
 }

@@ -29,7 +29,7 @@ func (s *Server) resetCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.datastore(addrs, nil)
+	store, err := s.datastore(addrs, nil, &certificates{})
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,10 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	if err := s.Layout.WriteAdvertisedURL("https://" + net.JoinHostPort(addrs.advertise, strconv.Itoa(spec.API.Port))); err != nil {
 		return nil, err
 	}
-	files, err := pki.EnsureServer(pki.ServerRequest{
+	renewEvery := pki.CheckInterval(spec.PKI.Validity(), spec.PKI.RenewPercentLeft)
+	pki.ReloadEvery(renewEvery)
+	certs := &certificates{}
+	serverPKI := pki.ServerRequest{
 		Dir:               s.Layout.PKIDir(),
 		ClusterName:       s.Config.Metadata.Name,
 		LocalURL:          addrs.localURL,
@@ -124,11 +127,15 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		APIServerIPs:      uniqueIPs(addrs.sanIPs),
 		Validity:          spec.PKI.Validity(),
 		RenewPercentLeft:  spec.PKI.RenewPercentLeft,
-	})
-	if err != nil {
+	}
+	if err := certs.add(func() error { _, err := pki.EnsureServer(serverPKI); return err }); err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
-	store, err := s.datastore(addrs, etcdJoin)
+	files := pki.Files{Dir: serverPKI.Dir}
+	if err := pki.WriteRenewalPolicy(files.Dir, pki.RenewalPolicy{RenewPercentLeft: spec.PKI.RenewPercentLeft}); err != nil {
+		return nil, err
+	}
+	store, err := s.datastore(addrs, etcdJoin, certs)
 	if err != nil {
 		return nil, err
 	}
@@ -157,17 +164,18 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		ExtraArgs:   spec.Scheduler.ExtraArgs,
 	}
 	controllerManager := &controlplane.ControllerManager{
-		PKI:           files,
-		FlexVolumeDir: s.Layout.FlexVolumeDir(),
-		PodCIDR:       spec.Network.PodCIDR,
-		ServiceCIDR:   spec.Network.ServiceCIDR,
-		Port:          controllerManagerPort,
-		LeaderElect:   leaderElect,
-		ExtraArgs:     spec.ControllerManager.ExtraArgs,
+		PKI:             files,
+		FlexVolumeDir:   s.Layout.FlexVolumeDir(),
+		PodCIDR:         spec.Network.PodCIDR,
+		ServiceCIDR:     spec.Network.ServiceCIDR,
+		Port:            controllerManagerPort,
+		LeaderElect:     leaderElect,
+		SigningDuration: spec.PKI.Validity(),
+		ExtraArgs:       spec.ControllerManager.ExtraArgs,
 	}
-	joinController := &nodejoin.Controller{Kubeconfig: files.AdminKubeconfig(), Settings: s.clusterSettings()}
+	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings()}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
-		&manifests.Deployer{Kubeconfig: files.AdminKubeconfig(), Dir: s.Layout.ManifestsDir()}}
+		&manifests.Deployer{Kubeconfig: files.SelfKubeconfig(), Dir: s.Layout.ManifestsDir()}}
 	if spec.Storage.Embedded() && s.Token == "" && datastore.NeedsMigration(s.Layout.DBFile()) {
 		// A SQLite server switched to etcd: its objects move over first.
 		klog.InfoS("This server's SQLite datastore will be migrated into etcd", "database", s.Layout.DBFile())
@@ -180,7 +188,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		})
 	}
 	if spec.Addons.CoreDNS.On() {
-		components = append(components, &addons.NodeHosts{Kubeconfig: files.AdminKubeconfig()})
+		components = append(components, &addons.NodeHosts{Kubeconfig: files.SelfKubeconfig()})
 	}
 	acting, err := s.actingControllers(files, leaderElect)
 	if err != nil {
@@ -188,7 +196,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	}
 	components = append(components, acting...)
 	if s.EnableWorker {
-		parts, err := s.nodeComponents(files, addrs, controllerManager)
+		parts, err := s.nodeComponents(files, addrs, controllerManager, certs)
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +204,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		// and imports the images, while the control plane comes up.
 		components = slices.Concat(components[:1], parts.Runtime, components[1:], parts.Node)
 	}
+	components = append(components, &certificateRenewal{certs: certs, every: renewEvery})
 	return component.NewManager(components...), nil
 }
 

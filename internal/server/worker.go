@@ -12,7 +12,7 @@ import (
 
 // nodeComponents returns the node runtime, in start order, for a server
 // that is also a worker: it signs the node's certificates with the CA.
-func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controllerManager *controlplane.ControllerManager) (node.Parts, error) {
+func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controllerManager *controlplane.ControllerManager, certs *certificates) (node.Parts, error) {
 	spec := s.Config.Spec
 	identity, err := node.NewIdentity(spec.Worker)
 	if err != nil {
@@ -20,7 +20,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 	}
 	// The node is known to the cluster by the address the API server advertises.
 	nodeIP := addrs.advertise
-	nodePKI, err := pki.EnsureNode(pki.NodeRequest{
+	nodeRequest := pki.NodeRequest{
 		Dir:              s.Layout.AgentPKIDir(),
 		CAFiles:          clusterPKI,
 		ClusterName:      s.Config.Metadata.Name,
@@ -29,10 +29,11 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		NodeIPs:          []net.IP{net.ParseIP(nodeIP)},
 		Validity:         spec.PKI.Validity(),
 		RenewPercentLeft: spec.PKI.RenewPercentLeft,
-	})
-	if err != nil {
+	}
+	if err := certs.add(func() error { _, err := pki.EnsureNode(nodeRequest); return err }); err != nil {
 		return node.Parts{}, fmt.Errorf("node certificates: %w", err)
 	}
+	nodePKI := pki.Files{Dir: nodeRequest.Dir}
 	parts, err := node.Components(node.Setup{
 		Layout:              s.Layout,
 		Identity:            identity,
@@ -40,8 +41,8 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		KubeletKubeconfig:   nodePKI.Kubeconfig(pki.KubeletClient),
 		KubeProxyKubeconfig: nodePKI.Kubeconfig(pki.KubeProxy),
 		CAFile:              nodePKI.Path("ca.crt"),
-		ServingCert:         nodePKI.Cert(pki.KubeletServing),
-		ServingKey:          nodePKI.Key(pki.KubeletServing),
+		ServingCert:         nodePKI.Pair(pki.KubeletServing),
+		ServingKey:          nodePKI.Pair(pki.KubeletServing),
 		Network:             spec.Network,
 		StoragePath:         s.storagePath(),
 		NetworkPolicy:       s.Config.Spec.Addons.NetworkPolicy.On(),
@@ -52,7 +53,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 	if err != nil {
 		return node.Parts{}, err
 	}
-	parts.Node = append(parts.Node, &NodeRole{Kubeconfig: clusterPKI.AdminKubeconfig(), NodeName: identity.Name})
+	parts.Node = append(parts.Node, &NodeRole{Kubeconfig: clusterPKI.SelfKubeconfig(), NodeName: identity.Name})
 	return parts, nil
 }
 

@@ -120,10 +120,13 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	}
 }
 
-// TestShortLivedCertificatesRenewAtStart uses a one-minute leaf validity, so
-// every leaf is due for renewal at the next start; the CA must stay.
+// TestShortLivedCertificatesRenewAtStart uses a one-minute leaf validity
+// renewed with 90% of it left, so every leaf is due for renewal at the
+// next start (a server that was down when its leaves came due); the CA must
+// stay. (The e2e TestCertificatesRenewWhileRunning covers renewal while it
+// runs.)
 func TestShortLivedCertificatesRenewAtStart(t *testing.T) {
-	server := harness.NewServer(t, "  pki:\n    leafValidity: 1m\n")
+	server := harness.NewServer(t, "  pki:\n    leafValidity: 1m\n    renewPercentLeft: 90\n")
 	server.StartReady()
 	oldCA := readFile(t, server.DataDir+"/pki/ca.crt")
 	before := parseCert(t, readFile(t, server.DataDir+"/pki/apiserver.crt"))
@@ -164,7 +167,7 @@ func TestShortLivedCertificatesRenewAtStart(t *testing.T) {
 }
 
 // checkPrivateFiles walks dataDir: the data dir and its pki, db and run
-// dirs must be 0700; every key, kubeconfig, database file (with -wal and
+// dirs must be 0700; every key (alone or paired, .pem), kubeconfig, database file (with -wal and
 // -shm) and encryption config 0600. Each of required (relative to dataDir)
 // must be among the files checked, so a file that is missing or named
 // differently fails instead of passing unseen.
@@ -175,7 +178,7 @@ func checkPrivateFiles(t *testing.T, dataDir string, required ...string) {
 		privateDirs[filepath.Join(dataDir, dir)] = true
 	}
 	private := func(path string) bool {
-		for _, suffix := range []string{".key", ".conf", ".db", ".db-wal", ".db-shm", "encryption-config.yaml"} {
+		for _, suffix := range []string{".key", ".pem", ".conf", ".db", ".db-wal", ".db-shm", "encryption-config.yaml"} {
 			if strings.HasSuffix(path, suffix) {
 				return true
 			}

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/certificate/csr"
@@ -92,6 +91,12 @@ func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCred
 		if creds.Server, err = bootstrapKubelet(ctx, req, creds, store); err != nil {
 			return creds, err
 		}
+	}
+	// The node's clients read the certificates the cluster rotates (at
+	// 70-90% of their life) from files; they re-read them well within the
+	// last tenth, before the first client is built.
+	if current, err := store.Current(); err == nil && current.Leaf != nil {
+		pki.ReloadEvery(pki.CheckInterval(current.Leaf.NotAfter.Sub(current.Leaf.NotBefore), 10))
 	}
 	nodeClient, err := kubeclient.New(creds.KubeletKubeconfig)
 	if err != nil {
@@ -220,16 +225,11 @@ func denial(ctx context.Context, client kubernetes.Interface, name string) strin
 // instead of embedding them: client-go re-reads them, so a rotated
 // certificate is used without a restart.
 func writeFileKubeconfig(path, server, caFile, user, pemPath string) error {
-	config := clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{"monokube": {Server: server, CertificateAuthority: caFile}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{user: {ClientCertificate: pemPath, ClientKey: pemPath}},
-		Contexts:       map[string]*clientcmdapi.Context{user: {Cluster: "monokube", AuthInfo: user}},
-		CurrentContext: user,
+	kubeconfig, err := pki.FileKubeconfig("monokube", server, caFile, pemPath, pemPath, user)
+	if err != nil {
+		return err
 	}
-	if err := clientcmd.WriteToFile(config, path); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
+	return pki.WriteKubeconfig(path, kubeconfig)
 }
 
 // ensureKubeProxyCredentials keeps kube-proxy's certificate in a store the
