@@ -31,9 +31,9 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.oneOf("spec.network.kubeProxy.mode", cfg.Spec.Network.KubeProxy.Mode, KubeProxyModes)
 	v.oneOf("spec.network.provider", cfg.Spec.Network.Provider, NetworkProviders)
 	v.oneOf("spec.network.flannel.backend", cfg.Spec.Network.Flannel.Backend, FlannelBackends)
-	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs)
-	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs)
-	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs)
+	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs, apiServerArgRules)
+	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs, controllerManagerArgRules)
+	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs, schedulerArgRules)
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -155,12 +155,52 @@ func (s PKISpec) Validity() time.Duration {
 	return validity
 }
 
-func (v *validator) extraArgs(path string, args map[string]string) {
-	for name := range args {
+func (v *validator) extraArgs(path string, args map[string]string, rules map[string]func(value string) string) {
+	for name, value := range args {
 		if strings.HasPrefix(name, "-") || name == "" || strings.ContainsAny(name, " =") {
 			v.add(path+"."+name, "must be a flag name without leading dashes, like %q", strings.TrimLeft(name, "-"))
+			continue
+		}
+		if rule := rules[name]; rule != nil {
+			if problem := rule(value); problem != "" {
+				v.add(path+"."+name, "%s", problem)
+			}
 		}
 	}
+}
+
+// Flags whose values end the whole process from inside an upstream
+// component (internal/component/fatal-exits.md: A3, S2, S3, C2): refused
+// here with the reason instead.
+var (
+	apiServerArgRules = map[string]func(string) string{
+		"endpoint-reconciler-type": oneOf("lease", "master-count", "none"),
+	}
+	controllerManagerArgRules = map[string]func(string) string{
+		"leader-elect": setByMonokube,
+	}
+	schedulerArgRules = map[string]func(string) string{
+		"leader-elect": setByMonokube,
+		"write-config-to": func(string) string {
+			return "is not supported: the scheduler writes the file and exits, with the control plane half up"
+		},
+	}
+)
+
+func oneOf(values ...string) func(string) string {
+	return func(value string) string {
+		if slices.Contains(values, value) {
+			return ""
+		}
+		return fmt.Sprintf("must be one of %s, got %q", strings.Join(values, ", "), value)
+	}
+}
+
+// setByMonokube refuses leader-elect: monokube turns it on exactly when
+// several servers may run (etcd, PostgreSQL, MySQL); on a single SQLite
+// server a lease lost to a slow disk would end the process.
+func setByMonokube(string) string {
+	return "is set by monokube (on when spec.storage allows several servers); remove it"
 }
 
 // FirstServiceIP is the address the "kubernetes" Service gets: the first

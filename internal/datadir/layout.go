@@ -16,6 +16,10 @@ import (
 // runBase holds each data dir's sockets and runtime state.
 const runBase = "/run/monokube"
 
+// MaxSocketPath is the unix socket path limit (sun_path, 108 bytes) less
+// its terminator.
+const MaxSocketPath = 107
+
 // Layout is where one server or node keeps its files. Everything lives in
 // the data dir except sockets and runtime state, which go to a short
 // directory under /run: unix socket paths are limited to 108 bytes
@@ -125,6 +129,12 @@ func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") 
 // ComponentStates is where the running process publishes its components'
 // lifecycle states (component.StatesFile) for `monokube status`.
 func (l Layout) ComponentStates() string { return filepath.Join(l.Run, "components.json") }
+
+// KubeProxyRunConfig is the copy of kube-proxy.yaml kube-proxy reads. It
+// watches the file it was given and ends (with it the process) when the
+// file changes, so an operator's edit of the one in the data dir must not
+// reach it.
+func (l Layout) KubeProxyRunConfig() string { return filepath.Join(l.Run, "kube-proxy.yaml") }
 
 // WriteAdvertisedURL records the API URL this server tells remote users, so
 // `kubeconfig admin` and `token create` can print it without re-detecting

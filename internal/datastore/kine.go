@@ -31,9 +31,6 @@ const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=FULL&_t
 // maxRequestBytes is etcd's default request limit plus gRPC overhead, as kine sets it.
 const maxRequestBytes = 1.5*1024*1024 + 512*1024
 
-// maxUnixSocketPath is the sun_path limit (108 bytes) minus the terminator.
-const maxUnixSocketPath = 107
-
 // Kine runs kine in-process: an etcd v3 API over a unix socket in the data
 // dir, backed by a SQL database.
 type Kine struct {
@@ -92,8 +89,8 @@ func newSQL(storage config.StorageSpec, layout datadir.Layout) *Kine {
 func (k *Kine) Name() string { return "datastore" }
 
 func (k *Kine) Init(context.Context) error {
-	if len(k.Socket) > maxUnixSocketPath {
-		return fmt.Errorf("socket path %s is longer than %d bytes; use a shorter --data-dir", k.Socket, maxUnixSocketPath)
+	if len(k.Socket) > datadir.MaxSocketPath {
+		return fmt.Errorf("socket path %s is longer than %d bytes; use a shorter --data-dir", k.Socket, datadir.MaxSocketPath)
 	}
 	if err := os.MkdirAll(filepath.Dir(k.Socket), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(k.Socket), err)
@@ -152,6 +149,8 @@ func (k *Kine) Start(ctx context.Context) error {
 		// The API server's own limits for etcd requests (1.5 MiB objects).
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.ChainUnaryInterceptor(recoverUnary),
+		grpc.ChainStreamInterceptor(recoverStream),
 	)
 	kineserver.New(backend, "unix", 5*time.Second, "3.6.11").Register(k.grpc)
 	listener, err := net.Listen("unix", k.Socket)

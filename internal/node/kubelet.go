@@ -116,6 +116,9 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 }
 
 func (k *Kubelet) Init(context.Context) error {
+	if err := k.preflight(); err != nil {
+		return err
+	}
 	if err := k.Layout.MoveLegacyStaticPods(); err != nil {
 		return err
 	}

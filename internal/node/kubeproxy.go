@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -129,7 +130,15 @@ func (p *KubeProxy) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kube-proxy config: %w", err)
 	}
-	path := p.Layout.KubeProxyConfigFile()
+	// Written for operators to read; kube-proxy reads its own copy (see
+	// KubeProxyRunConfig).
+	if err := os.WriteFile(p.Layout.KubeProxyConfigFile(), config, 0o600); err != nil {
+		return fmt.Errorf("write kube-proxy config: %w", err)
+	}
+	path := p.Layout.KubeProxyRunConfig()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write kube-proxy config: %w", err)
+	}
 	if err := os.WriteFile(path, config, 0o600); err != nil {
 		return fmt.Errorf("write kube-proxy config: %w", err)
 	}

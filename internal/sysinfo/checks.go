@@ -249,12 +249,17 @@ func inotify(h Host, _ Options) []Result {
 	for _, limit := range []struct {
 		name string
 		min  int
-	}{{"fs/inotify/max_user_instances", 256}, {"fs/inotify/max_user_watches", 65536}} {
+	}{{maxInotifyInstances, 256}, {"fs/inotify/max_user_watches", 65536}} {
 		key := strings.ReplaceAll(limit.name, "/", ".")
 		value, ok := sysctl(h, limit.name)
 		switch {
 		case !ok:
 			results = append(results, warn(key, "cannot read it"))
+		case limit.name == maxInotifyInstances && value-h.InotifyInstances() < inotifyInstancesNeeded:
+			// cAdvisor's watcher cannot start without one, and the kubelet
+			// then ends the process (fatal-exits.md K2).
+			results = append(results, fail(key, "%d of %d in use by this user; a node needs about %d more (sysctl -w %s=%d)",
+				h.InotifyInstances(), value, inotifyInstancesNeeded, key, max(2*value, 512)))
 		case value < limit.min:
 			results = append(results, warn(key, "%d is low: the kubelet and containerd can run out (sysctl -w %s=%d)", value, key, limit.min*2))
 		default:
@@ -263,6 +268,13 @@ func inotify(h Host, _ Options) []Result {
 	}
 	return results
 }
+
+const maxInotifyInstances = "fs/inotify/max_user_instances"
+
+// inotifyInstancesNeeded is what one node opens: the kubelet's cAdvisor
+// and config watchers, containerd's CNI config watcher, kube-proxy's and
+// the certificate reloaders; measured at 6-9, with room.
+const inotifyInstancesNeeded = 12
 
 func swap(h Host, _ Options) []Result {
 	raw, err := h.ReadFile("/proc/swaps")

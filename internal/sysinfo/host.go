@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -26,6 +27,9 @@ type Host interface {
 	FreeBytes(path string) (uint64, error)
 	// Listen reports whether a TCP port can be bound on all addresses.
 	Listen(port int) error
+	// InotifyInstances counts the inotify instances open in processes of
+	// this user, which fs.inotify.max_user_instances limits.
+	InotifyInstances() int
 }
 
 type realHost struct{}
@@ -85,4 +89,27 @@ func sysctl(h Host, path string) (value int, ok bool) {
 	}
 	value, err = strconv.Atoi(strings.TrimSpace(raw))
 	return value, err == nil
+}
+
+func (realHost) InotifyInstances() int {
+	uid := uint32(os.Getuid())
+	procs, _ := os.ReadDir("/proc")
+	count := 0
+	for _, proc := range procs {
+		if _, err := strconv.Atoi(proc.Name()); err != nil {
+			continue
+		}
+		info, err := os.Stat(filepath.Join("/proc", proc.Name()))
+		if stat, ok := info.Sys().(*syscall.Stat_t); err != nil || !ok || stat.Uid != uid {
+			continue
+		}
+		fdDir := filepath.Join("/proc", proc.Name(), "fd")
+		fds, _ := os.ReadDir(fdDir)
+		for _, fd := range fds {
+			if target, _ := os.Readlink(filepath.Join(fdDir, fd.Name())); target == "anon_inode:inotify" {
+				count++
+			}
+		}
+	}
+	return count
 }

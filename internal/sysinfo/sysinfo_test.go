@@ -14,6 +14,7 @@ type fakeHost struct {
 	release string
 	free    uint64
 	busy    map[int]bool
+	inotify int
 }
 
 func (f fakeHost) ReadFile(path string) (string, error) {
@@ -34,6 +35,7 @@ func (f fakeHost) BundledTools() []string {
 }
 func (f fakeHost) KernelRelease() string            { return f.release }
 func (f fakeHost) FreeBytes(string) (uint64, error) { return f.free, nil }
+func (f fakeHost) InotifyInstances() int            { return f.inotify }
 func (f fakeHost) Listen(port int) error {
 	if f.busy[port] {
 		return errors.New("address already in use")
@@ -117,6 +119,10 @@ func TestEachProblemIsNamedWithItsFix(t *testing.T) {
 		{"ipvs mode without ip_vs", func(_ *fakeHost, o *Options) { o.IPVS = true }, "ip_vs", Fail, "ipvs"},
 		{"forwarding off", func(h *fakeHost, _ *Options) { h.files["/proc/sys/net/ipv4/ip_forward"] = "0" }, "ip_forward", Warn, "sysctl -w net.ipv4.ip_forward=1"},
 		{"few inotify instances", func(h *fakeHost, _ *Options) { h.files["/proc/sys/fs/inotify/max_user_instances"] = "128" }, "fs.inotify.max_user_instances", Warn, "sysctl -w"},
+		{"inotify instances used up", func(h *fakeHost, _ *Options) {
+			h.files["/proc/sys/fs/inotify/max_user_instances"] = "128"
+			h.inotify = 120
+		}, "fs.inotify.max_user_instances", Fail, "120 of 128 in use by this user; a node needs about 12 more (sysctl -w fs.inotify.max_user_instances=512)"},
 		{"swap on", func(h *fakeHost, _ *Options) { h.files["/proc/swaps"] += "/swapfile\tfile\t1024\t0\t-2\n" }, "swap", Warn, "swapoff"},
 		{"loopback resolver only", func(h *fakeHost, _ *Options) { h.files["/etc/resolv.conf"] = "nameserver 127.0.0.53\n" }, "resolv.conf", Warn, "8.8.8.8"},
 		{"no overlayfs", func(h *fakeHost, _ *Options) { h.files["/proc/filesystems"] = "nodev\tsysfs\n" }, "overlayfs", Fail, "modprobe overlay"},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,6 +233,25 @@ func TestNodeRunsPods(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("anonymous GET /pods on the kubelet = %d, want 401", resp.StatusCode)
 		}
+	})
+
+	t.Run("EditingKubeProxyConfigLeavesTheNodeRunning", func(t *testing.T) {
+		// kube-proxy ends when the file it reads changes; it reads a copy
+		// (fatal-exits.md P4).
+		path := filepath.Join(node.DataDir, "agent", "kube-proxy.yaml")
+		file, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = file.WriteString("# edited by an operator\n")
+		if closeErr := file.Close(); err != nil || closeErr != nil {
+			t.Fatalf("edit %s: %v %v", path, err, closeErr)
+		}
+		time.Sleep(3 * time.Second)
+		if err := syscall.Kill(node.PID(), 0); err != nil {
+			t.Fatalf("the node stopped after kube-proxy.yaml was edited:\n%s", harness.GrepLines(node.Log(), "kube-proxy"))
+		}
+		node.MustKubectl("get", "nodes")
 	})
 
 	t.Run("KillNineKeepsContainers", func(t *testing.T) {

@@ -62,6 +62,11 @@ func (f *Flannel) Name() string { return "flannel" }
 
 // Init writes flannel's network config, which its subnet manager reads.
 func (f *Flannel) Init(context.Context) error {
+	// Flannel runs IPv4 only here and panics deep inside on another node
+	// IP (fatal-exits.md F2).
+	if ip := net.ParseIP(f.NodeIP); ip == nil || ip.To4() == nil {
+		return fmt.Errorf("the pod network (flannel) needs an IPv4 node IP, got %q: pass an IPv4 --node-ip (or spec.api.address on a server)", f.NodeIP)
+	}
 	netConf, err := json.Marshal(map[string]any{
 		"Network":    f.ClusterCIDR,
 		"EnableIPv4": true,
