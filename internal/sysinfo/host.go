@@ -99,8 +99,12 @@ func (realHost) InotifyInstances() int {
 		if _, err := strconv.Atoi(proc.Name()); err != nil {
 			continue
 		}
+		// A process may end between the listing and here.
 		info, err := os.Stat(filepath.Join("/proc", proc.Name()))
-		if stat, ok := info.Sys().(*syscall.Stat_t); err != nil || !ok || stat.Uid != uid {
+		if err != nil {
+			continue
+		}
+		if stat, ok := info.Sys().(*syscall.Stat_t); !ok || stat.Uid != uid {
 			continue
 		}
 		fdDir := filepath.Join("/proc", proc.Name(), "fd")

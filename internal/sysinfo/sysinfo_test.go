@@ -3,6 +3,7 @@ package sysinfo
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -147,5 +148,28 @@ func TestFailedListsEveryFailure(t *testing.T) {
 	}
 	if Failed([]Result{{Name: "x", Status: Warn}}) != nil {
 		t.Fatal("a warning failed the start")
+	}
+}
+
+// Processes end while the count walks /proc; that must not crash a start
+// (it did, in a start soak).
+func TestInotifyCountSurvivesProcessesEnding(t *testing.T) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			_ = exec.Command("true").Run()
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if n := (realHost{}).InotifyInstances(); n < 0 {
+				t.Fatalf("count %d", n)
+			}
+			return
+		default:
+			(realHost{}).InotifyInstances()
+		}
 	}
 }
