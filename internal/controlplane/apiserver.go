@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/tools/cache"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -150,8 +154,42 @@ func (a *APIServer) Start(ctx context.Context) error {
 	if a.client, err = kubeclient.New(a.PKI.SelfKubeconfig(), kubeclient.WithTimeout(2*time.Second)); err != nil {
 		return err
 	}
-	a.Go(ctx, func(ctx context.Context) error { return apiserverapp.Run(ctx, completed) })
+	a.Go(ctx, func(ctx context.Context) error { return run(ctx, completed) })
 	return nil
+}
+
+// run is upstream's app.Run with one filter added to the handler chain
+// (ownNodeGate), inside authentication and authorization.
+func run(ctx context.Context, opts apiserveroptions.CompletedOptions) error {
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := apiserverapp.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	gate := ownNodeGate{nodes: config.KubeAPIs.ControlPlane.VersionedInformers.Core().V1().Nodes().Lister()}
+	buildChain := config.Aggregator.GenericConfig.BuildHandlerChainFunc
+	config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(handler http.Handler, c *genericapiserver.Config) http.Handler {
+		return buildChain(gate.wrap(handler), c)
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := apiserverapp.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 // Ready waits for /readyz, which covers the datastore, RBAC bootstrap and

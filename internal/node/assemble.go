@@ -116,22 +116,23 @@ func Components(s Setup) (Parts, error) {
 			return images.Imported(ctx)
 		}
 	}
-	components := []component.Component{
+	network := podnetwork.Components(podnetwork.Node{
+		Layout: s.Layout, Name: id.Name, IP: s.NodeIP, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
+	}, s.Network)
+	components := append(network.Provider,
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			Identity: id, NodeIP: s.NodeIP, Cgroups: cgroupMode, SystemdCgroups: systemd,
 			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: startAfter,
 		},
-	}
+	)
 	if s.Network.KubeProxy.Mode != config.ProxyDisabled {
 		components = append(components, &KubeProxy{
 			Layout: s.Layout, Kubeconfig: s.KubeProxyKubeconfig, NodeName: id.Name, NodeIP: s.NodeIP, Mode: s.Network.KubeProxy.Mode,
 			PodCIDR: s.Network.PodCIDR, Client: nodeClient,
 		})
 	}
-	components = append(components, podnetwork.Components(podnetwork.Node{
-		Layout: s.Layout, Name: id.Name, IP: s.NodeIP, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
-	}, s.Network)...)
+	components = append(components, network.CNI)
 	if s.NetworkPolicy {
 		components = append(components, &NetworkPolicy{
 			Client: nodeClient, NodeName: id.Name, ServiceCIDR: s.Network.ServiceCIDR, NodePortRange: defaultNodePortRange,

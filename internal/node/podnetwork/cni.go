@@ -35,6 +35,9 @@ type CNI struct {
 	// MTU, when set, is asked once the network is up (an overlay's MTU is
 	// smaller than the interface's).
 	MTU func() int
+	// After, when set, is waited for before the config is written: the
+	// provider's network being up.
+	After func(context.Context) error
 
 	podCIDR string
 }
@@ -49,8 +52,13 @@ func (c *CNI) Init(context.Context) error {
 
 func (c *CNI) Start(context.Context) error { return nil }
 
-// Ready waits for the pod CIDR and writes the config.
+// Ready waits for the provider and the pod CIDR and writes the config.
 func (c *CNI) Ready(ctx context.Context) error {
+	if c.After != nil {
+		if err := c.After(ctx); err != nil {
+			return err
+		}
+	}
 	podCIDR, err := waitForPodCIDR(ctx, c.Client, c.NodeName)
 	if err != nil {
 		return err

@@ -45,11 +45,14 @@ func TestCNIConfigWithFlannel(t *testing.T) {
 	layout, _ := datadir.New("/var/lib/monokube")
 	network := config.Default().Spec.Network
 	network.KubeProxy.Mode = config.ProxyNFTables
-	components := Components(Node{Layout: layout, Name: "n1", IP: "10.0.0.1"}, network)
-	if len(components) != 2 {
-		t.Fatalf("flannel then CNI expected, got %d components", len(components))
+	parts := Components(Node{Layout: layout, Name: "n1", IP: "10.0.0.1"}, network)
+	if len(parts.Provider) != 1 {
+		t.Fatalf("flannel expected as the provider, got %d components", len(parts.Provider))
 	}
-	flannel, cni := components[0].(*Flannel), components[1].(*CNI)
+	flannel, cni := parts.Provider[0].(*Flannel), parts.CNI.(*CNI)
+	if cni.After == nil {
+		t.Error("the CNI config does not wait for flannel's network")
+	}
 	flannel.mtu = 1450
 	cni.podCIDR = "10.42.3.0/24"
 	out := parse(t, cni)
@@ -74,11 +77,11 @@ func TestCNIConfigWithoutProvider(t *testing.T) {
 	layout, _ := datadir.New("/var/lib/monokube")
 	network := config.Default().Spec.Network
 	network.Provider = config.ProviderNone
-	components := Components(Node{Layout: layout, Name: "n1"}, network)
-	if len(components) != 1 {
-		t.Fatalf("only the CNI config expected, got %d components", len(components))
+	parts := Components(Node{Layout: layout, Name: "n1"}, network)
+	if len(parts.Provider) != 0 {
+		t.Fatalf("only the CNI config expected, got %d provider components", len(parts.Provider))
 	}
-	cni := components[0].(*CNI)
+	cni := parts.CNI.(*CNI)
 	cni.podCIDR = "10.42.0.0/24"
 	bridge := parse(t, cni).Plugins[0]
 	if !bridge.IPMasq || bridge.IPMasqBackend != "iptables" || bridge.MTU != 0 {

@@ -152,7 +152,13 @@ func (f *Flannel) run(ctx context.Context) error {
 }
 
 // Ready waits until the node's subnet is announced and routed.
-func (f *Flannel) Ready(ctx context.Context) error {
+// Ready is immediate: flannel starts before the kubelet, so that its node
+// watch syncs while the Node registers; the CNI config waits for Up.
+func (f *Flannel) Ready(context.Context) error { return nil }
+
+// Up waits until the pod network is up (the node's lease taken, routes and
+// rules in place).
+func (f *Flannel) Up(ctx context.Context) error {
 	select {
 	case <-f.up:
 		return nil

@@ -21,18 +21,26 @@ type Node struct {
 	Client     kubernetes.Interface
 }
 
-// Components are the pod network's parts in start order: the provider,
-// then the node's CNI config, which makes the node Ready.
-func Components(node Node, network config.NetworkSpec) []component.Component {
+// Parts are the pod network's components. Provider (flannel; none with
+// another provider) starts before the kubelet: its watch of the API syncs
+// (flannel waits a full second for that) while the Node registers and gets
+// its pod CIDR. CNI starts after the kubelet and kube-proxy; it waits for
+// the provider, and its config makes the node Ready.
+type Parts struct {
+	Provider []component.Component
+	CNI      component.Component
+}
+
+func Components(node Node, network config.NetworkSpec) Parts {
 	filter := network.KubeProxy.PacketFilter()
 	cni := &CNI{Layout: node.Layout, NodeName: node.Name, Client: node.Client, PortmapBackend: filter, Masquerade: true}
 	if network.Provider != config.ProviderFlannel {
-		return []component.Component{cni}
+		return Parts{CNI: cni}
 	}
 	flannel := &Flannel{
 		Layout: node.Layout, Kubeconfig: node.Kubeconfig, Client: node.Client, NodeName: node.Name, NodeIP: node.IP,
 		ClusterCIDR: network.PodCIDR, Backend: network.Flannel.Backend, Filter: filter,
 	}
-	cni.Masquerade, cni.MTU = false, flannel.MTU
-	return []component.Component{flannel, cni}
+	cni.Masquerade, cni.MTU, cni.After = false, flannel.MTU, flannel.Up
+	return Parts{Provider: []component.Component{flannel}, CNI: cni}
 }
