@@ -55,7 +55,7 @@ stops the worker at once with the reason.`,
 				return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
 			}
 			return runResident(func(ctx context.Context) error {
-				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIP: nodeIP}).Run(ctx)
+				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIP: nodeIP, OnReady: settledGC}).Run(ctx)
 			})
 		},
 	}

@@ -38,6 +38,8 @@ const (
 
 // Server is a control plane for one data dir, and with EnableWorker a node too.
 type Server struct {
+	// OnReady, when set, is called once the server is ready.
+	OnReady      func()
 	Config       *config.ClusterConfig
 	Layout       datadir.Layout
 	EnableWorker bool
@@ -102,6 +104,9 @@ func (s *Server) Run(ctx context.Context) error {
 		klog.InfoS("monokube server is ready", "took", time.Since(began).Round(time.Millisecond),
 			"kubeconfig", pki.Files{Dir: s.Layout.PKIDir()}.AdminKubeconfig())
 		service.NotifyReady()
+		if s.OnReady != nil {
+			s.OnReady()
+		}
 	})
 }
 

@@ -28,7 +28,9 @@ import (
 
 // Worker is one worker node for one data dir.
 type Worker struct {
-	Layout datadir.Layout
+	// OnReady, when set, is called once the worker is ready.
+	OnReady func()
+	Layout  datadir.Layout
 	// Token is the printed join token; empty on restarts.
 	Token    string
 	Identity node.Identity
@@ -105,6 +107,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	return manager.Run(ctx, func() {
 		klog.InfoS("monokube worker is ready", "took", time.Since(began).Round(time.Millisecond), "servers", lb.Servers(), "node", w.Identity.Name)
 		service.NotifyReady()
+		if w.OnReady != nil {
+			w.OnReady()
+		}
 	})
 }
 
