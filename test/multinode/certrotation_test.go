@@ -28,10 +28,12 @@ func TestWorkerCertificatesRotateWhileRunning(t *testing.T) {
 	rotated := func() map[string]*x509.Certificate {
 		return harness.Certificates(t, worker.DataDir, "kubelet/pki/kubelet-client-current.pem", "kubelet/pki/kubelet-server-current.pem", "agent/pki/kube-proxy-current.pem")
 	}
+	// The serving certificate is asked for once the kubelet runs and may
+	// come after the Node is Ready.
+	harness.Poll(t, time.Minute, "the worker's 3 certificates from the cluster", func(context.Context) (bool, error) {
+		return len(rotated()) == 3, nil
+	})
 	first := rotated()
-	if len(first) != 3 {
-		t.Fatalf("found %d of the worker's 3 rotated certificates", len(first))
-	}
 	expired := harness.LastExpiry(first)
 	if left := time.Until(expired); left > 70*time.Second {
 		t.Fatalf("the cluster signed the worker's certificates for longer than spec.pki.leafValidity: %s left", left)
