@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/monokube/monokube/internal/node"
 )
@@ -246,6 +247,8 @@ func netTools(h Host, _ Options) []Result {
 
 func inotify(h Host, _ Options) []Result {
 	var results []Result
+	// Walking /proc once is enough for the check and its message.
+	inUse := sync.OnceValue(h.InotifyInstances)
 	for _, limit := range []struct {
 		name string
 		min  int
@@ -255,11 +258,11 @@ func inotify(h Host, _ Options) []Result {
 		switch {
 		case !ok:
 			results = append(results, warn(key, "cannot read it"))
-		case limit.name == maxInotifyInstances && value-h.InotifyInstances() < inotifyInstancesNeeded:
+		case limit.name == maxInotifyInstances && value-inUse() < inotifyInstancesNeeded:
 			// cAdvisor's watcher cannot start without one, and the kubelet
 			// then ends the process (fatal-exits.md K2).
 			results = append(results, fail(key, "%d of %d in use by this user; a node needs about %d more (sysctl -w %s=%d)",
-				h.InotifyInstances(), value, inotifyInstancesNeeded, key, max(2*value, 512)))
+				inUse(), value, inotifyInstancesNeeded, key, max(2*value, 512)))
 		case value < limit.min:
 			results = append(results, warn(key, "%d is low: the kubelet and containerd can run out (sysctl -w %s=%d)", value, key, limit.min*2))
 		default:
