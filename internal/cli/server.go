@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -14,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/memory"
 	"github.com/monokube/monokube/internal/server"
 )
 
@@ -87,7 +87,7 @@ exits. Start it again without the flag; the other servers then join anew
 				return errors.New("--restore-path goes with --cluster-reset (to restore into a new data dir, use `monokube restore`)")
 			}
 			srv := &server.Server{Config: cfg, Layout: g.layout, ConfigPath: configPath, EnableWorker: enableWorker, Token: joinToken,
-				ClusterReset: clusterReset, RestorePath: restorePath, OnReady: settledGC}
+				ClusterReset: clusterReset, RestorePath: restorePath, OnReady: memory.Settled}
 			return runResident(func(ctx context.Context) error {
 				return srv.Run(ctx)
 			})
@@ -117,32 +117,10 @@ func optional(value string) []string {
 
 // runResident runs a long-lived role until a signal.
 func runResident(run func(ctx context.Context) error) error {
-	residentGC()
+	memory.Starting()
 	ctx, stop := signalContext()
 	defer stop()
 	return run(ctx)
-}
-
-// Long-running roles trade GC CPU for memory in two steps. The Go default
-// (GOGC=100) lets the heap grow to twice what is live. While starting,
-// CPU-bound on small machines, 50; once ready, 25: a server with a worker
-// idles at 360 MiB RSS against 396 MiB at 50, while starting at 25 too cost
-// about 0.6 s to Node Ready (TestNodeNumbers, 2-3 runs each). GOGC in the
-// environment wins over both.
-const (
-	startingGCPercent = 50
-	settledGCPercent  = 25
-)
-
-func residentGC() { setGCPercent(startingGCPercent) }
-
-// settledGC is called once the server or worker is ready.
-func settledGC() { setGCPercent(settledGCPercent) }
-
-func setGCPercent(percent int) {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(percent)
-	}
 }
 
 // loadConfig reads the config file; the default path is optional, an

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/memory"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/worker"
 )
@@ -55,7 +56,7 @@ stops the worker at once with the reason.`,
 				return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
 			}
 			return runResident(func(ctx context.Context) error {
-				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIP: nodeIP, OnReady: settledGC}).Run(ctx)
+				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIP: nodeIP, OnReady: memory.Settled}).Run(ctx)
 			})
 		},
 	}
