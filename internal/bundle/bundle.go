@@ -25,7 +25,10 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/klog/v2"
+
 	"github.com/monokube/monokube/internal/nettools"
+	"github.com/monokube/monokube/internal/payload"
 )
 
 // root is the directory of the running program, where the launcher
@@ -119,7 +122,8 @@ func PutFirstInPath(dir string) error {
 // Extract puts the executables and the network tools into
 // <binRoot>/<content hash>/ and returns that directory. The hash makes a
 // new monokube version use its own helpers, never an older copy; an
-// existing complete directory is reused. Files are hard links to the
+// existing complete directory is reused, and a new one replaces those of
+// earlier builds that no running process uses. Files are hard links to the
 // bundle's where the file system allows, copies elsewhere.
 func Extract(binRoot string) (string, error) {
 	dir, err := unpackDir(binRoot)
@@ -158,6 +162,15 @@ func Extract(binRoot string) (string, error) {
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", fmt.Errorf("install %s: %w", dir, err)
+	}
+	// Earlier builds' copies are hard links that outlive their payload's
+	// removal: about 60 MB each once it is gone.
+	removed, err := payload.RemoveUnused(binRoot, dir)
+	for _, old := range removed {
+		klog.InfoS("Removed the executables of an earlier build", "dir", old)
+	}
+	if err != nil {
+		klog.ErrorS(err, "Could not remove the executables of an earlier build; continuing")
 	}
 	return dir, nil
 }

@@ -59,6 +59,13 @@ func Unpack(root string, p Payload, progress io.Writer) (string, error) {
 		return "", err
 	}
 	fmt.Fprintf(progress, "monokube: unpacked in %s\n", time.Since(began).Round(10*time.Millisecond))
+	removed, err := RemoveUnused(root, dir)
+	for _, old := range removed {
+		fmt.Fprintf(progress, "monokube: removed the unpack of an earlier build: %s\n", old)
+	}
+	if err != nil {
+		fmt.Fprintf(progress, "monokube: %v\n", err)
+	}
 	return dir, nil
 }
 
