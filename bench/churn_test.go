@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -37,53 +38,80 @@ func TestPodChurnNumbers(t *testing.T) {
 		t.Skip("set MONOKUBE_BENCH=1 (or run `make bench`)")
 	}
 	count := envInt("MONOKUBE_BENCH_PODS", 100)
+	node, client := churnNode(t)
+	batch := runPodBatch(t, client, "churn", count)
+	report := churnReport{
+		Pods:            count,
+		AllRunningMS:    ms(batch.allRunning),
+		AllDeletedMS:    ms(batch.allDeleted),
+		OverSLO5s:       overSLO(batch.startup),
+		ServerRSSMiBEnd: rssMiB(t, node.PID()),
+	}
+	report.StartupP50MS, report.StartupP99MS, report.StartupMaxMS = percentiles(batch.startup)
+	out, _ := json.MarshalIndent(report, "", "  ")
+	fmt.Println(string(out))
+}
+
+// churnNode starts a single `server --enable-worker` node with the test
+// image in its images dir and returns it with a client that is not rate
+// limited, once pods can be created in the default namespace.
+func churnNode(t *testing.T) (*harness.Node, kubernetes.Interface) {
+	t.Helper()
 	network := harness.NewNetwork(t)
 	node := harness.NewNode(t, network, 1, "")
 	harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
 	node.StartReady()
 	client := unlimitedClient(t, node)
-	ctx := context.Background()
-	harness.Poll(t, 3*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
+	harness.Poll(t, 3*time.Minute, "node Ready and the default service account", func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-		return err == nil && isReady(n), nil
+		if err != nil || !isReady(n) {
+			return false, nil
+		}
+		_, err = client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
 	})
-	if _, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
-		harness.Poll(t, time.Minute, "default service account", func(ctx context.Context) (bool, error) {
-			_, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-			return err == nil, nil
-		})
-	}
+	return node, client
+}
 
+type podBatch struct {
+	startup    []time.Duration // each pod's create call → first list showing it Running, sorted
+	allRunning time.Duration   // first create → all Running
+	allDeleted time.Duration   // delete → none left
+}
+
+// runPodBatch creates count pods named <prefix>-NNN at once, waits until
+// all run, deletes them all and waits until none is left.
+func runPodBatch(t *testing.T, client kubernetes.Interface, prefix string, count int) podBatch {
+	t.Helper()
+	ctx := context.Background()
+	selector := metav1.ListOptions{LabelSelector: "bench=" + prefix}
 	began := time.Now()
 	created := map[string]time.Time{}
 	var mu sync.Mutex
 	var creates sync.WaitGroup
 	for i := range count {
-		name := fmt.Sprintf("churn-%03d", i)
+		name := fmt.Sprintf("%s-%03d", prefix, i)
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": "churn"}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": prefix}},
 			Spec: corev1.PodSpec{
 				TerminationGracePeriodSeconds: new(int64),
 				Containers: []corev1.Container{{Name: "c", Image: harness.BusyboxImage, ImagePullPolicy: corev1.PullIfNotPresent,
 					Command: []string{"sleep", "3600"}}},
 			},
 		}
-		creates.Add(1)
-		go func() {
-			defer creates.Done()
+		creates.Go(func() {
 			mu.Lock()
 			created[name] = time.Now()
 			mu.Unlock()
 			if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 				t.Errorf("create %s: %v", name, err)
 			}
-		}()
+		})
 	}
-	// Each pod's latency runs from its create call to the first list that
-	// shows it Running; lists every 100 ms bound the error.
+	// Lists every 100 ms bound each latency's error.
 	running := map[string]time.Duration{}
 	harness.Poll(t, 10*time.Minute, fmt.Sprintf("%d pods Running", count), func(ctx context.Context) (bool, error) {
-		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "bench=churn"})
+		pods, err := client.CoreV1().Pods("default").List(ctx, selector)
 		if err != nil {
 			return false, nil
 		}
@@ -98,30 +126,42 @@ func TestPodChurnNumbers(t *testing.T) {
 		return len(running) == count, nil
 	})
 	creates.Wait()
-	report := churnReport{Pods: count, AllRunningMS: float64(time.Since(began).Milliseconds())}
-	var latencies []time.Duration
+	batch := podBatch{allRunning: time.Since(began)}
 	for _, latency := range running {
-		latencies = append(latencies, latency)
-		if latency > 5*time.Second {
-			report.OverSLO5s++
-		}
+		batch.startup = append(batch.startup, latency)
 	}
-	slices.Sort(latencies)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	report.StartupP50MS = ms(latencies[len(latencies)/2])
-	report.StartupP99MS = ms(latencies[(len(latencies)*99)/100-1])
-	report.StartupMaxMS = ms(latencies[len(latencies)-1])
+	slices.Sort(batch.startup)
 
 	began = time.Now()
-	if err := client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "bench=churn"}); err != nil {
+	if err := client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, selector); err != nil {
 		t.Fatal(err)
 	}
 	harness.Poll(t, 10*time.Minute, "all pods gone", func(ctx context.Context) (bool, error) {
-		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "bench=churn"})
+		pods, err := client.CoreV1().Pods("default").List(ctx, selector)
 		return err == nil && len(pods.Items) == 0, nil
 	})
-	report.AllDeletedMS = float64(time.Since(began).Milliseconds())
-	report.ServerRSSMiBEnd = rssMiB(t, node.PID())
-	out, _ := json.MarshalIndent(report, "", "  ")
-	fmt.Println(string(out))
+	batch.allDeleted = time.Since(began)
+	return batch
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// percentiles returns p50, p99 and max of sorted samples, in ms.
+func percentiles(sorted []time.Duration) (p50, p99, maximum float64) {
+	if len(sorted) == 0 {
+		return 0, 0, 0
+	}
+	p99Index := max((len(sorted)*99)/100-1, 0)
+	return ms(sorted[len(sorted)/2]), ms(sorted[p99Index]), ms(sorted[len(sorted)-1])
+}
+
+// overSLO counts pods slower than the SIG Scalability pod-startup SLO.
+func overSLO(startup []time.Duration) int {
+	n := 0
+	for _, latency := range startup {
+		if latency > 5*time.Second {
+			n++
+		}
+	}
+	return n
 }

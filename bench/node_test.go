@@ -23,6 +23,9 @@ type nodeReport struct {
 	IdleRSSMiB       float64        `json:"idle_rss_mib_server_plus_worker"`
 	AddonPodsMemMiB  map[string]int `json:"addon_pods_working_set_mib"`
 	IdleAfterSeconds int            `json:"idle_after_seconds"`
+	// A pod created once the node idles runs code start-up did not keep
+	// resident: what releasing start-up pages costs a later pod.
+	PodAfterIdleMS float64 `json:"pod_after_idle_create_to_running_ms"`
 }
 
 // addonDeployments are the bundled add-ons that run as pods.
@@ -91,6 +94,7 @@ func TestNodeNumbers(t *testing.T) {
 		AddonPodsMemMiB:  addonMemory(t, last),
 		IdleAfterSeconds: idle,
 	}
+	report.PodAfterIdleMS = ms(runPodBatch(t, unlimitedClient(t, last), "after-idle", 1).startup[0])
 	out, _ := json.MarshalIndent(report, "", "  ")
 	fmt.Println(string(out))
 }

@@ -34,13 +34,13 @@ type startupReport struct {
 
 // TestStartupNumbers starts fresh servers N times (MONOKUBE_BENCH_RUNS,
 // default 5), restarts the last one N times on its data dir, then measures
-// RSS after MONOKUBE_BENCH_IDLE seconds (default 30) of idling.
+// RSS after MONOKUBE_BENCH_IDLE seconds (default 60) of idling.
 func TestStartupNumbers(t *testing.T) {
 	if os.Getenv("MONOKUBE_BENCH") == "" {
 		t.Skip("set MONOKUBE_BENCH=1 (or run `make bench`)")
 	}
 	runs := envInt("MONOKUBE_BENCH_RUNS", 5)
-	idle := envInt("MONOKUBE_BENCH_IDLE", 30)
+	idle := envInt("MONOKUBE_BENCH_IDLE", 60)
 	var report startupReport
 
 	var cold, warm []time.Duration
@@ -107,6 +107,7 @@ func rssMiB(t *testing.T, pid int) float64 {
 		}
 	}
 	if rss > 0 {
+		logMemoryMap(t, pid)
 		return rss
 	}
 	t.Fatal("no VmRSS")
