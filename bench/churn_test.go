@@ -39,7 +39,7 @@ func TestPodChurnNumbers(t *testing.T) {
 	}
 	count := envInt("MONOKUBE_BENCH_PODS", 100)
 	node, client := churnNode(t)
-	batch := runPodBatch(t, client, "churn", count)
+	batch := runPodBatch(t, client, "churn", count, 0)
 	report := churnReport{
 		Pods:            count,
 		AllRunningMS:    ms(batch.allRunning),
@@ -80,9 +80,17 @@ type podBatch struct {
 }
 
 // runPodBatch creates count pods named <prefix>-NNN at once, waits until
-// all run, deletes them all and waits until none is left.
-func runPodBatch(t *testing.T, client kubernetes.Interface, prefix string, count int) podBatch {
+// all run, deletes them all and waits until none is left. With a grace
+// period of 0 the API objects go at once and the kubelet cleans up after
+// them (a forced delete); with more, the container stops on SIGTERM and
+// the kubelet removes each object once it has stopped, as a user's delete.
+func runPodBatch(t *testing.T, client kubernetes.Interface, prefix string, count int, gracePeriod int64) podBatch {
 	t.Helper()
+	command := []string{"sleep", "3600"}
+	if gracePeriod > 0 {
+		// As PID 1, sleep would ignore SIGTERM and run out the grace period.
+		command = []string{"sh", "-c", `trap "exit 0" TERM; while true; do sleep 1; done`}
+	}
 	ctx := context.Background()
 	selector := metav1.ListOptions{LabelSelector: "bench=" + prefix}
 	began := time.Now()
@@ -94,9 +102,9 @@ func runPodBatch(t *testing.T, client kubernetes.Interface, prefix string, count
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": prefix}},
 			Spec: corev1.PodSpec{
-				TerminationGracePeriodSeconds: new(int64),
+				TerminationGracePeriodSeconds: &gracePeriod,
 				Containers: []corev1.Container{{Name: "c", Image: harness.BusyboxImage, ImagePullPolicy: corev1.PullIfNotPresent,
-					Command: []string{"sleep", "3600"}}},
+					Command: command}},
 			},
 		}
 		creates.Go(func() {

@@ -1,17 +1,27 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/monokube/monokube/test/harness"
 )
+
+// soakGracePeriod makes the soak's deletes a user's: graceful, not forced.
+// Forced deletes (grace 0) make the kubelet log thousands of errors about
+// pods already gone from the API (TestPodChurnNumbers uses them, for speed).
+const soakGracePeriod = 5
 
 type churnSoakReport struct {
 	Minutes          int            `json:"minutes"`
@@ -27,6 +37,9 @@ type churnSoakReport struct {
 	RSSMiBByMinute   map[int]int    `json:"rss_mib_by_minute"`
 	DBMiBStart       float64        `json:"state_db_mib_start"`
 	DBMiBEnd         float64        `json:"state_db_mib_end"`
+	DBMiBByMinute    map[int]string `json:"state_db_and_wal_mib_by_minute"`
+	Compactions      int            `json:"datastore_compactions"`
+	EventsAtEnd      int            `json:"events_at_end"`
 	ErrorLines       int            `json:"log_error_lines"`
 	ErrorsByMessage  map[string]int `json:"log_errors_by_message,omitempty"`
 }
@@ -45,9 +58,9 @@ func TestPodChurnSoak(t *testing.T) {
 	batchSize := envInt("MONOKUBE_SOAK_BATCH", 20)
 	settle := time.Duration(envInt("MONOKUBE_SOAK_SETTLE", 30)) * time.Second
 	node, client := churnNode(t)
-	report := churnSoakReport{Minutes: minutes, PodsPerBatch: batchSize, RSSMiBByMinute: map[int]int{}}
+	report := churnSoakReport{Minutes: minutes, PodsPerBatch: batchSize, RSSMiBByMinute: map[int]int{}, DBMiBByMinute: map[int]string{}}
 
-	runPodBatch(t, client, "soak", batchSize) // the first batch warms caches
+	runPodBatch(t, client, "soak", batchSize, soakGracePeriod) // the first batch warms caches
 	time.Sleep(settle)
 	report.RSSMiBStart = rssMiB(t, node.PID())
 	report.DBMiBStart = datastoreMiB(t, node)
@@ -56,12 +69,13 @@ func TestPodChurnSoak(t *testing.T) {
 	began := time.Now()
 	var startup []time.Duration
 	for time.Since(began) < time.Duration(minutes)*time.Minute {
-		batch := runPodBatch(t, client, "soak", batchSize)
+		batch := runPodBatch(t, client, "soak", batchSize, soakGracePeriod)
 		startup = append(startup, batch.startup...)
 		report.Batches++
 		minute := int(time.Since(began).Minutes())
 		if _, seen := report.RSSMiBByMinute[minute]; !seen && minute%5 == 0 {
 			report.RSSMiBByMinute[minute] = int(rssMiB(t, node.PID()))
+			report.DBMiBByMinute[minute] = fmt.Sprintf("%.1f + %.1f", fileMiB(node, "state.db"), fileMiB(node, "state.db-wal"))
 		}
 	}
 	time.Sleep(settle)
@@ -71,7 +85,16 @@ func TestPodChurnSoak(t *testing.T) {
 	slices.Sort(startup)
 	report.StartupP50MS, report.StartupP99MS, report.StartupMaxMS = percentiles(startup)
 	report.PodsOver5s = overSLO(startup)
-	report.ErrorLines, report.ErrorsByMessage = logErrors(node.Log()[logStart:])
+	log := node.Log()[logStart:]
+	report.ErrorLines, report.ErrorsByMessage = logErrors(log)
+	// kine logs each compaction the API server asks for (every 5 minutes).
+	report.Compactions = strings.Count(log, "COMPACT compacted from")
+	if events, err := client.CoreV1().Events("").List(context.Background(), metav1.ListOptions{}); err == nil {
+		report.EventsAtEnd = len(events.Items)
+	}
+	if path := os.Getenv("MONOKUBE_SOAK_HEAP_PROFILE"); path != "" {
+		saveHeapProfile(t, client, path)
+	}
 	out, _ := json.MarshalIndent(report, "", "  ")
 	fmt.Println(string(out))
 }
@@ -79,13 +102,29 @@ func TestPodChurnSoak(t *testing.T) {
 // datastoreMiB is the size of the SQLite database with its write-ahead log.
 func datastoreMiB(t *testing.T, node *harness.Node) float64 {
 	t.Helper()
-	var total int64
-	for _, name := range []string{"state.db", "state.db-wal"} {
-		if info, err := os.Stat(node.DataDir + "/db/" + name); err == nil {
-			total += info.Size()
-		}
+	return fileMiB(node, "state.db") + fileMiB(node, "state.db-wal")
+}
+
+func fileMiB(node *harness.Node, name string) float64 {
+	info, err := os.Stat(filepath.Join(node.DataDir, "db", name))
+	if err != nil {
+		return 0
 	}
-	return float64(total) / (1 << 20)
+	return float64(info.Size()) / (1 << 20)
+}
+
+// saveHeapProfile writes the node process's heap profile (the API server
+// serves the process's /debug/pprof) for `go tool pprof`.
+func saveHeapProfile(t *testing.T, client kubernetes.Interface, path string) {
+	t.Helper()
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").DoRaw(context.Background())
+	if err != nil {
+		t.Logf("heap profile: %v", err)
+		return
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Logf("heap profile: %v", err)
+	}
 }
 
 var (
@@ -93,6 +132,9 @@ var (
 	// and logrus's (containerd, kine, flannel).
 	klogError   = regexp.MustCompile(`^E\d{4} [\d:.]+\s+\d+ [^\]]+\] (.*)$`)
 	logrusError = regexp.MustCompile(`level=error msg="([^"]*)"`)
+	// Container IDs, pod UIDs and the soak's pod numbers, so that one kind
+	// of message is counted as one.
+	varyingParts = regexp.MustCompile(`[0-9a-f]{12,}|[0-9a-f]{8}-[0-9a-f-]{27}|soak-\d+`)
 )
 
 // logErrors counts error lines and groups them by their first 80
@@ -110,6 +152,7 @@ func logErrors(log string) (int, map[string]int) {
 			continue
 		}
 		total++
+		message = varyingParts.ReplaceAllString(message, "…")
 		if len(message) > 80 {
 			message = message[:80]
 		}

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/monokube/monokube/test/harness"
@@ -129,6 +130,8 @@ func unlimitedClient(t *testing.T, server *harness.Node) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	config.QPS, config.Burst = 10000, 10000
+	// Pod Security's warnings for the test pods would be most of a soak's log.
+	config.WarningHandler = rest.NoWarnings{}
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ func TestNodeNumbers(t *testing.T) {
 		AddonPodsMemMiB:  addonMemory(t, last),
 		IdleAfterSeconds: idle,
 	}
-	report.PodAfterIdleMS = ms(runPodBatch(t, unlimitedClient(t, last), "after-idle", 1).startup[0])
+	report.PodAfterIdleMS = ms(runPodBatch(t, unlimitedClient(t, last), "after-idle", 1, 0).startup[0])
 	out, _ := json.MarshalIndent(report, "", "  ")
 	fmt.Println(string(out))
 }
