@@ -82,6 +82,16 @@ func (i *Images) Imported(ctx context.Context) error {
 	}
 }
 
+// pinned keeps the kubelet's image GC away from an image (containerd's CRI
+// reports it pinned). Every image monokube imports carries it: with no
+// registry to pull from, an image removed under disk pressure would leave
+// its pods in ImagePullBackOff until the next start imports it again (k3s
+// and k0s pin their air-gap images for the same reason). `crictl rmi`
+// still removes one.
+const pinnedLabel = "io.cri-containerd.pinned"
+
+var pinned = map[string]string{pinnedLabel: "pinned"}
+
 // importBundled imports the images the binary carries, pinned so the
 // kubelet's image GC never removes them. Each archive is decompressed,
 // hashed and unpacked on its own: on several cores they import side by side.
@@ -102,7 +112,7 @@ func importBundled(ctx context.Context, client *containerd.Client, record *impor
 				return err
 			}
 			defer file.Close()
-			images, err := importArchive(ctx, client, file, source, map[string]string{"io.cri-containerd.pinned": "pinned"})
+			images, err := importArchive(ctx, client, file, source, pinned)
 			if err != nil {
 				return err
 			}
@@ -132,6 +142,10 @@ func importArchives(ctx context.Context, client *containerd.Client, record *impo
 		key := fileKey(info)
 		if record.current(ctx, client, path, key) {
 			klog.V(2).InfoS("Image archive already imported", "path", path)
+			// Imported before archives were pinned: pin them now.
+			if err := record.pin(ctx, client, path); err != nil {
+				klog.ErrorS(err, "Could not pin the images of an archive; the kubelet's image GC may remove them", "path", path)
+			}
 			continue
 		}
 		images, err := importFile(ctx, client, path)
@@ -151,7 +165,7 @@ func importFile(ctx context.Context, client *containerd.Client, path string) ([]
 		return nil, fmt.Errorf("open image archive: %w", err)
 	}
 	defer file.Close()
-	return importArchive(ctx, client, file, path, nil)
+	return importArchive(ctx, client, file, path, pinned)
 }
 
 // ImportFile imports one image archive into the containerd of the node

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"k8s.io/klog/v2"
 )
 
 // importRecord remembers which image archives are already in containerd,
@@ -67,6 +68,31 @@ func (r *importRecord) current(ctx context.Context, client *containerd.Client, s
 		}
 	}
 	return true
+}
+
+// pin labels the images an archive gave as pinned where they are not.
+func (r *importRecord) pin(ctx context.Context, client *containerd.Client, source string) error {
+	r.mu.Lock()
+	archive := r.Archives[source]
+	r.mu.Unlock()
+	for _, image := range archive.Images {
+		stored, err := client.ImageService().Get(ctx, image.Name)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", image.Name, err)
+		}
+		if stored.Labels[pinnedLabel] == "pinned" {
+			continue
+		}
+		if stored.Labels == nil {
+			stored.Labels = map[string]string{}
+		}
+		stored.Labels[pinnedLabel] = "pinned"
+		if _, err := client.ImageService().Update(ctx, stored, "labels."+pinnedLabel); err != nil {
+			return fmt.Errorf("pin image %s: %w", image.Name, err)
+		}
+		klog.InfoS("Pinned image", "image", image.Name, "from", source)
+	}
+	return nil
 }
 
 func (r *importRecord) set(source, key string, images []importedImage) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -91,6 +92,37 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 		node.MustKubectl("run", "from-import", "--image="+imported, "--image-pull-policy=Never", "--restart=Never", "--", "echo", "imported ok")
 		harness.WaitPhase(t, client, "default", "from-import", corev1.PodSucceeded)
+	})
+
+	t.Run("ImportedImagesArePinnedAgainstImageGC", func(t *testing.T) {
+		// Nothing can pull them again: the kubelet's image GC must not
+		// remove them under disk pressure (a churn soak on a full disk lost
+		// its test image that way).
+		out, err := node.InNode(node.Bin, "--data-dir", node.DataDir, "crictl", "images", "-o", "json")
+		if err != nil {
+			t.Fatalf("crictl images: %v\n%s", err, out)
+		}
+		var listed struct {
+			Images []struct {
+				RepoTags []string `json:"repoTags"`
+				Pinned   bool     `json:"pinned"`
+			} `json:"images"`
+		}
+		// The output may begin with crictl's warnings (stderr).
+		if err := json.Unmarshal([]byte(out[max(strings.Index(out, "{"), 0):]), &listed); err != nil {
+			t.Fatalf("crictl images output: %v\n%s", err, out)
+		}
+		pinned := map[string]bool{}
+		for _, image := range listed.Images {
+			for _, tag := range image.RepoTags {
+				pinned[tag] = image.Pinned
+			}
+		}
+		for _, tag := range []string{image, "docker.io/library/busybox:imported", "monokube.io/pause:3.10"} {
+			if !pinned[tag] {
+				t.Errorf("%s is not pinned (listed: %v)", tag, pinned)
+			}
+		}
 	})
 
 	t.Run("CrashingContainerRestartsWithBackoff", func(t *testing.T) {
