@@ -38,7 +38,6 @@ type churnSoakReport struct {
 	DBMiBStart       float64        `json:"state_db_mib_start"`
 	DBMiBEnd         float64        `json:"state_db_mib_end"`
 	DBMiBByMinute    map[int]string `json:"state_db_and_wal_mib_by_minute"`
-	Compactions      int            `json:"datastore_compactions"`
 	EventsAtEnd      int            `json:"events_at_end"`
 	ErrorLines       int            `json:"log_error_lines"`
 	ErrorsByMessage  map[string]int `json:"log_errors_by_message,omitempty"`
@@ -87,13 +86,19 @@ func TestPodChurnSoak(t *testing.T) {
 	report.PodsOver5s = overSLO(startup)
 	log := node.Log()[logStart:]
 	report.ErrorLines, report.ErrorsByMessage = logErrors(log)
-	// kine logs each compaction the API server asks for (every 5 minutes).
-	report.Compactions = strings.Count(log, "COMPACT compacted from")
 	if events, err := client.CoreV1().Events("").List(context.Background(), metav1.ListOptions{}); err == nil {
 		report.EventsAtEnd = len(events.Items)
 	}
 	if path := os.Getenv("MONOKUBE_SOAK_HEAP_PROFILE"); path != "" {
 		saveHeapProfile(t, client, path)
+	}
+	if dir := os.Getenv("MONOKUBE_SOAK_KEEP_DB"); dir != "" {
+		// For a look at kine's table afterwards (sqlite3 state.db).
+		for _, name := range []string{"state.db", "state.db-wal"} {
+			if raw, err := os.ReadFile(filepath.Join(node.DataDir, "db", name)); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, name), raw, 0o600)
+			}
+		}
 	}
 	out, _ := json.MarshalIndent(report, "", "  ")
 	fmt.Println(string(out))
