@@ -13,7 +13,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -89,9 +88,6 @@ func TestPodChurnSoak(t *testing.T) {
 	if events, err := client.CoreV1().Events("").List(context.Background(), metav1.ListOptions{}); err == nil {
 		report.EventsAtEnd = len(events.Items)
 	}
-	if path := os.Getenv("MONOKUBE_SOAK_HEAP_PROFILE"); path != "" {
-		saveHeapProfile(t, client, path)
-	}
 	if dir := os.Getenv("MONOKUBE_SOAK_KEEP_DB"); dir != "" {
 		// For a look at kine's table afterwards (sqlite3 state.db).
 		for _, name := range []string{"state.db", "state.db-wal"} {
@@ -116,20 +112,6 @@ func fileMiB(node *harness.Node, name string) float64 {
 		return 0
 	}
 	return float64(info.Size()) / (1 << 20)
-}
-
-// saveHeapProfile writes the node process's heap profile (the API server
-// serves the process's /debug/pprof) for `go tool pprof`.
-func saveHeapProfile(t *testing.T, client kubernetes.Interface, path string) {
-	t.Helper()
-	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").DoRaw(context.Background())
-	if err != nil {
-		t.Logf("heap profile: %v", err)
-		return
-	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Logf("heap profile: %v", err)
-	}
 }
 
 var (
