@@ -11,8 +11,8 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// KeepStartupPagesEnv turns the release off (for A/B measurements).
-const KeepStartupPagesEnv = "MONOKUBE_KEEP_STARTUP_PAGES"
+// keepStartupPagesEnv turns the release off (for A/B measurements).
+const keepStartupPagesEnv = "MONOKUBE_KEEP_STARTUP_PAGES"
 
 // Why this exists: monokube is one ~190 MB program, and Go runs every
 // linked package's init at start. Those inits are spread over the whole
@@ -26,7 +26,7 @@ const KeepStartupPagesEnv = "MONOKUBE_KEEP_STARTUP_PAGES"
 // and the file's pages no process maps are dropped from the page cache.
 // What the process still runs faults back in, 4 KiB at a time.
 func releaseStartupPages() {
-	if os.Getenv(KeepStartupPagesEnv) != "" {
+	if os.Getenv(keepStartupPagesEnv) != "" {
 		return
 	}
 	released, err := dropProgramMappings()
