@@ -293,7 +293,9 @@ func OpenImage(file string) (io.ReadCloser, error) {
 }
 
 // References reads the names the archive gives its image (the RepoTags of
-// its manifest.json). Only `images list` needs them; a start does not.
+// its manifest.json): `images list` shows them, and a start knows by them
+// which pulls wait for a bundled import. The tar reader seeks past the
+// layers, so this reads a few headers only.
 func (i Image) References() ([]string, error) {
 	file := i.File
 	archive, err := OpenImage(file)

@@ -126,6 +126,9 @@ func (l Layout) ContainerdSocket() string { return filepath.Join(l.Run, "contain
 func (l Layout) ShimSockets() string      { return filepath.Join(l.Run, "s") }
 func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") }
 
+// ImageGateSocket serves the kubelet's CRI image service (node.imageGate).
+func (l Layout) ImageGateSocket() string { return filepath.Join(l.Run, "images.sock") }
+
 // ComponentStates is where the running process publishes its components'
 // lifecycle states (component.StatesFile) for `monokube status`.
 func (l Layout) ComponentStates() string { return filepath.Join(l.Run, "components.json") }

@@ -49,6 +49,13 @@ type Setup struct {
 	// KubeletStartAfter is waited for before the kubelet starts (a server
 	// orders it after its controller-manager).
 	KubeletStartAfter func(context.Context) error
+
+	// ImportOnDemand imports the bundled add-on images (all but pause) at
+	// their first pull rather than at start. A worker sets it: its start
+	// waits for nothing else, and most workers never run CoreDNS or
+	// metrics-server. A server imports them while its control plane
+	// starts, when its kubelet waits anyway and the add-ons land on it.
+	ImportOnDemand bool
 }
 
 // Parts are a node's components in start order, in two groups: the
@@ -102,7 +109,7 @@ func Components(s Setup) (Parts, error) {
 	// Under systemd, systemd manages cgroups; a nested root (tests, several
 	// nodes on one machine) is only possible with cgroupfs.
 	systemd := cgroups.SystemdManaged() && id.CgroupRoot == ""
-	images := &Images{Layout: s.Layout}
+	images := &Images{Layout: s.Layout, OnDemand: s.ImportOnDemand}
 	runtime := []component.Component{
 		&Containerd{Layout: s.Layout, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
 		images,

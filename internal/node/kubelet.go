@@ -91,8 +91,10 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 		// applies this to the whole monokube process, so keep what it has.
 		OOMScoreAdj:              ptr.To(oomScoreAdj),
 		ContainerRuntimeEndpoint: "unix://" + k.Layout.ContainerdSocket(),
-		ImageServiceEndpoint:     "unix://" + k.Layout.ContainerdSocket(),
-		ResolverConfig:           ptr.To(resolvConf),
+		// containerd's image service behind the gate that holds a pull of
+		// a bundled image until its import ends (imageGate).
+		ImageServiceEndpoint: "unix://" + k.Layout.ImageGateSocket(),
+		ResolverConfig:       ptr.To(resolvConf),
 		// All five signals, or the unnamed ones are switched off.
 		EvictionHard: map[string]string{
 			"memory.available": "100Mi", "nodefs.available": "5%", "imagefs.available": "5%",

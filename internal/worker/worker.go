@@ -97,6 +97,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		CAFile:              creds.CAFile,
 		Network:             settings.Network,
 		NetworkPolicy:       settings.EnforceNetworkPolicy(),
+		ImportOnDemand:      true,
 	})
 	if err != nil {
 		return err

@@ -125,6 +125,14 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 	})
 
+	t.Run("BundledImageWithPullAlwaysRunsWithoutARegistry", func(t *testing.T) {
+		// The kubelet asks for a pull at each start with Always; the node's
+		// image service answers it from the bundled import, as monokube.io
+		// serves no registry (and none is reachable here).
+		node.MustKubectl("run", "always-pause", "--image=monokube.io/pause:3.10", "--image-pull-policy=Always", "--restart=Never")
+		harness.WaitPhase(t, client, "default", "always-pause", corev1.PodRunning)
+	})
+
 	t.Run("CrashingContainerRestartsWithBackoff", func(t *testing.T) {
 		node.MustKubectl("run", "crasher", "--image="+image, "--image-pull-policy=IfNotPresent", "--", "sh", "-c", "exit 3")
 		// Restarted, with a back-off between the restarts: either seen
