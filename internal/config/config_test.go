@@ -283,6 +283,20 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			contains: "unknown field",
 		},
 		{
+			name:     "section given twice",
+			raw:      doc("spec:", "  api:", "    address: 10.0.0.1", "  api: {extraArgs: {profiling: \"true\"}}"),
+			path:     "spec.api",
+			line:     4,
+			contains: "given twice (first at line 2)",
+		},
+		{
+			name:     "map key given twice",
+			raw:      doc("spec:", "  api:", "    extraArgs:", "      profiling: \"true\"", "      profiling: \"false\""),
+			path:     "spec.api.extraArgs.profiling",
+			line:     5,
+			contains: "given twice (first at line 4)",
+		},
+		{
 			name:     "unknown nested field lists the known ones",
 			raw:      doc("spec:", "  api:", "    port: 6443", "    adress: 10.0.0.1"),
 			path:     "spec.api.adress",

@@ -83,9 +83,13 @@ func walk(node *yamlv3.Node, t reflect.Type, path string, lines Lines, problems 
 			mismatch("a mapping")
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			key, value := node.Content[i], node.Content[i+1]
 			child := join(path, key.Value)
+			if repeated(seen, key, child, problems) {
+				continue
+			}
 			field, ok := fieldByJSONName(t, key.Value)
 			if !ok {
 				*problems = append(*problems, FieldError{Path: child, Line: key.Line, Message: "unknown field" + suggest(t, key.Value)})
@@ -98,8 +102,12 @@ func walk(node *yamlv3.Node, t reflect.Type, path string, lines Lines, problems 
 			mismatch("a mapping")
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			key, value := node.Content[i], node.Content[i+1]
+			if repeated(seen, key, join(path, key.Value), problems) {
+				continue
+			}
 			walk(value, t.Elem(), join(path, key.Value), lines, problems)
 		}
 	case reflect.Slice:
@@ -123,6 +131,18 @@ func walk(node *yamlv3.Node, t reflect.Type, path string, lines Lines, problems 
 			mismatch("true or false")
 		}
 	}
+}
+
+// repeated reports a key given twice in one mapping. The decoder would keep
+// the later one and drop the earlier without a word (a second "api:" under
+// spec loses the address set in the first).
+func repeated(seen map[string]int, key *yamlv3.Node, path string, problems *[]FieldError) bool {
+	if first, ok := seen[key.Value]; ok {
+		*problems = append(*problems, FieldError{Path: path, Line: key.Line, Message: fmt.Sprintf("given twice (first at line %d); write it once", first)})
+		return true
+	}
+	seen[key.Value] = key.Line
+	return false
 }
 
 func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
