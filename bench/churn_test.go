@@ -38,7 +38,7 @@ func TestPodChurnNumbers(t *testing.T) {
 		t.Skip("set MONOKUBE_BENCH=1 (or run `make bench`)")
 	}
 	count := envInt("MONOKUBE_BENCH_PODS", 100)
-	node, client := churnNode(t)
+	node, client := churnNode(t, "")
 	batch := runPodBatch(t, client, "churn", count, 0)
 	report := churnReport{
 		Pods:            count,
@@ -55,10 +55,15 @@ func TestPodChurnNumbers(t *testing.T) {
 // churnNode starts a single `server --enable-worker` node with the test
 // image in its images dir and returns it with a client that is not rate
 // limited, once pods can be created in the default namespace.
-func churnNode(t *testing.T) (*harness.Node, kubernetes.Interface) {
+// churnNode starts one node for churn; apiExtra is YAML added under the
+// config's spec.api (indented by four spaces).
+func churnNode(t *testing.T, apiExtra string) (*harness.Node, kubernetes.Interface) {
 	t.Helper()
 	network := harness.NewNetwork(t)
 	node := harness.NewNode(t, network, 1, "")
+	if apiExtra != "" {
+		node.WriteConfig(apiExtra, "")
+	}
 	harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
 	node.StartReady()
 	client := unlimitedClient(t, node)

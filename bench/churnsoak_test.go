@@ -13,6 +13,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/monokube/monokube/test/harness"
 )
@@ -55,13 +56,22 @@ func TestPodChurnSoak(t *testing.T) {
 	minutes := envInt("MONOKUBE_SOAK_MINUTES", 30)
 	batchSize := envInt("MONOKUBE_SOAK_BATCH", 20)
 	settle := time.Duration(envInt("MONOKUBE_SOAK_SETTLE", 30)) * time.Second
-	node, client := churnNode(t)
+	// MONOKUBE_SOAK_HEAP_PROFILE=dir saves the process's heap profile
+	// after the first batch and at the end, for `go tool pprof -base`.
+	// The API server serves the process's /debug/pprof once profiling is on.
+	profiles := os.Getenv("MONOKUBE_SOAK_HEAP_PROFILE")
+	apiExtra := ""
+	if profiles != "" {
+		apiExtra = "    extraArgs: {profiling: \"true\"}\n"
+	}
+	node, client := churnNode(t, apiExtra)
 	report := churnSoakReport{Minutes: minutes, PodsPerBatch: batchSize, RSSMiBByMinute: map[int]int{}, DBMiBByMinute: map[int]string{}}
 
 	runPodBatch(t, client, "soak", batchSize, soakGracePeriod) // the first batch warms caches
 	time.Sleep(settle)
 	report.RSSMiBStart = rssMiB(t, node.PID())
 	report.DBMiBStart = datastoreMiB(t, node)
+	saveHeapProfile(t, client, profiles, "heap-start.pb.gz")
 	logStart := len(node.Log())
 
 	began := time.Now()
@@ -80,6 +90,7 @@ func TestPodChurnSoak(t *testing.T) {
 	report.RSSMiBEnd = rssMiB(t, node.PID())
 	report.RSSGrowthPercent = 100 * (report.RSSMiBEnd - report.RSSMiBStart) / report.RSSMiBStart
 	report.DBMiBEnd = datastoreMiB(t, node)
+	saveHeapProfile(t, client, profiles, "heap-end.pb.gz")
 	slices.Sort(startup)
 	report.StartupP50MS, report.StartupP99MS, report.StartupMaxMS = percentiles(startup)
 	report.PodsOver5s = overSLO(startup)
@@ -112,6 +123,22 @@ func fileMiB(node *harness.Node, name string) float64 {
 		return 0
 	}
 	return float64(info.Size()) / (1 << 20)
+}
+
+// saveHeapProfile writes the node process's heap profile to dir/name, if
+// dir is set.
+func saveHeapProfile(t *testing.T, client kubernetes.Interface, dir, name string) {
+	t.Helper()
+	if dir == "" {
+		return
+	}
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").DoRaw(context.Background())
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), raw, 0o644)
+	}
+	if err != nil {
+		t.Errorf("heap profile: %v", err)
+	}
 }
 
 var (
