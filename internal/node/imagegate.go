@@ -87,6 +87,9 @@ func (g *imageGate) PullImage(ctx context.Context, req *runtimeapi.PullImageRequ
 			logWaited(ref, waited)
 			return &runtimeapi.PullImageResponse{ImageRef: id}, nil
 		}
+		if waited > 0 {
+			klog.InfoS("Pull goes to the registry: no archive of this start's import held the image", "image", ref, "waited", waited.Round(time.Millisecond))
+		}
 	}
 	return g.backend.PullImage(ctx, req)
 }
