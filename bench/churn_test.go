@@ -54,9 +54,8 @@ func TestPodChurnNumbers(t *testing.T) {
 
 // churnNode starts a single `server --enable-worker` node with the test
 // image in its images dir and returns it with a client that is not rate
-// limited, once pods can be created in the default namespace.
-// churnNode starts one node for churn; apiExtra is YAML added under the
-// config's spec.api (indented by four spaces).
+// limited, once pods can be created in the default namespace. apiExtra is
+// YAML added under the config's spec.api (indented by four spaces).
 func churnNode(t *testing.T, apiExtra string) (*harness.Node, kubernetes.Interface) {
 	t.Helper()
 	network := harness.NewNetwork(t)

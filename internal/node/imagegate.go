@@ -65,33 +65,41 @@ func serveImageGate(socket, containerdSocket string, imports *startImports) (sto
 
 func (g *imageGate) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	ref := req.GetImage().GetImage()
-	switch {
-	case g.imports.isBundled(ref):
-		waited, err := g.imports.waitBundled(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
+	held, waited, err := g.holdForImport(ctx, req.GetImage())
+	if err != nil {
+		return nil, err
+	}
+	if held {
 		if id := g.localImage(ctx, req.GetImage()); id != "" {
-			logWaited(ref, waited)
+			if waited > 0 {
+				klog.InfoS("Pull answered by this start's image import", "image", ref, "waited", waited.Round(time.Millisecond))
+			}
 			return &runtimeapi.PullImageResponse{ImageRef: id}, nil
 		}
-		// Its import failed, or someone removed it: containerd's answer says why.
-	case g.imports.archivesRunning() && g.localImage(ctx, req.GetImage()) == "":
-		// Perhaps in an archive not imported yet. An image the node had
-		// already is pulled as asked (imagePullPolicy: Always).
-		waited, err := g.imports.waitArchives(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if id := g.localImage(ctx, req.GetImage()); id != "" {
-			logWaited(ref, waited)
-			return &runtimeapi.PullImageResponse{ImageRef: id}, nil
-		}
+		// A bundled image whose import failed or was removed, or one no
+		// archive held: containerd's pull says what is wrong.
 		if waited > 0 {
 			klog.InfoS("Pull goes to the registry: no archive of this start's import held the image", "image", ref, "waited", waited.Round(time.Millisecond))
 		}
 	}
 	return g.backend.PullImage(ctx, req)
+}
+
+// holdForImport waits for the import that may give the image spec names:
+// a bundled image's own, or, for an image the node lacks while the
+// archives still import, theirs. An image the node had already is pulled
+// as asked (imagePullPolicy: Always), so it is not held.
+func (g *imageGate) holdForImport(ctx context.Context, spec *runtimeapi.ImageSpec) (held bool, waited time.Duration, err error) {
+	ref := spec.GetImage()
+	switch {
+	case g.imports.isBundled(ref):
+		waited, err = g.imports.waitBundled(ctx, ref)
+		return true, waited, err
+	case g.imports.archivesRunning() && g.localImage(ctx, spec) == "":
+		waited, err = g.imports.waitArchives(ctx)
+		return true, waited, err
+	}
+	return false, 0, nil
 }
 
 // localImage is the ID of the image spec names if containerd has it.
@@ -101,12 +109,6 @@ func (g *imageGate) localImage(ctx context.Context, spec *runtimeapi.ImageSpec) 
 		return ""
 	}
 	return status.GetImage().GetId()
-}
-
-func logWaited(ref string, waited time.Duration) {
-	if waited > 0 {
-		klog.InfoS("Pull answered by this start's image import", "image", ref, "waited", waited.Round(time.Millisecond))
-	}
 }
 
 func (g *imageGate) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {

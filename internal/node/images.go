@@ -149,9 +149,9 @@ func (i *Images) Imported(ctx context.Context) error {
 // its pods in ImagePullBackOff until the next start imports it again (k3s
 // and k0s pin their air-gap images for the same reason). `crictl rmi`
 // still removes one.
-const pinnedLabel = "io.cri-containerd.pinned"
+const pinnedLabel, pinnedValue = "io.cri-containerd.pinned", "pinned"
 
-var pinned = map[string]string{pinnedLabel: "pinned"}
+var pinned = map[string]string{pinnedLabel: pinnedValue}
 
 // importBundled imports the images the binary carries, each once it is
 // wanted, pinned so the kubelet's image GC never removes them. Each archive

@@ -80,13 +80,13 @@ func (r *importRecord) pin(ctx context.Context, client *containerd.Client, sourc
 		if err != nil {
 			return fmt.Errorf("image %s: %w", image.Name, err)
 		}
-		if stored.Labels[pinnedLabel] == "pinned" {
+		if stored.Labels[pinnedLabel] == pinnedValue {
 			continue
 		}
 		if stored.Labels == nil {
 			stored.Labels = map[string]string{}
 		}
-		stored.Labels[pinnedLabel] = "pinned"
+		stored.Labels[pinnedLabel] = pinnedValue
 		if _, err := client.ImageService().Update(ctx, stored, "labels."+pinnedLabel); err != nil {
 			return fmt.Errorf("pin image %s: %w", image.Name, err)
 		}

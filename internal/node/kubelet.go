@@ -50,9 +50,10 @@ type Kubelet struct {
 	SystemdCgroups bool
 	ClusterDNS     string
 	ClusterDomain  string
-	// StartAfter, when set, is waited for before the kubelet starts: in a
-	// server's process, until the controller-manager has initialised its
-	// volume plugins (see ControllerManager.ControllersBuilt).
+	// StartAfter, when set, is waited for before the kubelet starts: until
+	// the pause image is imported, and in a server's process until the
+	// controller-manager has initialised its volume plugins too (see
+	// ControllerManager.ControllersBuilt).
 	StartAfter func(context.Context) error
 
 	component.Task
@@ -138,7 +139,7 @@ func (k *Kubelet) Start(ctx context.Context) error {
 		if err := k.StartAfter(ctx); err != nil {
 			return fmt.Errorf("waiting to start the kubelet: %w", err)
 		}
-		klog.InfoS("Kubelet may start: the controller-manager's controllers are built", "waited", time.Since(waited).Round(time.Millisecond))
+		klog.InfoS("Kubelet may start: the pause image is in (and on a server the controller-manager's controllers are built)", "waited", time.Since(waited).Round(time.Millisecond))
 	}
 	resolvConf, err := k.writeResolvConf()
 	if err != nil {

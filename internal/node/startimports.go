@@ -12,9 +12,9 @@ import (
 // imported on demand also learns here that a pull wants it. The map is
 // filled before any import begins and never changes after.
 type startImports struct {
-	bundled  map[string]*bundledImport
-	archives chan struct{}
-	finished sync.Once
+	bundled      map[string]*bundledImport
+	archives     chan struct{}
+	archivesDone sync.Once
 }
 
 // bundledImport is one bundled archive's import: wanted closes when it may
@@ -44,7 +44,7 @@ func (s *startImports) addBundled(refs []string, onDemand bool) *bundledImport {
 func (b *bundledImport) request() { b.want.Do(func() { close(b.wanted) }) }
 
 // archivesImported says the user's archives have been imported (or failed).
-func (s *startImports) archivesImported() { s.finished.Do(func() { close(s.archives) }) }
+func (s *startImports) archivesImported() { s.archivesDone.Do(func() { close(s.archives) }) }
 
 func (s *startImports) isBundled(ref string) bool {
 	_, ok := s.bundled[ref]
