@@ -33,7 +33,11 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", self, err)
 	}
-	dir, err := payload.Unpack(payload.Root(os.Args[1:]), found, os.Stderr)
+	root, err := payload.Root(os.Args[1:])
+	if err != nil {
+		return err
+	}
+	dir, err := payload.Unpack(root, found, os.Stderr)
 	file.Close()
 	if err != nil {
 		return err

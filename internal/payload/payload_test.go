@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,13 +35,53 @@ func TestRootFollowsDataDirAndUser(t *testing.T) {
 		"version":                       "/var/lib/monokube/payload",
 		"kubectl -- get --data-dir /no": "/var/lib/monokube/payload",
 	} {
-		if got := Root(strings.Fields(args)); got != want {
+		if got, _ := Root(strings.Fields(args)); got != want {
 			t.Errorf("%s: %s, want %s", args, got, want)
 		}
 	}
 	t.Setenv("MONOKUBE_PAYLOAD_DIR", "/shared")
-	if got := Root(nil); got != "/shared" {
+	if got, _ := Root(nil); got != "/shared" {
 		t.Errorf("MONOKUBE_PAYLOAD_DIR: %s", got)
+	}
+}
+
+func TestUserRootFallsBackToAClosedTempDir(t *testing.T) {
+	uid := os.Geteuid()
+	cache, tmp := t.TempDir(), t.TempDir()
+	if got, err := userRoot(cache, nil, tmp, uid); err != nil || got != filepath.Join(cache, "monokube") {
+		t.Fatalf("writable cache: %s, %v", got, err)
+	}
+	// A home that cannot hold a cache (a file where a directory should be).
+	home := filepath.Join(t.TempDir(), "home")
+	if err := os.WriteFile(home, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fallback := filepath.Join(tmp, fmt.Sprintf("monokube-%d", uid))
+	for range 2 { // made, then found
+		got, err := userRoot(filepath.Join(home, ".cache"), nil, tmp, uid)
+		if err != nil || got != fallback {
+			t.Fatalf("no home: %s, %v; want %s", got, err, fallback)
+		}
+	}
+	if info, err := os.Stat(fallback); err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("fallback dir: %v, %v", info, err)
+	}
+	if _, err := userRoot("", errors.New("$HOME is not defined"), tmp, uid+1); err == nil {
+		t.Error("a temp dir owned by another user was accepted")
+	}
+	if err := os.Chmod(fallback, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := userRoot("", errors.New("$HOME is not defined"), tmp, uid); err == nil {
+		t.Error("a temp dir others can write was accepted")
+	}
+	open := t.TempDir()
+	link := filepath.Join(t.TempDir(), fmt.Sprintf("monokube-%d", uid))
+	if err := os.Symlink(open, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := userRoot("", errors.New("$HOME is not defined"), filepath.Dir(link), uid); err == nil {
+		t.Error("a symlink in the temp dir was accepted")
 	}
 }
 

@@ -1,9 +1,13 @@
 package payload
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // defaultDataDir is config.DefaultDataDir (a test checks), not imported:
@@ -15,19 +19,44 @@ const defaultDataDir = "/var/lib/monokube"
 //   - for root, <data-dir>/payload, the data dir being --data-dir on the
 //     command line, else MONOKUBE_DATA_DIR, else /var/lib/monokube;
 //   - for other users, who run client commands (version, kubectl), their
-//     cache dir: $XDG_CACHE_HOME/monokube or ~/.cache/monokube.
-func Root(args []string) string {
+//     cache dir: $XDG_CACHE_HOME/monokube or ~/.cache/monokube, or, for a
+//     user without a writable home (Debian's nobody has /nonexistent),
+//     <tmp>/monokube-<uid>.
+func Root(args []string) (string, error) {
 	if dir := os.Getenv("MONOKUBE_PAYLOAD_DIR"); dir != "" {
-		return dir
+		return dir, nil
 	}
-	if os.Geteuid() != 0 {
+	if uid := os.Geteuid(); uid != 0 {
 		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		return filepath.Join(cache, "monokube")
+		return userRoot(cache, err, os.TempDir(), uid)
 	}
-	return filepath.Join(dataDir(args), "payload")
+	return filepath.Join(dataDir(args), "payload"), nil
+}
+
+// userRoot is cache/monokube if it can be made, else a directory of the
+// user's own in the temporary dir. Anyone can create names there, so one
+// that is not a directory owned by uid and closed to others is refused:
+// another user could swap the program unpacked in it.
+func userRoot(cache string, cacheErr error, tempDir string, uid int) (string, error) {
+	if cacheErr == nil {
+		dir := filepath.Join(cache, "monokube")
+		if os.MkdirAll(dir, 0o700) == nil {
+			return dir, nil
+		}
+	}
+	dir := filepath.Join(tempDir, fmt.Sprintf("monokube-%d", uid))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("no cache dir to unpack into (home not writable): %w", err)
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("unpack dir: %w", err)
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !info.IsDir() || !ok || int(st.Uid) != uid || info.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is not a directory of this user's closed to others (%s); remove it or set XDG_CACHE_HOME", dir, info.Mode())
+	}
+	return dir, nil
 }
 
 // dataDir finds --data-dir the way monokube's commands take it.
