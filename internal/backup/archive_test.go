@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/monokube/monokube/internal/version"
 )
 
 func writeTestArchive(t *testing.T) (archive string) {
@@ -23,7 +25,7 @@ func writeTestArchive(t *testing.T) (archive string) {
 		t.Fatal(err)
 	}
 	archive = filepath.Join(dir, "a.tar.gz")
-	if err := w.write(archive, Manifest{Format: formatVersion, Storage: "sqlite", Created: time.Now()}); err != nil {
+	if err := w.write(archive, Manifest{Format: formatVersion, Storage: "sqlite", Kubernetes: version.Kubernetes(), Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	return archive

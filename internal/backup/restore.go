@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"k8s.io/klog/v2"
@@ -14,22 +15,33 @@ import (
 	"github.com/monokube/monokube/internal/version"
 )
 
-// Restore unpacks an archive into an empty (or absent) data dir. The
-// archive is checked whole before the data dir appears: a refused or
-// damaged archive leaves nothing behind. The datastore comes back on the
-// next `monokube server` start: a SQLite file in place, or an etcd
-// snapshot the server turns into its member.
+// Restore unpacks an archive into an empty (or absent) data dir. Empty
+// means nothing but the launcher's payload (as root the launcher unpacks
+// the program into <data-dir>/payload before restore runs, so a brand-new
+// data dir always has it) and image archives in images/. The archive is checked whole in a staging dir
+// inside the data dir (same file system, so the moves are renames, and a
+// data dir that is a mount point works); a refused or damaged archive
+// leaves nothing behind. The moves into place happen under a marker that
+// a start refuses, so a restore cut short is never taken for a cluster.
+// The datastore comes back on the next `monokube server` start: a SQLite
+// file in place, or an etcd snapshot the server turns into its member.
 func Restore(archive string, layout datadir.Layout) (Manifest, error) {
-	if entries, err := os.ReadDir(layout.Dir); err == nil && len(entries) > 0 {
-		return Manifest{}, fmt.Errorf("%s is not empty: restore only into an empty data dir (nothing was changed)", layout.Dir)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := layout.CheckNoPartialRestore(); err != nil {
 		return Manifest{}, err
 	}
-	parent := filepath.Dir(layout.Dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := removeStaging(layout.Dir); err != nil {
 		return Manifest{}, err
 	}
-	staging, err := os.MkdirTemp(parent, "."+filepath.Base(layout.Dir)+".restore-")
+	if names, err := stateToReplace(layout); err != nil {
+		return Manifest{}, err
+	} else if len(names) > 0 {
+		return Manifest{}, fmt.Errorf("%s is not empty (it holds %s): restore only into an empty data dir (nothing was changed)",
+			layout.Dir, strings.Join(names, ", "))
+	}
+	if err := os.MkdirAll(layout.Dir, 0o700); err != nil {
+		return Manifest{}, fmt.Errorf("create data dir: %w", err)
+	}
+	staging, err := os.MkdirTemp(layout.Dir, stagingPrefix)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("staging dir: %w", err)
 	}
@@ -46,25 +58,27 @@ func Restore(archive string, layout datadir.Layout) (Manifest, error) {
 	if err := compatible(manifest); err != nil {
 		return manifest, fmt.Errorf("%s: %w", archive, err)
 	}
-	target, err := datadir.New(filepath.Join(staging, "data"))
-	if err != nil {
-		return manifest, err
-	}
 	moves := map[string]string{
-		filepath.Join(unpacked, "pki"):       target.PKIDir(),
-		filepath.Join(unpacked, "manifests"): target.ManifestsDir(),
-		filepath.Join(unpacked, configEntry): target.RestoredConfigFile(),
+		filepath.Join(unpacked, "pki"):       layout.PKIDir(),
+		filepath.Join(unpacked, "manifests"): layout.ManifestsDir(),
+		filepath.Join(unpacked, configEntry): layout.RestoredConfigFile(),
 	}
 	switch manifest.Storage {
 	case config.StorageSQLite:
-		moves[filepath.Join(unpacked, sqliteEntry)] = target.DBFile()
+		moves[filepath.Join(unpacked, sqliteEntry)] = layout.DBFile()
 	case config.StorageEtcd:
-		moves[filepath.Join(unpacked, etcdEntry)] = target.EtcdRestoreFile()
+		moves[filepath.Join(unpacked, etcdEntry)] = layout.EtcdRestoreFile()
 	}
+	klog.InfoS("Restore: the archive is whole; moving its files into the data dir", "dataDir", layout.Dir)
+	if err := os.WriteFile(layout.RestoreMarker(), []byte(archive+"\n"), 0o600); err != nil {
+		return manifest, fmt.Errorf("restore marker: %w", err)
+	}
+	synced := map[string]bool{layout.Dir: true}
 	for from, to := range moves {
 		if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
+		synced[filepath.Dir(to)] = true
 		if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
 			return manifest, err
 		}
@@ -72,18 +86,58 @@ func Restore(archive string, layout datadir.Layout) (Manifest, error) {
 			return manifest, fmt.Errorf("restore %s: %w", filepath.Base(to), err)
 		}
 	}
-	if err := os.Chmod(target.Dir, 0o700); err != nil {
+	if err := os.Chmod(layout.Dir, 0o700); err != nil {
 		return manifest, err
 	}
-	// An existing empty data dir is replaced by the complete one.
-	if err := os.Remove(layout.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return manifest, err
+	for dir := range synced {
+		if err := syncDir(dir); err != nil {
+			return manifest, err
+		}
 	}
-	if err := os.Rename(target.Dir, layout.Dir); err != nil {
-		return manifest, fmt.Errorf("move the restored data into %s: %w", layout.Dir, err)
+	if err := os.Remove(layout.RestoreMarker()); err != nil {
+		return manifest, fmt.Errorf("restore marker: %w", err)
 	}
 	klog.InfoS("Restore done", "dataDir", layout.Dir, "storage", manifest.Storage, "created", manifest.Created, "kubernetes", manifest.Kubernetes)
 	return manifest, nil
+}
+
+// stateToReplace is what in the data dir a restore would have to replace:
+// everything but the launcher's payload and the image archives a user put
+// in images/ for an air-gapped start (no archive carries them).
+func stateToReplace(layout datadir.Layout) ([]string, error) {
+	names, err := layout.StateEntries()
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(names, func(name string) bool { return name == filepath.Base(layout.ImagesDir()) }), nil
+}
+
+// stagingPrefix names restore's staging dirs inside the data dir.
+const stagingPrefix = ".restore-staging-"
+
+// removeStaging removes what a restore cut short before its moves left
+// (a partial unpack of the archive, never data of the cluster's).
+func removeStaging(dir string) error {
+	leftovers, _ := filepath.Glob(filepath.Join(dir, stagingPrefix+"*"))
+	for _, leftover := range leftovers {
+		if err := os.RemoveAll(leftover); err != nil {
+			return fmt.Errorf("remove an earlier restore's staging dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// syncDir makes the renames into dir durable before the marker goes.
+func syncDir(dir string) error {
+	file, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	if err := file.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }
 
 // compatible refuses archives this monokube cannot restore faithfully.

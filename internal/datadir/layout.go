@@ -51,12 +51,56 @@ func (l Layout) path(elem ...string) string {
 
 func (l Layout) LockFile() string { return l.path("monokube.lock") }
 
+// PayloadDirName is where the launcher unpacks the program for root,
+// inside the data dir (package payload spells it too, to stay small; a
+// test checks they agree). It is the launcher's, not the node's state: it
+// exists before any command runs, so "is this data dir empty" skips it.
+const PayloadDirName = "payload"
+
+// RestoreMarker exists while `restore` moves an archive's files into the
+// data dir; a start that finds it refuses (the state is half restored).
+func (l Layout) RestoreMarker() string { return l.path(".restore-incomplete") }
+
+// StateEntries lists what the data dir holds besides the launcher's
+// payload: empty means a fresh data dir, whatever the launcher unpacked.
+func (l Layout) StateEntries() ([]string, error) {
+	entries, err := os.ReadDir(l.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read data dir: %w", err)
+	}
+	var names []string
+	for _, entry := range entries {
+		if entry.Name() != PayloadDirName {
+			names = append(names, entry.Name())
+		}
+	}
+	return names, nil
+}
+
+// CheckNoPartialRestore refuses a data dir a restore was moving files
+// into when it stopped: starting on half the archive would, for one, make
+// a new CA beside the restored datastore.
+func (l Layout) CheckNoPartialRestore() error {
+	if _, err := os.Lstat(l.RestoreMarker()); err == nil {
+		return fmt.Errorf("a restore into %s did not finish (%s exists): remove everything in it except %s/ and run `monokube restore` again",
+			l.Dir, l.RestoreMarker(), PayloadDirName)
+	}
+	return nil
+}
+
 // Server files.
 
 func (l Layout) PKIDir() string            { return l.path("pki") }
 func (l Layout) DBFile() string            { return l.path("db", "state.db") }
 func (l Layout) KineSocket() string        { return l.path("run", "kine.sock") }
 func (l Layout) AdvertisedURLFile() string { return l.path("advertised-url") }
+
+// ServerRecordFile records which config file and datastore the server
+// on this data dir runs with, for commands given only --data-dir (backup).
+func (l Layout) ServerRecordFile() string { return l.path("server.json") }
 
 // EtcdDir is the embedded etcd member's data; EtcdPKIDir its certificates.
 func (l Layout) EtcdDir() string    { return l.path("etcd") }

@@ -15,11 +15,15 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/monokube/monokube/internal/config"
+	"github.com/monokube/monokube/internal/datadir"
 )
 
 func TestDefaultDataDirIsConfigs(t *testing.T) {
 	if defaultDataDir != config.DefaultDataDir {
 		t.Errorf("payload's default data dir %q, config's %q", defaultDataDir, config.DefaultDataDir)
+	}
+	if dirName != datadir.PayloadDirName {
+		t.Errorf("payload unpacks into <data-dir>/%s, package datadir skips <data-dir>/%s", dirName, datadir.PayloadDirName)
 	}
 }
 

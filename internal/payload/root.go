@@ -14,6 +14,10 @@ import (
 // the launcher stays small and starts in a millisecond.
 const defaultDataDir = "/var/lib/monokube"
 
+// dirName is datadir.PayloadDirName (a test checks): restore and the
+// other "is the data dir empty" checks skip it.
+const dirName = "payload"
+
 // Root is where payloads are unpacked:
 //   - MONOKUBE_PAYLOAD_DIR when set (the tests share one unpack);
 //   - for root, <data-dir>/payload, the data dir being --data-dir on the
@@ -30,7 +34,7 @@ func Root(args []string) (string, error) {
 		cache, err := os.UserCacheDir()
 		return userRoot(cache, err, os.TempDir(), uid)
 	}
-	return filepath.Join(dataDir(args), "payload"), nil
+	return filepath.Join(dataDir(args), dirName), nil
 }
 
 // userRoot is cache/monokube if it can be made, else a directory of the

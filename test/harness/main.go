@@ -22,8 +22,12 @@ import (
 // see each other's nodes. It also removes the machine directories Node
 // creates as mount points (/var/lib/monokube, ...) when they did not exist
 // before.
+//
+// Every monokube it starts unpacks its payload as a user's does: root's
+// into <data-dir>/payload. Sharing one unpack between tests
+// (MONOKUBE_PAYLOAD_DIR) once hid a restore that failed for every user;
+// only a suite that says why calls SharePayload.
 func Main(m *testing.M) {
-	sharePayload()
 	var created []string
 	for _, dir := range privateDirs {
 		if _, err := os.Stat(dir); os.IsNotExist(err) {
@@ -45,10 +49,12 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// sharePayload makes every monokube the tests start unpack its payload
-// (package payload) once into one directory, rather than once per data
-// dir, and removes what builds older than a day unpacked there.
-func sharePayload() {
+// SharePayload makes every monokube this process starts unpack its
+// payload (package payload) once into one directory, rather than once per
+// data dir, and removes what builds older than a day unpacked there. For
+// suites that measure something else than a first run (benchmarks of
+// starts); never for tests of what users run.
+func SharePayload() {
 	if os.Getenv("MONOKUBE_PAYLOAD_DIR") != "" {
 		return
 	}

@@ -88,6 +88,8 @@ type Node struct {
 
 	network *Network
 	nsDir   string
+	// root holds, on the host, the node's private machine dirs.
+	root string
 }
 
 // privateDirs are bind-mounted from the node's temp dir over the machine's
@@ -106,6 +108,7 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 		network: network,
 		nsDir:   filepath.Join("/run/mk", network.ID, name),
 	}
+	n.root = filepath.Join(filepath.Dir(n.DataDir), "root")
 	n.MountNS = filepath.Join(n.nsDir, "mnt")
 	n.UTSNS = filepath.Join(n.nsDir, "uts")
 	own, err := cgroups.Own()
@@ -150,7 +153,7 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 	// A machine's own state dirs, private to the node even where a command
 	// falls back to a default path. The host gets at most empty mount points.
 	for _, dir := range privateDirs {
-		own := filepath.Join(filepath.Dir(n.DataDir), "root", dir)
+		own := n.MachineDir(dir)
 		if err := os.MkdirAll(own, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -166,6 +169,16 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 	n.WriteConfig("", specExtra)
 	return n
 }
+
+// MachineDir is where, seen from the host, the node keeps its private copy
+// of dir, one of the machine's own state dirs (/var/lib/monokube, ...).
+func (n *Node) MachineDir(dir string) string {
+	return filepath.Join(n.root, dir)
+}
+
+// UserEnv is the environment of a root shell on a machine where nothing
+// about monokube was set: what the tests of defaults run with.
+var UserEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
 
 // Start runs `monokube server --enable-worker` inside the node's namespaces.
 func (n *Node) Start() {
@@ -245,10 +258,15 @@ func (n *Node) Processes() []int {
 func (n *Node) InNode(command ...string) (string, error) {
 	args := append([]string{"--net=/run/netns/" + n.NetNS, "--mount=" + n.MountNS, "--uts=" + n.UTSNS, "--"}, command...)
 	cmd := exec.Command("nsenter", args...)
+	cmd.Env = n.Env
 	// The node's own network tools (iptables-save, nft, ...) first, as the
 	// node runs them: the machine may have none, or another backend.
 	if tools, _ := filepath.Glob(filepath.Join(n.DataDir, "bin", "*", "monokube-netexec")); len(tools) == 1 {
-		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tools[0])+string(os.PathListSeparator)+os.Getenv("PATH"))
+		env := n.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		cmd.Env = append(env, "PATH="+filepath.Dir(tools[0])+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err

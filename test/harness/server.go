@@ -28,6 +28,10 @@ type Server struct {
 	Address string
 	Port    int
 	LogPath string
+	// Env, when set, is the whole environment of the processes started
+	// from now on (Start*, Run), for tests that must run as a user's
+	// shell would, with nothing of the test's own environment.
+	Env []string
 
 	t      testing.TB
 	cmd    *exec.Cmd
@@ -100,6 +104,7 @@ func (s *Server) startWith(command ...string) {
 		s.t.Fatal(err)
 	}
 	s.cmd = exec.Command(command[0], command[1:]...)
+	s.cmd.Env = s.Env
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start server: %v", err)
@@ -149,6 +154,20 @@ func (s *Server) WaitReady(timeout time.Duration) {
 
 // readyLine is what the server logs once every component is ready.
 const readyLine = `"monokube server is ready"`
+
+// Exited reports whether the process started last has ended (by itself,
+// or by Kill).
+func (s *Server) Exited() bool {
+	if s.exited == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
 
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
@@ -280,6 +299,7 @@ func (s *Server) dumpLog() {
 // and returns stdout and stderr separately.
 func (s *Server) Run(args ...string) (stdout, stderr string, err error) {
 	cmd := exec.Command(s.Bin, append(args, "--data-dir", s.DataDir)...)
+	cmd.Env = s.Env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
