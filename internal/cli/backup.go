@@ -21,21 +21,21 @@ config file and the manifests directory. Only the archive's path goes to
 stdout. An external PostgreSQL, MySQL or etcd is not included: back it up
 with its own tools. Restore with ` + "`monokube restore`" + `.`,
 		Example: `  sudo monokube backup --save-path /srv/backups
-  sudo monokube backup --data-dir /var/lib/monokube --config /etc/monokube/monokube.yaml`,
+  sudo monokube backup --data-dir /srv/mk      # the datastore and config the server on /srv/mk started with`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+			if _, err := os.Stat(g.layout.PKIDir()); err != nil {
+				return fmt.Errorf("%s holds no server (%w); is --data-dir right?", g.layout.Dir, err)
+			}
+			storage, configFile, err := backupSource(g, configPath, cmd.Flags().Changed("config"))
 			if err != nil {
 				return err
 			}
 			if saveDir == "" {
 				saveDir = g.layout.SnapshotsDir()
 			}
-			if _, err := os.Stat(g.layout.PKIDir()); err != nil {
-				return fmt.Errorf("%s holds no server (%w); is --data-dir right?", g.layout.Dir, err)
-			}
 			path, err := backup.Create(cmd.Context(), backup.Request{
-				Layout: g.layout, Storage: cfg.Spec.Storage, ConfigFile: configPath, SaveDir: saveDir, Prefix: "monokube-backup",
+				Layout: g.layout, Storage: storage, ConfigFile: configFile, SaveDir: saveDir, Prefix: "monokube-backup",
 			})
 			if err != nil {
 				return err
@@ -44,9 +44,30 @@ with its own tools. Restore with ` + "`monokube restore`" + `.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", config.DefaultConfigPath, "the server's ClusterConfig file (says which datastore to snapshot)")
+	cmd.Flags().StringVar(&configPath, "config", config.DefaultConfigPath,
+		"the server's ClusterConfig file (default: the one the server on --data-dir last started with)")
 	cmd.Flags().StringVar(&saveDir, "save-path", "", "directory for the archive (default <data-dir>/snapshots)")
 	return cmd
+}
+
+// backupSource is the datastore to snapshot and the config file to keep:
+// those of --config when given, else those the server on the data dir
+// recorded at its last start, else the default config's.
+func backupSource(g *globals, configPath string, explicit bool) (config.StorageSpec, string, error) {
+	if !explicit {
+		record, ok, err := backup.RecordedServer(g.layout)
+		if err != nil {
+			return config.StorageSpec{}, "", err
+		}
+		if ok {
+			return record.StorageSpec(), record.ConfigFile, nil
+		}
+	}
+	cfg, err := loadConfig(configPath, explicit)
+	if err != nil {
+		return config.StorageSpec{}, "", err
+	}
+	return cfg.Spec.Storage, configPath, nil
 }
 
 func newRestoreCommand(g *globals) *cobra.Command {

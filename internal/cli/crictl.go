@@ -15,10 +15,11 @@ func newCrictlCommand(g *globals) *cobra.Command {
 		Use:   "crictl [flags] COMMAND",
 		Short: "Run crictl against this node's container runtime",
 		Long: `Run crictl (cri-tools v1.34, carried in the binary) pointed at the CRI socket
-of the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR,
-or /var/lib/monokube.`,
+of the node whose data dir is given by --data-dir (anywhere before a "--"),
+MONOKUBE_DATA_DIR, or /var/lib/monokube.`,
 		Example: `  sudo monokube crictl ps
-  sudo monokube --data-dir /tmp/mk crictl pods`,
+  sudo monokube --data-dir /tmp/mk crictl pods
+  sudo monokube crictl pods --data-dir /tmp/mk`,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
 			args, socket, err := g.runningNode(args)

@@ -14,10 +14,11 @@ func newCtrCommand(g *globals) *cobra.Command {
 		Use:   "ctr [flags] COMMAND",
 		Short: "Run containerd's ctr against this node's containerd (namespace k8s.io)",
 		Long: `Run the upstream ctr client built into monokube, pointed at the containerd of
-the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR, or
+the node whose data dir is given by --data-dir (anywhere before a "--"), MONOKUBE_DATA_DIR, or
 /var/lib/monokube, in the namespace the kubelet uses (k8s.io).`,
 		Example: `  sudo monokube ctr images ls
-  sudo monokube --data-dir /tmp/mk ctr containers ls`,
+  sudo monokube --data-dir /tmp/mk ctr containers ls
+  sudo monokube ctr containers ls --data-dir /tmp/mk`,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
 			args, socket, err := g.runningNode(args)
@@ -30,10 +31,10 @@ the node whose data dir is given by a leading --data-dir, MONOKUBE_DATA_DIR, or
 	}
 }
 
-// runningNode takes a leading --data-dir from args and returns the
-// remaining args and the containerd socket of the node running there.
+// runningNode takes --data-dir from args and returns the remaining args
+// and the containerd socket of the node running there.
 func (g *globals) runningNode(args []string) (rest []string, socket string, err error) {
-	if rest, err = g.passthrough(args); err != nil {
+	if rest, _, err = g.passthrough(args); err != nil {
 		return nil, "", err
 	}
 	socket = g.layout.ContainerdSocket()

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"strings"
@@ -29,16 +30,36 @@ func (g *globals) resolve() (err error) {
 }
 
 // passthrough is for commands that hand their arguments to another tool
-// (kubectl, ctr, crictl): cobra does not parse their flags, so a leading
-// --data-dir meant for monokube is taken here.
-func (g *globals) passthrough(args []string) ([]string, error) {
-	switch {
-	case len(args) >= 2 && args[0] == "--data-dir":
-		g.dataDir, args = args[1], args[2:]
-	case len(args) >= 1 && strings.HasPrefix(args[0], "--data-dir="):
-		g.dataDir, args = strings.TrimPrefix(args[0], "--data-dir="), args[1:]
+// (kubectl, ctr, crictl): cobra does not parse their flags, so a
+// --data-dir meant for monokube is taken out here, wherever it stands
+// before a "--" (none of those tools has a flag of that name; what
+// follows "--" is a command for a container and is left alone). It
+// reports whether the data dir was chosen (the flag or MONOKUBE_DATA_DIR)
+// rather than the default.
+func (g *globals) passthrough(args []string) (rest []string, chosen bool, err error) {
+	chosen = os.Getenv("MONOKUBE_DATA_DIR") != ""
+	rest = make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if value, ok := strings.CutPrefix(arg, "--data-dir="); ok {
+			g.dataDir, chosen = value, true
+			continue
+		}
+		if arg == "--data-dir" {
+			if i+1 == len(args) {
+				return nil, false, errors.New("--data-dir needs a directory")
+			}
+			g.dataDir, chosen = args[i+1], true
+			i++
+			continue
+		}
+		rest = append(rest, arg)
 	}
-	return args, g.resolve()
+	return rest, chosen, g.resolve()
 }
 
 // NewRoot returns the monokube command tree.

@@ -77,6 +77,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer release()
+	if err := s.Layout.CheckNoPartialRestore(); err != nil {
+		return err
+	}
+	if err := backup.RecordServer(s.Layout, s.ConfigPath, s.Config.Spec.Storage); err != nil {
+		return err
+	}
 	// Before the manifests directory is applied: its old static pods
 	// subdirectory would be a stack.
 	if err := s.Layout.MoveLegacyStaticPods(); err != nil {

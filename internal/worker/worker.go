@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -42,6 +44,25 @@ type Worker struct {
 func (w *Worker) Run(ctx context.Context) error {
 	began := time.Now()
 	klog.InfoS("Starting monokube worker", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", w.Layout.Dir, "node", w.Identity.Name)
+	// A token that cannot work is refused before the data dir is touched.
+	if w.Token != "" {
+		token, err := join.Parse(w.Token)
+		if err != nil {
+			return err
+		}
+		if token.Expired(time.Now()) {
+			return fmt.Errorf("%w: it expired at %s; create a new one on a server with `monokube token create --role=worker`",
+				bootstrap.ErrTokenRefused, token.Expires.Format(time.RFC3339))
+		}
+	}
+	// What the data dir held before, so a first join that fails takes back
+	// what it wrote (and only that: an images dir put there stays).
+	before, err := w.Layout.StateEntries()
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(w.Layout.AgentPKIDir())
+	firstJoin := os.IsNotExist(statErr)
 	// The cluster's settings (network policies, proxy mode) are not known
 	// yet: the checks take the defaults, which need the most.
 	spec := config.Default().Spec
@@ -57,6 +78,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer release()
+	if err := w.Layout.CheckNoPartialRestore(); err != nil {
+		return err
+	}
 
 	lb, err := w.startBalancer(ctx)
 	if err != nil {
@@ -71,6 +95,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		APIURL:         lb.URL(),
 	})
 	if err != nil {
+		if firstJoin {
+			w.undoFirstJoin(before)
+		}
 		return err
 	}
 	// kube-proxy's identity may read the kubernetes EndpointSlices; the
@@ -151,4 +178,22 @@ func sourceAddress(server string) (string, error) {
 	}
 	defer conn.Close()
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// undoFirstJoin removes what a first join that failed wrote into the data
+// dir (the entries not in before): the next try starts as clean as this
+// one, and an operator who gives up finds nothing of a node that never was.
+func (w *Worker) undoFirstJoin(before []string) {
+	names, err := w.Layout.StateEntries()
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		if slices.Contains(before, name) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(w.Layout.Dir, name)); err != nil {
+			klog.ErrorS(err, "Could not remove what the failed join wrote", "path", name)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,6 +116,39 @@ func TestControlPlaneRunsClusterOperations(t *testing.T) {
 			if args[1] == "get" && !strings.Contains(string(out), "kube-system") {
 				t.Errorf("kubectl get ns output lacks kube-system:\n%s", out)
 			}
+		}
+	})
+
+	t.Run("DataDirAnywhereOnAClientCommand", func(t *testing.T) {
+		empty := t.TempDir()
+		env := []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+		for _, tc := range []struct {
+			args []string
+			want string // in the output; "" for a failure naming the missing admin.conf
+		}{
+			{[]string{"kubectl", "get", "ns", "--data-dir", server.DataDir}, "kube-system"},
+			{[]string{"kubectl", "get", "--data-dir=" + server.DataDir, "ns"}, "kube-system"},
+			{[]string{"--data-dir", server.DataDir, "kubectl", "get", "ns"}, "kube-system"},
+			{[]string{"kubectl", "version", "--client", "--data-dir", empty}, "Client Version"},
+			{[]string{"--data-dir", empty, "kubectl", "get", "ns"}, ""},
+			{[]string{"kubectl", "get", "ns", "--data-dir", empty}, ""},
+		} {
+			cmd := exec.Command(server.Bin, tc.args...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			switch {
+			case tc.want != "" && (err != nil || !strings.Contains(string(out), tc.want)):
+				t.Errorf("monokube %s: %v, want %q in:\n%s", strings.Join(tc.args, " "), err, tc.want, out)
+			case tc.want == "" && (err == nil || !strings.Contains(string(out), filepath.Join(empty, "pki", "admin.conf")) || strings.Contains(string(out), "8080")):
+				t.Errorf("monokube %s: %v, want a failure naming %s/pki/admin.conf:\n%s", strings.Join(tc.args, " "), err, empty, out)
+			}
+		}
+		// ctr takes it anywhere too: this server runs no node, so the
+		// refusal names this data dir's socket.
+		cmd := exec.Command(server.Bin, "ctr", "images", "ls", "--data-dir", server.DataDir)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "with data dir "+server.DataDir) {
+			t.Errorf("monokube ctr images ls --data-dir D: %v\n%s", err, out)
 		}
 	})
 

@@ -156,6 +156,11 @@ spec:
 			if nodeExists(t, c, nodes[i].Name) {
 				t.Errorf("%s token created Node %s", tc.name, nodes[i].Name)
 			}
+			// What the refused join wrote is gone; the images dir the
+			// test put there and the launcher's payload stay.
+			if entries, _ := os.ReadDir(nodes[i].DataDir); len(entries) != 2 {
+				t.Errorf("%s token left %v in the data dir", tc.name, entries)
+			}
 		}
 	})
 
