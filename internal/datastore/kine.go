@@ -136,6 +136,7 @@ func (k *Kine) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start kine: %w", err)
 	}
+	backend = createdRevision{Backend: backend}
 	if k.DBFile == "" {
 		// A database other servers write to as well.
 		tracked := &polledRevision{Backend: backend}

@@ -1,0 +1,82 @@
+package datastore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/k3s-io/kine/pkg/drivers"
+	"github.com/k3s-io/kine/pkg/drivers/generic"
+	_ "github.com/k3s-io/kine/pkg/drivers/sqlite"
+	kineserver "github.com/k3s-io/kine/pkg/server"
+)
+
+// kine's own SQLite backend, in a temp dir: the real datastore.
+func sqliteBackend(t *testing.T) kineserver.Backend {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	_, backend, err := drivers.New(ctx, &wg, &drivers.Config{
+		Endpoint:             "sqlite://" + filepath.Join(t.TempDir(), "state.db") + "?" + sqliteParams,
+		ConnectionPoolConfig: generic.ConnectionPoolConfig{MaxIdle: 2, MaxIdleTime: time.Minute},
+		CompactTimeout:       5 * time.Second, CompactMinRetain: 1000, CompactBatchSize: 1000,
+		PollBatchSize: 500, PollInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return backend
+}
+
+// Names deleted and created again while other writes go on: the
+// create's answer is the revision the object has, as etcd answers. kine
+// v0.17.5 answers its cached current revision, which other writers move
+// (the test logs how often that was wrong without the fix).
+func TestCreateAfterDeleteAnswersTheObjectsRevision(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	raw := sqliteBackend(t)
+	var others sync.WaitGroup
+	for w := range 2 {
+		others.Add(1)
+		go func() {
+			defer others.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				_, _ = raw.Create(ctx, fmt.Sprintf("/registry/configmaps/other/%d-%d", w, i), []byte("x"), 0)
+			}
+		}()
+	}
+	wrong := map[string]int{}
+	for name, backend := range map[string]kineserver.Backend{"kine": raw, "fixed": createdRevision{Backend: raw}} {
+		key := "/registry/configmaps/ns/" + name
+		for range 40 {
+			rev, err := backend.Create(ctx, key, []byte("v"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, kv, err := backend.Get(ctx, key, 0, false)
+			if err != nil || kv == nil {
+				t.Fatalf("get: %v %v", kv, err)
+			}
+			if rev != kv.ModRevision {
+				wrong[name]++
+			}
+			if _, _, deleted, err := backend.Delete(ctx, key, kv.ModRevision); err != nil || !deleted {
+				t.Fatalf("delete: %v %v", deleted, err)
+			}
+		}
+	}
+	cancel()
+	others.Wait()
+	t.Logf("re-creates answered with another revision than the object's, of 40: kine %d, fixed %d", wrong["kine"], wrong["fixed"])
+	if wrong["fixed"] > 0 {
+		t.Errorf("%d of 40 re-creates answered a revision the object does not have", wrong["fixed"])
+	}
+}
