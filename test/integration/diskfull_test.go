@@ -2,11 +2,8 @@ package integration
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,31 +12,25 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	_ "modernc.org/sqlite"
 
 	"github.com/monokube/monokube/test/harness"
 )
 
 // TestDatastoreDiskFullFailsClearlyAndRecovers runs a server whose data dir
-// is a small tmpfs (just over the 1 GiB a start demands) and fills it:
+// is a small tmpfs (just over the 1 GiB a start demands and the payload
+// the launcher unpacks there) and fills it:
 // writes are refused with the reason (controlplane.diskGuard), the
 // acknowledged ones stay, state.db passes SQLite's integrity check, and
 // once space returns the same server takes writes again.
 func TestDatastoreDiskFullFailsClearlyAndRecovers(t *testing.T) {
 	server := harness.NewServer(t, "")
-	if err := os.MkdirAll(server.DataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1100m,mode=0700", "tmpfs", server.DataDir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", server.DataDir).Run() })
+	server.SmallDataDir("1500m")
 	server.StartReady()
 	server.MustKubectl("create", "namespace", "full")
 	server.MustKubectl("-n", "full", "create", "configmap", "before", "--from-literal=k=v")
 
 	filler := filepath.Join(server.DataDir, "filler")
-	fill(t, filler)
+	harness.FillDisk(t, filler)
 	// Without the guard SQLite first reuses the space its WAL file already
 	// has, then acknowledged writes were lost: write until refused.
 	client := server.Client()
@@ -81,32 +72,5 @@ func TestDatastoreDiskFullFailsClearlyAndRecovers(t *testing.T) {
 	if code, _, err := server.Terminate(30 * time.Second); err != nil || code != 0 {
 		t.Errorf("stop after the disk-full episode: code %d, %v\n%s", code, err, harness.GrepLines(server.Log(), "rror"))
 	}
-	db, err := sql.Open("sqlite", filepath.Join(server.DataDir, "db", "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var integrity string
-	if err := db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
-		t.Errorf("state.db integrity: %q, %v", integrity, err)
-	}
-}
-
-// fill writes path until its file system has no space left.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	file, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	chunk := make([]byte, 1<<20)
-	for {
-		if _, err := file.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill %s: %v", path, err)
-			}
-			return
-		}
-	}
+	server.CheckSQLiteIntegrity()
 }
