@@ -46,13 +46,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	klog.InfoS("Starting monokube worker", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", w.Layout.Dir, "node", w.Identity.Name)
 	// A token that cannot work is refused before the data dir is touched.
 	if w.Token != "" {
-		token, err := join.Parse(w.Token)
-		if err != nil {
+		if _, err := bootstrap.ParseToken(w.Token); err != nil {
 			return err
-		}
-		if token.Expired(time.Now()) {
-			return fmt.Errorf("%w: it expired at %s; create a new one on a server with `monokube token create --role=worker`",
-				bootstrap.ErrTokenRefused, token.Expires.Format(time.RFC3339))
 		}
 	}
 	// What the data dir held before, so a first join that fails takes back

@@ -122,18 +122,28 @@ func validKubeletCredentials(kubeconfig string, store certificate.FileStore) (se
 	return server, true
 }
 
+// ParseToken reads a worker's join token and refuses one that cannot
+// work whatever the server says: garbled, or expired.
+func ParseToken(text string) (join.Token, error) {
+	token, err := join.Parse(text)
+	if err != nil {
+		return join.Token{}, err
+	}
+	if token.Expired(time.Now()) {
+		return join.Token{}, fmt.Errorf("%w: it expired at %s; create a new one on a server with `monokube token create --role=worker`",
+			ErrTokenRefused, token.Expires.Format(time.RFC3339))
+	}
+	return token, nil
+}
+
 // bootstrapKubelet joins with the token and returns the server it used.
 func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCredentials, store certificate.FileStore) (string, error) {
 	if req.Token == "" {
 		return "", errors.New("this worker has no valid credentials in its data dir (first join, or its certificate expired): pass a join token (create one on a server with `monokube token create --role=worker`)")
 	}
-	token, err := join.Parse(req.Token)
+	token, err := ParseToken(req.Token)
 	if err != nil {
 		return "", err
-	}
-	if token.Expired(time.Now()) {
-		return "", fmt.Errorf("%w: it expired at %s; create a new one on a server with `monokube token create --role=worker`",
-			ErrTokenRefused, token.Expires.Format(time.RFC3339))
 	}
 	klog.InfoS("Joining the cluster", "servers", token.Servers, "node", req.NodeName)
 	server, ca, err := Discover(ctx, token)
