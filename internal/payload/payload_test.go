@@ -143,6 +143,19 @@ func TestUnpackOnceAndReuse(t *testing.T) {
 	}
 }
 
+// As root the launcher's unpack is the first thing to create a new data
+// dir, which holds the cluster's keys: it must be closed to others.
+func TestUnpackMakesANewDataDirPrivate(t *testing.T) {
+	_, found := launcherFile(t, map[string]string{"monokube": "real program"})
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if _, err := Unpack(filepath.Join(dataDir, dirName), found, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(dataDir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("the data dir the unpack created: %v, %v; want 0700", info.Mode(), err)
+	}
+}
+
 func TestUnpackRefusesADamagedPayload(t *testing.T) {
 	_, found := launcherFile(t, map[string]string{"monokube": strings.Repeat("x", 4096)})
 	damaged := found

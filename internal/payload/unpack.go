@@ -25,7 +25,10 @@ func Unpack(root string, p Payload, progress io.Writer) (string, error) {
 	if complete(dir) {
 		return dir, nil
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	// Closed to others: for root, root is <data-dir>/payload, and this
+	// creates the data dir itself, which holds keys (the server only makes
+	// it 0700 when it is missing).
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return "", fmt.Errorf("create %s: %w", root, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(root, ".unpack.lock"), os.O_CREATE|os.O_RDWR, 0o644)

@@ -72,6 +72,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := os.MkdirAll(s.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// Also when it exists: an older launcher created it 0755.
+	if err := os.Chmod(s.Layout.Dir, 0o700); err != nil {
+		return fmt.Errorf("close the data dir to others: %w", err)
+	}
 	release, err := s.Layout.Lock()
 	if err != nil {
 		return err

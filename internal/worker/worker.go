@@ -68,6 +68,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := os.MkdirAll(w.Layout.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// Also when it exists: an older launcher created it 0755.
+	if err := os.Chmod(w.Layout.Dir, 0o700); err != nil {
+		return fmt.Errorf("close the data dir to others: %w", err)
+	}
 	release, err := w.Layout.Lock()
 	if err != nil {
 		return err
