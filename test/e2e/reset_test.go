@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,6 +43,9 @@ func TestResetLeavesNothingBehind(t *testing.T) {
 	if len(node.Processes()) == 0 {
 		t.Fatal("no pod processes after stop: the check below would prove nothing")
 	}
+	// The node's own network tools read the rules afterwards: reset removes
+	// them with the data dir, and the host needs none installed.
+	tools := keepNetTools(t, node)
 	if out, err := node.InNode(node.Bin, "reset", "--data-dir", node.DataDir); err != nil {
 		t.Fatalf("reset: %v\n%s", err, out)
 	}
@@ -53,10 +57,12 @@ func TestResetLeavesNothingBehind(t *testing.T) {
 	} else if strings.Contains(mounts, node.DataDir) {
 		t.Errorf("mounts left under the data dir:\n%s", mounts)
 	}
-	if rules, err := node.InNode("iptables-save"); err != nil {
-		t.Errorf("iptables-save: %v\n%s", err, rules)
-	} else if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") || strings.Contains(rules, "FLANNEL-") {
-		t.Errorf("iptables rules left:\n%s", rules)
+	for _, save := range []string{"iptables-legacy-save", "iptables-nft-save"} {
+		if rules, err := node.InNode(filepath.Join(tools, save)); err != nil {
+			t.Errorf("%s: %v\n%s", save, err, rules)
+		} else if strings.Contains(rules, "KUBE-") || strings.Contains(rules, "CNI-") || strings.Contains(rules, "FLANNEL-") {
+			t.Errorf("iptables rules left (%s):\n%s", save, rules)
+		}
 	}
 	for _, device := range []string{"cni0", "flannel.1"} {
 		// Gone means ip says so; any other failure (no ip binary, no
@@ -79,4 +85,20 @@ func TestResetLeavesNothingBehind(t *testing.T) {
 	if _, err := os.Stat(node.DataDir); !os.IsNotExist(err) {
 		t.Errorf("data dir %s left (stat: %v)", node.DataDir, err)
 	}
+}
+
+// keepNetTools copies the node's network tools (internal/nettools: the
+// launcher, its links and the bundled tree) out of its data dir and
+// returns the copy's directory.
+func keepNetTools(t *testing.T, node *harness.Node) string {
+	t.Helper()
+	found, _ := filepath.Glob(filepath.Join(node.DataDir, "bin", "*", "monokube-netexec"))
+	if len(found) != 1 {
+		t.Fatalf("the node's network tools: found %v", found)
+	}
+	kept := filepath.Join(t.TempDir(), "tools")
+	if out, err := exec.Command("cp", "-a", filepath.Dir(found[0]), kept).CombinedOutput(); err != nil {
+		t.Fatalf("keep the node's network tools: %v\n%s", err, out)
+	}
+	return kept
 }
