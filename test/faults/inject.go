@@ -60,6 +60,9 @@ type injector struct {
 	// disk that full (sysinfo's check), so a kill then would measure that
 	// refusal instead of how a full disk is served.
 	diskFull bool
+	// killing is set from a kill to the restart after it: a disk filled
+	// then would make that restart refuse, the same measure as above.
+	killing bool
 }
 
 func newInjector(t testing.TB, seed uint64, servers []*server, peers []*harness.Node) *injector {
@@ -105,12 +108,14 @@ func (in *injector) killLoop(ctx context.Context) {
 		start := time.Now()
 		in.mu.Lock()
 		in.killed[victim] = true
+		in.killing = true
 		in.mu.Unlock()
 		victim.Kill()
 		sleep(ctx, in.between(time.Second, 3*time.Second))
 		victim.restart()
 		in.mu.Lock()
 		delete(in.killed, victim)
+		in.killing = false
 		in.mu.Unlock()
 		in.note(fault{kind: "kill -9", target: victim.name(), start: start, end: time.Now()})
 	}
@@ -146,6 +151,8 @@ func (in *injector) watchExits(ctx context.Context) {
 func (in *injector) chaosLoop(ctx context.Context, kinds []string, dataDir string) {
 	for i := 0; sleep(ctx, in.between(5*time.Second, 10*time.Second)); i++ {
 		kind := kinds[i%len(kinds)]
+		for kind == "disk full" && in.isKilling() && sleep(ctx, time.Second) {
+		}
 		hold := in.between(10*time.Second, 20*time.Second)
 		victim := in.servers[in.pick(len(in.servers))]
 		start := time.Now()
@@ -212,6 +219,12 @@ func (in *injector) setDiskFull(full bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.diskFull = full
+}
+
+func (in *injector) isKilling() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.killing
 }
 
 func (in *injector) isDiskFull() bool {
