@@ -202,13 +202,18 @@ func saveHistory(t *testing.T, path string, ops []history.Op) {
 }
 
 // servedDuring counts the reads answered and the writes acknowledged
-// inside the windows, and the writes acknowledged after the last one.
+// inside the windows, and the writes acknowledged between the end of one
+// and the start of the next (space back).
 func servedDuring(ops []history.Op, windows []fault) (reads, writes, after int) {
-	last := windows[len(windows)-1].end
 	for _, op := range ops {
-		inside := false
-		for _, w := range windows {
+		inside, between := false, false
+		for i, w := range windows {
 			inside = inside || (op.Call.After(w.start) && op.Return.Before(w.end))
+			next := time.Now()
+			if i+1 < len(windows) {
+				next = windows[i+1].start
+			}
+			between = between || (op.Call.After(w.end) && op.Return.Before(next))
 		}
 		write := op.Kind == history.Create || op.Kind == history.Update || op.Kind == history.Delete
 		switch {
@@ -216,7 +221,7 @@ func servedDuring(ops []history.Op, windows []fault) (reads, writes, after int) 
 			reads++
 		case inside && write && op.Outcome == history.OK:
 			writes++
-		case write && op.Outcome == history.OK && op.Call.After(last):
+		case between && write && op.Outcome == history.OK:
 			after++
 		}
 	}

@@ -133,9 +133,12 @@ func (in *injector) watchExits(ctx context.Context) {
 				continue
 			}
 			log := s.Log()
+			// Why it ended is logged before the stop's many lines.
+			why := harness.GrepLines(log, "A component failed") + harness.GrepLines(log, "ended the process") + harness.GrepLines(log, "Received signal")
 			if len(log) > 3000 {
 				log = log[len(log)-3000:]
 			}
+			log = why + "\n...\n" + log
 			in.mu.Lock()
 			in.exits = append(in.exits, fmt.Sprintf("%s exited at %s without a kill; its log ends:\n%s", s.name(), time.Now().Format(time.TimeOnly), log))
 			in.mu.Unlock()
