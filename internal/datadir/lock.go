@@ -33,6 +33,28 @@ func (l Layout) Lock() (release func(), err error) {
 	return func() { file.Close() }, nil
 }
 
+// Claim readies the data dir for the server or worker that runs on it:
+// created, or made, closed to others (an older launcher's unpack created
+// it 0755), locked for this process, and refused when a restore into it
+// did not finish. release drops the lock.
+func (l Layout) Claim() (release func(), err error) {
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(l.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("close the data dir to others: %w", err)
+	}
+	release, err = l.Lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.CheckNoPartialRestore(); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
 // Holder is the process that holds the data dir's lock: the running
 // server or worker. It reads the PID the lock file records and checks
 // that this process has the lock file open, without taking the lock

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -69,21 +68,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := sysinfo.Preflight(sysinfo.For(s.Config.Spec, s.Layout.Dir, true, s.EnableWorker)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.Layout.Dir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	// Also when it exists: an older launcher created it 0755.
-	if err := os.Chmod(s.Layout.Dir, 0o700); err != nil {
-		return fmt.Errorf("close the data dir to others: %w", err)
-	}
-	release, err := s.Layout.Lock()
+	release, err := s.Layout.Claim()
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := s.Layout.CheckNoPartialRestore(); err != nil {
-		return err
-	}
 	if err := backup.RecordServer(s.Layout, s.ConfigPath, s.Config.Spec.Storage); err != nil {
 		return err
 	}

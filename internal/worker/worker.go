@@ -65,21 +65,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := sysinfo.Preflight(sysinfo.For(spec, w.Layout.Dir, false, true)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(w.Layout.Dir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	// Also when it exists: an older launcher created it 0755.
-	if err := os.Chmod(w.Layout.Dir, 0o700); err != nil {
-		return fmt.Errorf("close the data dir to others: %w", err)
-	}
-	release, err := w.Layout.Lock()
+	release, err := w.Layout.Claim()
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := w.Layout.CheckNoPartialRestore(); err != nil {
-		return err
-	}
 
 	lb, err := w.startBalancer(ctx)
 	if err != nil {
