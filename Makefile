@@ -214,16 +214,17 @@ conformance-summary:
 # a worker is cut off; the history must be linearizable with no
 # acknowledged write lost. CI runs 2 minutes of three etcd servers and a
 # worker; `make faults` runs every shape for 10 minutes (about 40 minutes)
-# and appends one line per shape to build/faults.txt.
+# and appends one line per shape to build/faults.txt; each history is kept in
+# build/faults-history/ (check one again: go run ./test/history/recheck FILE).
 faults-slice: build kubectl
 	MONOKUBE_FAULTS_SHAPES=etcd MONOKUBE_FAULTS_DURATION=2m MONOKUBE_FAULTS_WORKER_CUTOFF=45s \
 		$(TEST_ENV) $(GO) test -count=1 -timeout 20m -v -run '^TestFaults$$' ./test/faults/
 
 FAULTS_DURATION ?= 10m
 faults: build kubectl
-	mkdir -p build
+	mkdir -p build/faults-history
 	MONOKUBE_FAULTS_SHAPES=sqlite,etcd,postgres MONOKUBE_FAULTS_DURATION=$(FAULTS_DURATION) MONOKUBE_FAULTS_WORKER_CUTOFF=5m \
-		MONOKUBE_FAULTS_REPORT=$(CURDIR)/build/faults.txt $(TEST_ENV) $(GO) test -count=1 -timeout 120m -v -run '^TestFaults$$' ./test/faults/
+		MONOKUBE_FAULTS_REPORT=$(CURDIR)/build/faults.txt MONOKUBE_FAULTS_HISTORY=$(CURDIR)/build/faults-history $(TEST_ENV) $(GO) test -count=1 -timeout 120m -v -run '^TestFaults$$' ./test/faults/
 
 test: unit fuzz integration e2e multinode faults-slice conformance-slice
 

@@ -40,16 +40,32 @@ func Check(ops []Op, keys []string, timeout time.Duration, visualizeTo string) R
 	}
 
 	clock := newTimeline(valid)
-	histories := perKey(valid, keys, clock)
+	facts := gather(valid)
 	var illegal []porcupine.Operation
-	for _, key := range report.Keys {
-		switch porcupine.CheckOperationsTimeout(kvModel, histories[key], timeout) {
-		case porcupine.Illegal:
-			report.Violations = append(report.Violations, key)
-			illegal = append(illegal, histories[key]...)
-		case porcupine.Unknown:
-			report.Undecided = append(report.Undecided, key)
+	pending := report.Keys
+	for _, a := range assumptions {
+		histories := perKey(valid, keys, clock, facts, a)
+		var failed []string
+		for _, key := range pending {
+			switch porcupine.CheckOperationsTimeout(kvModel, histories[key], timeout) {
+			case porcupine.Ok:
+				continue
+			case porcupine.Illegal:
+				if a == assumptions[len(assumptions)-1] {
+					report.Violations = append(report.Violations, key)
+					illegal = append(illegal, histories[key]...)
+				}
+			case porcupine.Unknown:
+				if a == assumptions[len(assumptions)-1] {
+					report.Undecided = append(report.Undecided, key)
+				}
+			}
+			failed = append(failed, key)
 		}
+		if len(failed) > 0 && a != assumptions[len(assumptions)-1] {
+			report.Rechecked = append(report.Rechecked, fmt.Sprintf("%v not linearizable if %s", failed, a))
+		}
+		pending = failed
 	}
 	if visualizeTo != "" && len(illegal) > 0 {
 		// The per-key checks above stop at the first violation; this one
@@ -108,9 +124,8 @@ func allKeys(ops []Op, keys []string) []string {
 // timeline turns wall times into porcupine's int64 timestamps.
 type timeline struct {
 	start time.Time
-	// end is after every call and every answer: an Unknown write returns
-	// then, so porcupine may linearize it anywhere after its call,
-	// including after everything else.
+	// end is after every call and every answer: no unanswered write is
+	// placed later.
 	end int64
 }
 
@@ -134,24 +149,25 @@ func newTimeline(ops []Op) timeline {
 // at is t in nanoseconds since the earliest call.
 func (c timeline) at(t time.Time) int64 { return t.Sub(c.start).Nanoseconds() }
 
-func (c timeline) returned(op Op) int64 {
-	if op.Outcome == Unknown {
-		return c.end
-	}
-	return c.at(op.Return)
-}
-
 // perKey splits the ops into porcupine histories by key, a List becoming one
-// read of every workload key.
-func perKey(ops []Op, keys []string, clock timeline) map[string][]porcupine.Operation {
+// read of every workload key, and unanswered writes placed as the
+// assumption says.
+func perKey(ops []Op, keys []string, clock timeline, facts evidence, a assumption) map[string][]porcupine.Operation {
 	histories := map[string][]porcupine.Operation{}
 	add := func(op Op, in modelInput, out modelOutput) {
+		returned := clock.at(op.Return)
+		if op.Outcome == Unknown {
+			var happened bool
+			if returned, happened = facts.place(op, a, clock); !happened {
+				return
+			}
+		}
 		histories[in.Key] = append(histories[in.Key], porcupine.Operation{
 			ClientId: op.Client,
 			Input:    in,
 			Call:     clock.at(op.Call),
 			Output:   out,
-			Return:   clock.returned(op),
+			Return:   returned,
 		})
 	}
 	for _, op := range ops {

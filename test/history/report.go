@@ -16,6 +16,9 @@ type Report struct {
 	Keys []string
 	// Violations are the keys whose history is not linearizable.
 	Violations []string
+	// Rechecked says which keys failed a tight assumption about unanswered
+	// writes and were checked again under a looser one (not a failure).
+	Rechecked []string
 	// Undecided are the keys porcupine could not decide within the timeout.
 	// They are not counted as linearizable.
 	Undecided []string
@@ -60,6 +63,9 @@ func (r Report) String() string {
 	b.WriteString(")\n")
 	fmt.Fprintf(&b, "linearizable keys: %d; violations: %d %v; undecided: %d %v\n",
 		len(r.Keys)-len(r.Violations)-len(r.Undecided), len(r.Violations), r.Violations, len(r.Undecided), r.Undecided)
+	for _, again := range r.Rechecked {
+		fmt.Fprintf(&b, "checked again: %s\n", again)
+	}
 	fmt.Fprintf(&b, "lost acknowledged writes: %d; unchecked keys (no final read): %d %v\n", len(r.Lost), len(r.Unchecked), r.Unchecked)
 	for _, lost := range r.Lost {
 		fmt.Fprintf(&b, "  lost %s\n", lost)
