@@ -28,6 +28,7 @@ func newServerCommand(g *globals) *cobra.Command {
 		tokenFile    string
 		clusterReset bool
 		restorePath  string
+		egressMode   string
 		node         nodeFlags
 	)
 	cmd := &cobra.Command{
@@ -66,6 +67,9 @@ exits. Start it again without the flag; the other servers then join anew
 			if cmd.Flags().Changed("api-port") {
 				cfg.Spec.API.Port = apiPort
 			}
+			if cmd.Flags().Changed("egress-selector-mode") {
+				cfg.Spec.Network.EgressSelectorMode = egressMode
+			}
 			if err := node.apply(cmd, &cfg.Spec.Worker); err != nil {
 				return err
 			}
@@ -73,7 +77,11 @@ exits. Start it again without the flag; the other servers then join anew
 				return fmt.Errorf("--disable: %w", err)
 			}
 			if invalid := config.Validate(cfg, nil); invalid != nil {
-				invalid.File = configPath
+				// A file that was not there cannot be what is wrong: the
+				// value came from a flag or a default.
+				if _, err := os.Stat(configPath); err == nil {
+					invalid.File = configPath
+				}
 				return invalid
 			}
 			joinToken, err := readToken(optional(token), tokenFile)
@@ -99,6 +107,8 @@ exits. Start it again without the flag; the other servers then join anew
 	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
 	cmd.Flags().StringSliceVar(&disable, "disable", nil,
 		"add-ons to turn off, comma-separated: "+strings.Join(config.AddonNames, ", ")+" (as spec.addons.<name>.enabled: false)")
+	cmd.Flags().StringVar(&egressMode, "egress-selector-mode", config.EgressPod,
+		"what the API server reaches through the tunnels nodes open to it: "+strings.Join(config.EgressSelectorModes, ", ")+" (overrides spec.network.egressSelectorMode)")
 	cmd.Flags().StringVar(&token, "token", "", "controller join token: join a running cluster as another server")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "read the controller join token from this file")
 	cmd.Flags().BoolVar(&clusterReset, "cluster-reset", false, "make this server's embedded etcd a one-member cluster keeping its data, then exit")

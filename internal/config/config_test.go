@@ -105,13 +105,14 @@ func nonDefault() *ClusterConfig {
 				Snapshots:  SnapshotSpec{Schedule: "30 3 * * *", Retention: 9},
 			},
 			Network: NetworkSpec{
-				PodCIDR:       "10.100.0.0/16",
-				ServiceCIDR:   "10.200.0.0/16",
-				ClusterDomain: "example.internal",
-				ClusterDNS:    "10.200.0.53",
-				KubeProxy:     KubeProxySpec{Mode: ProxyNFTables},
-				Provider:      ProviderNone,
-				Flannel:       FlannelSpec{Backend: FlannelHostGW},
+				PodCIDR:            "10.100.0.0/16",
+				ServiceCIDR:        "10.200.0.0/16",
+				ClusterDomain:      "example.internal",
+				ClusterDNS:         "10.200.0.53",
+				KubeProxy:          KubeProxySpec{Mode: ProxyNFTables},
+				Provider:           ProviderNone,
+				Flannel:            FlannelSpec{Backend: FlannelHostGW},
+				EgressSelectorMode: EgressCluster,
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{"concurrent-deployment-syncs": "2"}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{"secure-port": "0"}},
@@ -237,6 +238,8 @@ func TestFileSettingsOverrideDefaults(t *testing.T) {
 		KubeProxy:     KubeProxySpec{Mode: "iptables"},
 		Provider:      "flannel",
 		Flannel:       FlannelSpec{Backend: "vxlan"},
+		// Not in the file: the default stays.
+		EgressSelectorMode: "pod",
 	}
 	want.Spec.ControllerManager.ExtraArgs = map[string]string{"node-monitor-grace-period": "20s"}
 
@@ -337,6 +340,13 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			path:     "spec.network.flannel.backend",
 			line:     4,
 			contains: `must be one of vxlan, host-gw, got "wireguard"`,
+		},
+		{
+			name:     "unknown egress selector mode",
+			raw:      doc("spec:", "  network:", "    egressSelectorMode: tunnel"),
+			path:     "spec.network.egressSelectorMode",
+			line:     3,
+			contains: `must be one of agent, pod, cluster, disabled, got "tunnel"`,
 		},
 		{
 			name:     "port zero is out of range",

@@ -39,6 +39,10 @@ func Default() *ClusterConfig {
 				KubeProxy:     KubeProxySpec{Mode: ProxyIPTables},
 				Provider:      ProviderFlannel,
 				Flannel:       FlannelSpec{Backend: FlannelVXLAN},
+				// A server that is not a node needs the tunnels to reach
+				// kubelets and pods; k3s defaults to agent, which leaves
+				// such a server without metrics or webhooks.
+				EgressSelectorMode: EgressPod,
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},

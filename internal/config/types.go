@@ -167,7 +167,31 @@ type NetworkSpec struct {
 	// none (pods reach only their own node, or a network you install).
 	Provider string      `json:"provider"`
 	Flannel  FlannelSpec `json:"flannel"`
+	// EgressSelectorMode is which of the API server's connections into the
+	// cluster go through the tunnels the nodes open to it (k3s's setting
+	// of the same name): agent, pod (default), cluster or disabled.
+	EgressSelectorMode string `json:"egressSelectorMode"`
 }
+
+// Egress selector modes (spec.network.egressSelectorMode): what the API
+// server sends through the tunnel each node keeps open to it.
+const (
+	// EgressAgent: connections to a node's own addresses (the kubelet:
+	// logs, exec, attach, port-forward, the node proxy).
+	EgressAgent = "agent"
+	// EgressPod: those, and connections to pods (webhooks and aggregated
+	// APIs such as metrics.k8s.io, reached at their endpoints), through the
+	// tunnel of the node the pod runs on. The default: a server that is
+	// not a node reaches every pod this way.
+	EgressPod = "pod"
+	// EgressCluster: those, and Service IPs, through any node's tunnel.
+	EgressCluster = "cluster"
+	// EgressDisabled: the API server dials every address directly.
+	EgressDisabled = "disabled"
+)
+
+// EgressSelectorModes are the allowed values of spec.network.egressSelectorMode.
+var EgressSelectorModes = []string{EgressAgent, EgressPod, EgressCluster, EgressDisabled}
 
 // Pod network providers (spec.network.provider).
 const (

@@ -31,6 +31,7 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.oneOf("spec.network.kubeProxy.mode", cfg.Spec.Network.KubeProxy.Mode, KubeProxyModes)
 	v.oneOf("spec.network.provider", cfg.Spec.Network.Provider, NetworkProviders)
 	v.oneOf("spec.network.flannel.backend", cfg.Spec.Network.Flannel.Backend, FlannelBackends)
+	v.oneOf("spec.network.egressSelectorMode", cfg.Spec.Network.EgressSelectorMode, EgressSelectorModes)
 	v.extraArgs("spec.api.extraArgs", cfg.Spec.API.ExtraArgs, apiServerArgRules)
 	v.extraArgs("spec.controllerManager.extraArgs", cfg.Spec.ControllerManager.ExtraArgs, controllerManagerArgRules)
 	v.extraArgs("spec.scheduler.extraArgs", cfg.Spec.Scheduler.ExtraArgs, schedulerArgRules)

@@ -24,6 +24,7 @@ import (
 	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
+	"github.com/monokube/monokube/internal/tunnel"
 )
 
 // APIServer runs kube-apiserver in-process.
@@ -42,6 +43,13 @@ type APIServer struct {
 	// DatastoreDir is the local datastore's directory, whose free space
 	// gates writes (diskGuard); empty for a datastore elsewhere.
 	DatastoreDir string
+	// Tunnels, when set, serve the nodes' tunnels on the API port and
+	// EgressSocket is where the API server's connections into the cluster
+	// go (package tunnel); PodEgress says pods are reached through them,
+	// so Services are dialed at their endpoints (aggregator routing).
+	Tunnels      *tunnel.Server
+	EgressSocket string
+	PodEgress    bool
 
 	component.Task
 	client           kubernetes.Interface
@@ -60,7 +68,10 @@ func (a *APIServer) Init(context.Context) error {
 	}
 	var err error
 	a.encryptionConfig, err = writeEncryptionConfig(a.PKI.Path("encryption-config.yaml"), a.PKI.Path("encryption.key"), a.EncryptionAtRest)
-	return err
+	if err != nil || a.Tunnels == nil {
+		return err
+	}
+	return tunnel.WriteEgressSelectorConfig(a.PKI.Path("egress-selector.yaml"), a.EgressSocket)
 }
 
 // args is how we configure kube-apiserver: secure by default (no anonymous
@@ -108,6 +119,15 @@ func (a *APIServer) args() Args {
 	if a.encryptionConfig != "" {
 		defaults["encryption-provider-config"] = a.encryptionConfig
 	}
+	if a.Tunnels != nil {
+		defaults["egress-selector-config-file"] = a.PKI.Path("egress-selector.yaml")
+		if a.PodEgress {
+			// Webhooks and aggregated APIs are dialed at a pod's address,
+			// which the tunnel of the pod's node reaches, rather than at
+			// a ClusterIP only a node can reach.
+			defaults["enable-aggregator-routing"] = "true"
+		}
+	}
 	for flag, file := range map[string]string{"etcd-cafile": etcd.TLS.CAFile, "etcd-certfile": etcd.TLS.CertFile, "etcd-keyfile": etcd.TLS.KeyFile} {
 		if file != "" {
 			defaults[flag] = file
@@ -154,13 +174,14 @@ func (a *APIServer) Start(ctx context.Context) error {
 	if a.client, err = kubeclient.New(a.PKI.SelfKubeconfig(), kubeclient.WithTimeout(2*time.Second)); err != nil {
 		return err
 	}
-	a.Go(ctx, func(ctx context.Context) error { return run(ctx, completed) })
+	a.Go(ctx, func(ctx context.Context) error { return run(ctx, completed, a.Tunnels) })
 	return nil
 }
 
 // run is upstream's app.Run with one filter added to the handler chain
-// (ownNodeGate), inside authentication and authorization.
-func run(ctx context.Context, opts apiserveroptions.CompletedOptions) error {
+// (ownNodeGate), inside authentication and authorization, and the nodes'
+// tunnel endpoint (when tunnels is set) in front of the whole chain.
+func run(ctx context.Context, opts apiserveroptions.CompletedOptions, tunnels *tunnel.Server) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -175,7 +196,11 @@ func run(ctx context.Context, opts apiserveroptions.CompletedOptions) error {
 	gate := ownNodeGate{nodes: config.KubeAPIs.ControlPlane.VersionedInformers.Core().V1().Nodes().Lister()}
 	buildChain := config.Aggregator.GenericConfig.BuildHandlerChainFunc
 	config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(handler http.Handler, c *genericapiserver.Config) http.Handler {
-		return buildChain(gate.wrap(handler), c)
+		chain := buildChain(gate.wrap(handler), c)
+		if tunnels == nil {
+			return chain
+		}
+		return tunnels.Handler(chain, c.Authentication.Authenticator)
 	}
 	completed, err := config.Complete()
 	if err != nil {

@@ -173,6 +173,10 @@ func (l Layout) RuncRoot() string         { return filepath.Join(l.Run, "runc") 
 // ImageGateSocket serves the kubelet's CRI image service (node.imageGate).
 func (l Layout) ImageGateSocket() string { return filepath.Join(l.Run, "images.sock") }
 
+// EgressSocket is where the API server's egress proxy listens (package
+// tunnel): a unix socket only root reaches.
+func (l Layout) EgressSocket() string { return filepath.Join(l.Run, "egress.sock") }
+
 // ComponentStates is where the running process publishes its components'
 // lifecycle states (component.StatesFile) for `monokube status`.
 func (l Layout) ComponentStates() string { return filepath.Join(l.Run, "components.json") }

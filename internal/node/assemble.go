@@ -17,6 +17,7 @@ import (
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/nettools"
 	"github.com/monokube/monokube/internal/node/podnetwork"
+	"github.com/monokube/monokube/internal/tunnel"
 )
 
 // PauseImage is the bundled sandbox image, built by our build (tools/pause).
@@ -49,6 +50,11 @@ type Setup struct {
 	// KubeletStartAfter is waited for before the kubelet starts (a server
 	// orders it after its controller-manager).
 	KubeletStartAfter func(context.Context) error
+
+	// TunnelServers returns the API servers (host:port) this node keeps a
+	// tunnel to (package tunnel); nil, or the cluster's egress selector
+	// mode disabled, and it keeps none.
+	TunnelServers func() []string
 
 	// ImportOnDemand imports the bundled add-on images (all but pause) at
 	// their first pull rather than at start. A worker sets it: its start
@@ -126,7 +132,15 @@ func Components(s Setup) (Parts, error) {
 	network := podnetwork.Components(podnetwork.Node{
 		Layout: s.Layout, Name: id.Name, IP: s.NodeIP, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
 	}, s.Network)
-	components := append(network.Provider,
+	var components []component.Component
+	if mode := s.Network.EgressSelectorMode; s.TunnelServers != nil && mode != config.EgressDisabled && mode != "" {
+		// First: the servers reach the kubelet through it from its start.
+		components = append(components, &tunnel.Agent{
+			NodeName: id.Name, Kubeconfig: s.KubeletKubeconfig, Servers: s.TunnelServers, Mode: mode, ServiceCIDR: s.Network.ServiceCIDR,
+		})
+	}
+	components = append(components, network.Provider...)
+	components = append(components,
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			Identity: id, NodeIP: s.NodeIP, Cgroups: cgroupMode, SystemdCgroups: systemd,

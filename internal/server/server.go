@@ -25,6 +25,7 @@ import (
 	"github.com/monokube/monokube/internal/server/nodejoin"
 	"github.com/monokube/monokube/internal/service"
 	"github.com/monokube/monokube/internal/sysinfo"
+	"github.com/monokube/monokube/internal/tunnel"
 	"github.com/monokube/monokube/internal/version"
 )
 
@@ -161,6 +162,11 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		},
 		ExtraArgs: spec.API.ExtraArgs,
 	}
+	var tunnels *tunnel.Server
+	if mode := spec.Network.EgressSelectorMode; mode != config.EgressDisabled {
+		tunnels = tunnel.NewServer()
+		apiServer.Tunnels, apiServer.EgressSocket, apiServer.PodEgress = tunnels, s.Layout.EgressSocket(), mode != config.EgressAgent
+	}
 	scheduler := &controlplane.Scheduler{
 		PKI:         files,
 		Port:        schedulerPort,
@@ -180,6 +186,11 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings()}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
 		&manifests.Deployer{Kubeconfig: files.SelfKubeconfig(), Dir: s.Layout.ManifestsDir()}}
+	if tunnels != nil {
+		egress := &tunnel.Egress{Tunnels: tunnels, Mode: spec.Network.EgressSelectorMode, Socket: s.Layout.EgressSocket(),
+			Kubeconfig: files.SelfKubeconfig(), ServiceCIDR: spec.Network.ServiceCIDR}
+		components = slices.Insert(components, 2, component.Component(egress))
+	}
 	if spec.Storage.Embedded() && s.Token == "" && datastore.NeedsMigration(s.Layout.DBFile()) {
 		// A SQLite server switched to etcd: its objects move over first.
 		klog.InfoS("This server's SQLite datastore will be migrated into etcd", "database", s.Layout.DBFile())
@@ -230,15 +241,19 @@ func (s *Server) storagePath() string {
 	return s.Layout.StorageDir()
 }
 
-// addons are the add-ons this server runs: the config's, less
-// metrics-server on a server that is not a node. The API server reaches
-// metrics-server's pod through this machine's pod network; without one,
-// metrics.k8s.io would stay unavailable and every kubectl would warn.
+// addons are the add-ons this server runs: the config's. metrics-server
+// runs on a node; a server that is not one reaches its pod through that
+// node's tunnel, unless the egress mode keeps pods out of the tunnels.
 func (s *Server) addons() config.AddonsSpec {
 	spec := s.Config.Spec.Addons
 	if !s.EnableWorker && spec.MetricsServer.On() {
-		klog.InfoS("Not deploying metrics-server: the API server reaches it over this machine's pod network; run the server with --enable-worker")
-		_ = spec.Disable([]string{config.AddonMetricsServer})
+		switch s.Config.Spec.Network.EgressSelectorMode {
+		case config.EgressPod, config.EgressCluster:
+			klog.InfoS("metrics-server is deployed; this server is not a node, so metrics (kubectl top, HPAs) wait for a first node to join")
+		default:
+			klog.InfoS("metrics-server is deployed, but this server is not a node and spec.network.egressSelectorMode keeps pods out of the node tunnels: metrics.k8s.io stays unavailable unless this machine reaches the pod network",
+				"egressSelectorMode", s.Config.Spec.Network.EgressSelectorMode)
+		}
 	}
 	return spec
 }

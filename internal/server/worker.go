@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/join"
@@ -45,6 +46,9 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		ServingKey:          nodePKI.Pair(pki.KubeletServing),
 		Network:             spec.Network,
 		StoragePath:         s.storagePath(),
+		// Its own API server only: the others reach this node directly,
+		// as servers reach each other.
+		TunnelServers: func() []string { return []string{strings.TrimPrefix(addrs.localURL, "https://")} },
 		NetworkPolicy:       s.Config.Spec.Addons.NetworkPolicy.On(),
 		// The kubelet's CSI plugin shares process-wide state with the
 		// controller-manager's; the kubelet must initialise it last.

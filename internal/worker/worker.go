@@ -114,6 +114,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		Network:             settings.Network,
 		NetworkPolicy:       settings.EnforceNetworkPolicy(),
 		ImportOnDemand:      true,
+		// Every server, directly: each API server reaches this node only
+		// through a tunnel opened to it.
+		TunnelServers: lb.Servers,
 	})
 	if err != nil {
 		return err

@@ -291,14 +291,7 @@ const etcdSpec = "  storage:\n    type: etcd\n"
 // etcdShape is three servers on embedded etcd and a worker with a pod.
 func etcdShape(t *testing.T) *shape {
 	c := harness.NewCluster(t, etcdSpec)
-	nodes := []*harness.Node{c.Server, c.NewNode(etcdSpec), c.NewNode(etcdSpec)}
-	nodes[0].StartServer()
-	nodes[0].WaitReady(3 * time.Minute)
-	token := nodes[0].ControllerToken()
-	for _, n := range nodes[1:] {
-		n.StartServer("--token", token)
-		n.WaitReady(3 * time.Minute)
-	}
+	nodes := c.StartServers(3, etcdSpec)
 	worker := c.AddWorker()
 	worker.StartWorker(c.Token("--expiry=1h"))
 	c.WaitReady(worker)

@@ -86,3 +86,21 @@ func (c *Cluster) WaitReady(nodes ...*Node) {
 		})
 	}
 }
+
+// StartServers starts the cluster's server and count-1 more that join it
+// with a controller token, none of them a node, each waited for in turn;
+// specExtra is the new servers' spec (the first one's went to NewCluster).
+func (c *Cluster) StartServers(count int, specExtra string) []*Node {
+	c.t.Helper()
+	servers := []*Node{c.Server}
+	c.Server.StartServer()
+	c.Server.WaitReady(3 * time.Minute)
+	token := c.Server.ControllerToken()
+	for range count - 1 {
+		s := c.NewNode(specExtra)
+		s.StartServer("--token", token)
+		s.WaitReady(3 * time.Minute)
+		servers = append(servers, s)
+	}
+	return servers
+}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -34,6 +35,29 @@ func WriteBusyboxArchiveAs(t testing.TB, reference, path string) {
 	}
 	spec := images.Spec{Reference: reference, RootFS: rootfs, Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}
 	if err := images.WriteArchive(path, spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WebhookImage is the test admission webhook (test/webhook), built by
+// WriteWebhookArchive.
+const WebhookImage = "monokube.io/test-webhook:1"
+
+// WriteWebhookArchive builds test/webhook as a static program and writes
+// WebhookImage with it into dir, where a node imports it at start.
+func WriteWebhookArchive(t testing.TB, dir string) {
+	t.Helper()
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	build := exec.Command("go", "build", "-o", filepath.Join(rootfs, "webhook"), "github.com/monokube/monokube/test/webhook")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the test webhook: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := images.Spec{Reference: WebhookImage, RootFS: rootfs, Cmd: []string{"/webhook"}}
+	if err := images.WriteArchive(filepath.Join(dir, "webhook.tar"), spec); err != nil {
 		t.Fatal(err)
 	}
 }
