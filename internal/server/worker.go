@@ -49,7 +49,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		// Its own API server only: the others reach this node directly,
 		// as servers reach each other.
 		TunnelServers: func() []string { return []string{strings.TrimPrefix(addrs.localURL, "https://")} },
-		NetworkPolicy:       s.Config.Spec.Addons.NetworkPolicy.On(),
+		NetworkPolicy: s.Config.Spec.Addons.NetworkPolicy.On(),
 		// The kubelet's CSI plugin shares process-wide state with the
 		// controller-manager's; the kubelet must initialise it last.
 		KubeletStartAfter: controllerManager.ControllersBuilt,
