@@ -40,6 +40,9 @@ func registerDiskGuard(plugins *admission.Plugins, dir string, reserve uint64) {
 }
 
 func (g *diskGuard) Validate(_ context.Context, attrs admission.Attributes, _ admission.ObjectInterfaces) error {
+	if storesNothing(attrs) {
+		return nil
+	}
 	var fs unix.Statfs_t
 	if err := unix.Statfs(g.dir, &fs); err != nil {
 		return nil // cannot tell: the datastore reports its own errors
@@ -52,4 +55,19 @@ func (g *diskGuard) Validate(_ context.Context, attrs admission.Attributes, _ ad
 		"the datastore's disk is full: %s has %d MiB free, below the %d MiB monokube keeps in reserve; "+
 			"writes are refused until space is freed, so none is lost (deletes still work)",
 		g.dir, free>>20, g.reserve>>20))
+}
+
+// storesNothing says whether a write leaves the datastore as it was: a dry
+// run, a service-account token, an access or token review. Refusing those
+// on a full disk stopped the server itself: its controller-manager, unable
+// to get its controllers' tokens, exits (seen in the faults suite).
+func storesNothing(attrs admission.Attributes) bool {
+	if attrs.IsDryRun() {
+		return true
+	}
+	switch attrs.GetResource().Group {
+	case "authentication.k8s.io", "authorization.k8s.io":
+		return true
+	}
+	return attrs.GetResource().Resource == "serviceaccounts" && attrs.GetSubresource() == "token"
 }

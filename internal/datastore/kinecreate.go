@@ -3,6 +3,10 @@ package datastore
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/klog/v2"
 
 	kineserver "github.com/k3s-io/kine/pkg/server"
 )
@@ -34,9 +38,32 @@ func (b createdRevision) Create(ctx context.Context, key string, value []byte, l
 	if err != nil {
 		return rev, err
 	}
-	_, kv, getErr := b.Backend.Get(ctx, key, 0, false)
-	if getErr == nil && kv != nil && kv.ModRevision == kv.CreateRevision && bytes.Equal(kv.Value, value) {
-		return kv.ModRevision, nil
+	// The create is committed: read it back even if the caller has gone,
+	// and a few times, as the database may be slow to answer (a lossy or
+	// partitioned link: the PostgreSQL faults run saw kine's wrong answer
+	// leak 11 times when one read-back was all it tried).
+	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var getErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		var kv *kineserver.KeyValue
+		if _, kv, getErr = b.Backend.Get(readCtx, key, 0, false); getErr == nil {
+			if kv != nil && kv.ModRevision == kv.CreateRevision && bytes.Equal(kv.Value, value) {
+				return kv.ModRevision, nil
+			}
+			// Changed since: kine's answer is stale either way.
+			klog.InfoS("Create read back after another write; keeping kine's revision", "key", key, "revision", rev)
+			return rev, nil
+		}
+		select {
+		case <-readCtx.Done():
+			attempt = 5
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
 	}
-	return rev, nil
+	// Answering kine's revision would hand the client a version the object
+	// may never have had; an error leaves the create's outcome unknown to
+	// it, which is the truth (a retry finds the object there).
+	klog.InfoS("A create committed but its revision could not be read back; answering an error", "key", key, "err", getErr)
+	return 0, fmt.Errorf("create of %s committed, but its revision could not be read back: %w", key, getErr)
 }
