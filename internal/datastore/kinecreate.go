@@ -38,32 +38,59 @@ func (b createdRevision) Create(ctx context.Context, key string, value []byte, l
 	if err != nil {
 		return rev, err
 	}
-	// The create is committed: read it back even if the caller has gone,
-	// and a few times, as the database may be slow to answer (a lossy or
-	// partitioned link: the PostgreSQL faults run saw kine's wrong answer
-	// leak 11 times when one read-back was all it tried).
+	// The create is committed: find its row even if the caller has gone,
+	// and try again if the database is slow to answer (a lossy or
+	// partitioned link).
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	var getErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		var kv *kineserver.KeyValue
-		if _, kv, getErr = b.Backend.Get(readCtx, key, 0, false); getErr == nil {
-			if kv != nil && kv.ModRevision == kv.CreateRevision && bytes.Equal(kv.Value, value) {
-				return kv.ModRevision, nil
-			}
-			// Changed since: kine's answer is stale either way.
-			klog.InfoS("Create read back after another write; keeping kine's revision", "key", key, "revision", rev)
-			return rev, nil
+	var findErr error
+	for attempt := range 5 {
+		var created int64
+		if created, findErr = b.createdAt(readCtx, key, value, rev); findErr == nil {
+			return created, nil
 		}
 		select {
 		case <-readCtx.Done():
-			attempt = 5
 		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+			continue
 		}
+		break
 	}
 	// Answering kine's revision would hand the client a version the object
 	// may never have had; an error leaves the create's outcome unknown to
 	// it, which is the truth (a retry finds the object there).
-	klog.InfoS("A create committed but its revision could not be read back; answering an error", "key", key, "err", getErr)
-	return 0, fmt.Errorf("create of %s committed, but its revision could not be read back: %w", key, getErr)
+	klog.InfoS("A create committed but its revision could not be found; answering an error", "key", key, "err", findErr)
+	return 0, fmt.Errorf("create of %s committed, but its revision could not be found: %w", key, findErr)
+}
+
+// maxProbes bounds how many past revisions createdAt looks at.
+const maxProbes = 64
+
+// createdAt finds the revision of the row this create wrote: the key's
+// current row if nothing changed it since (the common case), else the row
+// the key held at some revision at or below atMost, kine's answer, which is
+// never below the create's own. The PostgreSQL faults run showed why the
+// current row alone is not enough: another client deleted the object
+// right after its create, and kine's wrong answer leaked 4 times.
+func (b createdRevision) createdAt(ctx context.Context, key string, value []byte, atMost int64) (int64, error) {
+	ours := func(kv *kineserver.KeyValue) bool {
+		return kv != nil && kv.ModRevision == kv.CreateRevision && bytes.Equal(kv.Value, value)
+	}
+	_, kv, err := b.Backend.Get(ctx, key, 0, false)
+	if err != nil {
+		return 0, err
+	}
+	if ours(kv) {
+		return kv.ModRevision, nil
+	}
+	for rev := atMost; rev > 0 && rev > atMost-maxProbes; rev-- {
+		_, kv, err := b.Backend.Get(ctx, key, rev, false)
+		if err != nil {
+			return 0, err
+		}
+		if ours(kv) {
+			return kv.ModRevision, nil
+		}
+	}
+	return 0, fmt.Errorf("no row of %s with the value written in the %d revisions up to %d", key, maxProbes, atMost)
 }

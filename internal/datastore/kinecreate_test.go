@@ -80,3 +80,48 @@ func TestCreateAfterDeleteAnswersTheObjectsRevision(t *testing.T) {
 		t.Errorf("%d of 40 re-creates answered a revision the object does not have", wrong["fixed"])
 	}
 }
+
+// deletedAtOnce is kine with another client that deletes each object the
+// moment it is created, before the create's answer is read back.
+type deletedAtOnce struct {
+	kineserver.Backend
+	created []int64 // the revision each deleted object had
+}
+
+func (d *deletedAtOnce) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+	rev, err := d.Backend.Create(ctx, key, value, lease)
+	if err != nil {
+		return rev, err
+	}
+	_, kv, err := d.Backend.Get(ctx, key, 0, false)
+	if err != nil || kv == nil {
+		return 0, fmt.Errorf("get: %v %v", kv, err)
+	}
+	if _, _, deleted, err := d.Backend.Delete(ctx, key, kv.ModRevision); err != nil || !deleted {
+		return 0, fmt.Errorf("delete: %v %v", deleted, err)
+	}
+	d.created = append(d.created, kv.ModRevision)
+	return rev, nil
+}
+
+// An object deleted by someone else before its create's answer was read
+// back: the answer is still the revision it had (found in the key's past).
+func TestCreateAnswersTheRevisionOfAnObjectDeletedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	racer := &deletedAtOnce{Backend: sqliteBackend(t)}
+	backend := createdRevision{Backend: racer}
+	key := "/registry/configmaps/ns/racy"
+	for i := range 10 {
+		// Other keys move the store's revision, as on a busy cluster.
+		if _, err := racer.Backend.Create(ctx, fmt.Sprintf("/registry/configmaps/other/%d", i), []byte("x"), 0); err != nil {
+			t.Fatal(err)
+		}
+		rev, err := backend.Create(ctx, key, []byte(fmt.Sprintf("v%d", i)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := racer.created[i]; rev != want {
+			t.Errorf("create %d answered revision %d; the object had %d", i, rev, want)
+		}
+	}
+}
