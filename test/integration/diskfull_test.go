@@ -29,6 +29,13 @@ func TestDatastoreDiskFullFailsClearlyAndRecovers(t *testing.T) {
 	server.MustKubectl("create", "namespace", "full")
 	server.MustKubectl("-n", "full", "create", "configmap", "before", "--from-literal=k=v")
 
+	// The token asked for on the full disk below is the namespace's
+	// default service account's, which the cluster creates shortly after
+	// the namespace.
+	harness.Poll(t, time.Minute, "the default service account of namespace full", func(ctx context.Context) (bool, error) {
+		_, err := server.Client().CoreV1().ServiceAccounts("full").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
 	filler := filepath.Join(server.DataDir, "filler")
 	harness.FillDisk(t, filler)
 	// Without the guard SQLite first reuses the space its WAL file already
