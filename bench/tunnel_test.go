@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,33 +96,11 @@ spec:
 // portForwardMBps fetches the pod's 64 MiB file through kubectl
 // port-forward and returns MB/s.
 func portForwardMBps(t *testing.T, s *harness.Node) float64 {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := listener.Addr().(*net.TCPAddr).Port
-	listener.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var log bytes.Buffer
-	cmd := exec.CommandContext(ctx, harness.Kubectl, "--kubeconfig", s.AdminKubeconfig(), "port-forward", "pod/bench", fmt.Sprintf("%d:8080", port))
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = cmd.Wait() }()
-	url := fmt.Sprintf("http://127.0.0.1:%d/big", port)
-	harness.Poll(t, 30*time.Second, "port-forward up", func(context.Context) (bool, error) {
-		resp, err := http.Head(url)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil, nil
-	})
+	url := s.PortForward("pod/bench", 8080) + "/big"
 	began := time.Now()
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatalf("GET through port-forward: %v (%s)", err, log.String())
+		t.Fatalf("GET through port-forward: %v", err)
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()

@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os/exec"
 	"testing"
 	"time"
@@ -62,4 +65,36 @@ func (s *Server) Apply(manifest string) {
 	if out, err := s.KubectlStdin(manifest, "apply", "-f", "-"); err != nil {
 		s.t.Fatalf("apply: %v\n%s", err, out)
 	}
+}
+
+// PortForward runs `kubectl port-forward target <free local port>:port`
+// until the test ends and returns the local base URL once an HTTP request
+// through it gets an answer.
+func (s *Server) PortForward(target string, port int) string {
+	s.t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	local := listener.Addr().(*net.TCPAddr).Port
+	listener.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, Kubectl, "--kubeconfig", s.AdminKubeconfig(), "port-forward", target, fmt.Sprintf("%d:%d", local, port))
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	base := fmt.Sprintf("http://127.0.0.1:%d", local)
+	Poll(s.t, 30*time.Second, "an answer through kubectl port-forward to "+target, func(context.Context) (bool, error) {
+		resp, err := http.Get(base + "/")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return true, nil
+	})
+	return base
 }
