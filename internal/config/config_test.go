@@ -336,10 +336,10 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 		},
 		{
 			name:     "unknown flannel backend",
-			raw:      doc("spec:", "  network:", "    flannel:", "      backend: wireguard"),
+			raw:      doc("spec:", "  network:", "    flannel:", "      backend: ipsec"),
 			path:     "spec.network.flannel.backend",
 			line:     4,
-			contains: `must be one of vxlan, host-gw, got "wireguard"`,
+			contains: `must be one of vxlan, host-gw, wireguard, wireguard-native, got "ipsec"`,
 		},
 		{
 			name:     "unknown egress selector mode",

@@ -209,16 +209,28 @@ var NetworkProviders = []string{ProviderFlannel, ProviderNone}
 const (
 	FlannelVXLAN  = "vxlan"
 	FlannelHostGW = "host-gw"
+	// FlannelWireGuard encrypts pod traffic between nodes and needs only
+	// one side of each pair reachable (a node behind NAT keeps its path
+	// open). k3s spells it wireguard-native; both are accepted.
+	FlannelWireGuard       = "wireguard"
+	FlannelWireGuardNative = "wireguard-native"
 )
 
 // FlannelBackends are the allowed values of spec.network.flannel.backend.
-var FlannelBackends = []string{FlannelVXLAN, FlannelHostGW}
+var FlannelBackends = []string{FlannelVXLAN, FlannelHostGW, FlannelWireGuard, FlannelWireGuardNative}
 
 // FlannelSpec configures the embedded flannel.
 type FlannelSpec struct {
-	// Backend is vxlan (default; works across any IP network) or host-gw
-	// (plain routes; every node on one L2 segment).
+	// Backend is vxlan (default; works across any IP network), host-gw
+	// (plain routes; every node on one L2 segment) or wireguard
+	// (encrypted; works through NAT as long as one side of each pair of
+	// nodes can be reached).
 	Backend string `json:"backend"`
+}
+
+// WireGuard reports whether the backend is WireGuard, in either spelling.
+func (f FlannelSpec) WireGuard() bool {
+	return f.Backend == FlannelWireGuard || f.Backend == FlannelWireGuardNative
 }
 
 // Kube-proxy modes (spec.network.kubeProxy.mode).

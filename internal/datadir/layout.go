@@ -150,6 +150,10 @@ func (l Layout) FlannelNetConf() string    { return l.path("agent", "etc", "flan
 func (l Layout) CNIConfDir() string        { return l.path("agent", "etc", "cni", "net.d") }
 func (l Layout) CNIIPAMDir() string        { return l.path("cni", "networks") }
 
+// WireGuardKey is the node's WireGuard private key (flannel's format), kept
+// across restarts so peers need not learn a new one.
+func (l Layout) WireGuardKey() string { return l.path("agent", "etc", "flannel", "wireguard.key") }
+
 // Node state.
 
 // BinRoot holds the executables unpacked from the binary, one directory per

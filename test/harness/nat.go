@@ -5,7 +5,10 @@ import (
 	"os"
 	"os/exec"
 
+	"testing"
+
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -54,22 +57,100 @@ func (c *Cluster) AddWorkerBehindNAT() *Node {
 	if err := masquerade(router, "lan"); err != nil {
 		c.t.Fatal(err)
 	}
+	if err := countTunnels(router); err != nil {
+		c.t.Fatal(err)
+	}
+	worker.Router = router
 	return worker
+}
+
+// Pod traffic between nodes, by the UDP port it is sent to.
+const (
+	WireGuardPort = 51820
+	VXLANPort     = 8472
+)
+
+// countTunnels counts, in the router's forward path, the UDP packets sent
+// to WireGuard's and VXLAN's ports, so a test sees which one carried pod
+// traffic on the wire.
+func countTunnels(ns string) error {
+	conn, done, err := nftablesIn(ns)
+	if err != nil {
+		return err
+	}
+	defer done()
+	table := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "count"})
+	accept := nftables.ChainPolicyAccept
+	chain := conn.AddChain(&nftables.Chain{
+		Name: "forward", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept,
+	})
+	for _, port := range []uint16{WireGuardPort, VXLANPort} {
+		conn.AddRule(&nftables.Rule{Table: table, Chain: chain, UserData: []byte(fmt.Sprint(port)), Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+			&expr.Counter{},
+		}})
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("counters in %s: %w", ns, err)
+	}
+	return nil
+}
+
+// RouterPackets is how many UDP packets to port the NAT router in front of
+// worker has forwarded (either way).
+func RouterPackets(t testing.TB, worker *Node, port uint16) uint64 {
+	t.Helper()
+	conn, done, err := nftablesIn(worker.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	table := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: "count"}
+	rules, err := conn.GetRules(table, &nftables.Chain{Name: "forward", Table: table})
+	if err != nil {
+		t.Fatalf("read counters in %s: %v", worker.Router, err)
+	}
+	for _, rule := range rules {
+		if string(rule.UserData) != fmt.Sprint(port) {
+			continue
+		}
+		for _, e := range rule.Exprs {
+			if counter, ok := e.(*expr.Counter); ok {
+				return counter.Packets
+			}
+		}
+	}
+	t.Fatalf("no counter for UDP port %d in %s", port, worker.Router)
+	return 0
+}
+
+// nftablesIn opens an nftables connection in namespace ns; done closes it.
+func nftablesIn(ns string) (*nftables.Conn, func(), error) {
+	handle, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(int(handle.Fd())))
+	if err != nil {
+		handle.Close()
+		return nil, nil, fmt.Errorf("nftables in %s: %w", ns, err)
+	}
+	return conn, func() { conn.CloseLasting(); handle.Close() }, nil
 }
 
 // masquerade makes the router in namespace ns rewrite the source of what
 // leaves by out to its own address (nftables; the machine may have no nft
 // or iptables command).
 func masquerade(ns, out string) error {
-	handle, err := os.Open("/run/netns/" + ns)
+	conn, done, err := nftablesIn(ns)
 	if err != nil {
 		return err
 	}
-	defer handle.Close()
-	conn, err := nftables.New(nftables.WithNetNSFd(int(handle.Fd())))
-	if err != nil {
-		return fmt.Errorf("nftables in %s: %w", ns, err)
-	}
+	defer done()
 	table := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "nat"})
 	chain := conn.AddChain(&nftables.Chain{
 		Name: "postrouting", Table: table, Type: nftables.ChainTypeNAT,

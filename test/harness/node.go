@@ -85,6 +85,8 @@ type Node struct {
 	// machines have: the API server's identity lease is named after it.
 	UTSNS      string
 	CgroupRoot string
+	// Router is the NAT router's namespace in front of a node behind NAT.
+	Router string
 
 	network *Network
 	nsDir   string

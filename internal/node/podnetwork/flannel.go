@@ -67,10 +67,14 @@ func (f *Flannel) Init(context.Context) error {
 	if ip := net.ParseIP(f.NodeIP); ip == nil || ip.To4() == nil {
 		return fmt.Errorf("the pod network (flannel) needs an IPv4 node IP, got %q: pass an IPv4 --node-ip (or spec.api.address on a server)", f.NodeIP)
 	}
+	backendConf := map[string]any{"Type": f.Backend}
+	if f.wireGuard() {
+		backendConf = map[string]any{"Type": config.FlannelWireGuard, "PersistentKeepaliveInterval": wireGuardKeepalive}
+	}
 	netConf, err := json.Marshal(map[string]any{
 		"Network":    f.ClusterCIDR,
 		"EnableIPv4": true,
-		"Backend":    map[string]string{"Type": f.Backend},
+		"Backend":    backendConf,
 	})
 	if err != nil {
 		return err
@@ -112,7 +116,15 @@ func (f *Flannel) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	be, err := backend.NewManager(ctx, subnets, external).GetBackend(netConf.BackendType)
+	manager := backend.NewManager(ctx, subnets, external)
+	var be backend.Backend
+	if f.wireGuard() {
+		var implementation string
+		be, implementation, err = wireGuardBackend(manager, subnets, external, f.Layout.WireGuardKey())
+		klog.InfoS("WireGuard for pod traffic between nodes", "implementation", implementation)
+	} else {
+		be, err = manager.GetBackend(netConf.BackendType)
+	}
 	if err != nil {
 		return fmt.Errorf("flannel backend %s: %w", netConf.BackendType, err)
 	}
@@ -120,7 +132,9 @@ func (f *Flannel) run(ctx context.Context) error {
 	var network backend.Network
 	// The lease reads the Node from the subnet manager's informer, which
 	// may not have seen the pod CIDR yet; that one error is worth a retry.
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	// The backend keeps ctx for the network's life (WireGuard closes its
+	// device when it ends), so it gets run's, not the poll's.
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		network, err = be.RegisterNetwork(ctx, &wg, netConf)
 		if err != nil && strings.Contains(err.Error(), "pod cidr not assigned") {
 			return false, nil
@@ -170,6 +184,8 @@ func (f *Flannel) Up(ctx context.Context) error {
 }
 
 func (f *Flannel) Stop() error { return f.Task.Stop(5 * time.Second) }
+
+func (f *Flannel) wireGuard() bool { return config.FlannelSpec{Backend: f.Backend}.WireGuard() }
 
 // MTU is the pod network's MTU, known once Ready.
 func (f *Flannel) MTU() int { return f.mtu }
