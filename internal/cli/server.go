@@ -23,6 +23,7 @@ func newServerCommand(g *globals) *cobra.Command {
 		apiAddress   string
 		apiPort      int
 		enableWorker bool
+		nodeIPs      []string
 		disable      []string
 		token        string
 		tokenFile    string
@@ -51,6 +52,7 @@ surviving server; it becomes a one-member cluster keeping all its data and
 exits. Start it again without the flag; the other servers then join anew
 (` + "`monokube reset`" + ` on them, then server --token).`,
 		Example: `  sudo monokube server --enable-worker        # single-node cluster
+  sudo monokube server --enable-worker --node-ip 192.168.1.5 --node-ip 2001:db8::5   # dual-stack
   monokube server --data-dir /tmp/mk --config ./monokube.yaml --api-port 7443
   sudo monokube server --config /etc/monokube/ha.yaml --token-file /etc/monokube/controller-token
   sudo monokube server --cluster-reset         # then start again without the flag
@@ -84,6 +86,9 @@ exits. Start it again without the flag; the other servers then join anew
 				}
 				return invalid
 			}
+			if err := checkNodeIPs(nodeIPs); err != nil {
+				return err
+			}
 			joinToken, err := readToken(optional(token), tokenFile)
 			if err != nil {
 				return err
@@ -94,7 +99,7 @@ exits. Start it again without the flag; the other servers then join anew
 			if restorePath != "" && !clusterReset {
 				return errors.New("--restore-path goes with --cluster-reset (to restore into a new data dir, use `monokube restore`)")
 			}
-			srv := &server.Server{Config: cfg, Layout: g.layout, ConfigPath: configPath, EnableWorker: enableWorker, Token: joinToken,
+			srv := &server.Server{Config: cfg, Layout: g.layout, ConfigPath: configPath, EnableWorker: enableWorker, NodeIPs: nodeIPs, Token: joinToken,
 				ClusterReset: clusterReset, RestorePath: restorePath, OnReady: memory.Settled}
 			return runResident(func(ctx context.Context) error {
 				return srv.Run(ctx)
@@ -105,6 +110,7 @@ exits. Start it again without the flag; the other servers then join anew
 	cmd.Flags().StringVar(&apiAddress, "api-address", "", "address the API server listens on and advertises (overrides spec.api.address)")
 	cmd.Flags().IntVar(&apiPort, "api-port", config.DefaultAPIPort, "API server port (overrides spec.api.port)")
 	cmd.Flags().BoolVar(&enableWorker, "enable-worker", false, "also run this machine as a node: containerd, kubelet, kube-proxy, CNI")
+	cmd.Flags().StringSliceVar(&nodeIPs, "node-ip", nil, "with --enable-worker: address of this node; twice (or IPv4,IPv6) on a dual-stack cluster (default: the API server's advertised address, and its other family's on the same interface)")
 	cmd.Flags().StringSliceVar(&disable, "disable", nil,
 		"add-ons to turn off, comma-separated: "+strings.Join(config.AddonNames, ", ")+" (as spec.addons.<name>.enabled: false)")
 	cmd.Flags().StringVar(&egressMode, "egress-selector-mode", config.EgressPod,

@@ -19,7 +19,7 @@ import (
 func newWorkerCommand(g *globals) *cobra.Command {
 	var (
 		tokenFile string
-		nodeIP    string
+		nodeIPs   []string
 		flags     nodeFlags
 	)
 	cmd := &cobra.Command{
@@ -52,18 +52,29 @@ stops the worker at once with the reason.`,
 			if err != nil {
 				return err
 			}
-			if nodeIP != "" && net.ParseIP(nodeIP) == nil {
-				return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
+			if err := checkNodeIPs(nodeIPs); err != nil {
+				return err
 			}
 			return runResident(func(ctx context.Context) error {
-				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIP: nodeIP, OnReady: memory.Settled}).Run(ctx)
+				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIPs: nodeIPs, OnReady: memory.Settled}).Run(ctx)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "read the join token from this file")
-	cmd.Flags().StringVar(&nodeIP, "node-ip", "", "address of this node (default: the one it reaches the server from)")
+	cmd.Flags().StringSliceVar(&nodeIPs, "node-ip", nil, "address of this node; twice (or IPv4,IPv6) on a dual-stack cluster (default: the one it reaches the server from, and its other family's on the same interface)")
 	flags.add(cmd, "")
 	return cmd
+}
+
+// checkNodeIPs refuses a --node-ip that is not an address; the families
+// are checked against the cluster's once it is known.
+func checkNodeIPs(ips []string) error {
+	for _, ip := range ips {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("--node-ip %q is not an IP address", ip)
+		}
+	}
+	return nil
 }
 
 // readToken takes the token from the argument or --token-file; none is

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // Task runs one long-lived function (typically an upstream component's Run)
@@ -26,6 +29,8 @@ func (t *Task) Go(ctx context.Context, run func(ctx context.Context) error) {
 		defer close(t.done)
 		defer func() {
 			if r := recover(); r != nil {
+				// The stack is what tells where; the error alone does not.
+				klog.ErrorS(nil, "Panic in a component's task", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				t.err = fmt.Errorf("panic: %v", r)
 			}
 		}()

@@ -54,6 +54,13 @@ func Parse(raw []byte) (*ClusterConfig, error) {
 			return nil, fmt.Errorf("decode: %w", err)
 		}
 	}
+	// The DNS Service's default address follows the service range (an
+	// IPv6-only cluster gets an IPv6 one).
+	if _, written := lines["spec.network.clusterDNS"]; !written {
+		if dns, ok := defaultClusterDNS(cfg.Spec.Network.ServiceCIDR); ok {
+			cfg.Spec.Network.ClusterDNS = dns
+		}
+	}
 	if invalid := Validate(cfg, lines); invalid != nil {
 		problems = append(problems, invalid.Fields...)
 	}

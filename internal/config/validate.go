@@ -24,6 +24,7 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.api(&cfg.Spec.API)
 	v.storage(&cfg.Spec.Storage)
 	v.network(&cfg.Spec.Network)
+	v.apiFamily(&cfg.Spec.API, &cfg.Spec.Network)
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
 	v.pki(&cfg.Spec.PKI)
 	v.worker(&cfg.Spec.Worker)
@@ -76,20 +77,11 @@ func (v *validator) api(api *APISpec) {
 }
 
 func (v *validator) network(network *NetworkSpec) {
-	pods := v.cidr("spec.network.podCIDR", network.PodCIDR)
-	services := v.cidr("spec.network.serviceCIDR", network.ServiceCIDR)
-	if pods.IsValid() && services.IsValid() && pods.Overlaps(services) {
-		// Name the range the user wrote: with only podCIDR in the file, the
-		// service range is the default and has no line to point at.
-		if _, written := v.lines["spec.network.serviceCIDR"]; !written && v.lines["spec.network.podCIDR"] > 0 {
-			v.add("spec.network.podCIDR", "%s overlaps spec.network.serviceCIDR %s (the default)", pods, services)
-		} else {
-			v.add("spec.network.serviceCIDR", "%s overlaps spec.network.podCIDR %s", services, pods)
-		}
-	}
-	if services.IsValid() && services.Addr().Is4() && services.Bits() < 12 {
-		v.add("spec.network.serviceCIDR", "%s is too large: the API server allows at most a /12 for IPv4", services)
-	}
+	pods := v.ranges("spec.network.podCIDR", network.PodCIDR)
+	services := v.ranges("spec.network.serviceCIDR", network.ServiceCIDR)
+	v.overlapping(pods, services)
+	v.sameFamilies(pods, services)
+	v.rangeSizes(pods, services)
 	if errs := validation.IsDNS1123Subdomain(network.ClusterDomain); len(errs) > 0 {
 		v.add("spec.network.clusterDomain", "must be a DNS domain like cluster.local: %s", strings.Join(errs, "; "))
 	}
@@ -97,8 +89,23 @@ func (v *validator) network(network *NetworkSpec) {
 	switch {
 	case err != nil:
 		v.add("spec.network.clusterDNS", "must be an IP address, got %q", network.ClusterDNS)
-	case services.IsValid() && !services.Contains(dns):
-		v.add("spec.network.clusterDNS", "%s is outside spec.network.serviceCIDR %s", dns, services)
+	case len(services) > 0 && !slices.ContainsFunc(services, func(s netip.Prefix) bool { return s.Contains(dns) }):
+		v.add("spec.network.clusterDNS", "%s is outside spec.network.serviceCIDR %s", dns, describe(services))
+	}
+}
+
+// apiFamily insists that an API address given is of the primary service
+// family: the API server advertises itself in the "kubernetes" Service.
+func (v *validator) apiFamily(api *APISpec, network *NetworkSpec) {
+	addr, err := netip.ParseAddr(api.Address)
+	services := CIDRs(network.ServiceCIDR)
+	if err != nil || len(services) == 0 {
+		return
+	}
+	primary, err := netip.ParsePrefix(services[0])
+	if err == nil && family(addr) != family(primary.Addr()) {
+		v.add("spec.api.address", "%s is %s but the first range of spec.network.serviceCIDR (%s) is %s: the API server advertises itself in that family",
+			addr, family(addr), primary, family(primary.Addr()))
 	}
 }
 

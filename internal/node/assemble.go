@@ -28,7 +28,9 @@ const PauseImage = "monokube.io/pause:3.10"
 type Setup struct {
 	Layout   datadir.Layout
 	Identity Identity
-	NodeIP   string
+	// NodeIPs are the node's addresses, one per cluster family, primary
+	// first (Addresses).
+	NodeIPs []string
 
 	// Credentials. Empty ServingCert/ServingKey: the kubelet bootstraps and
 	// rotates its certificates through the cluster (a worker).
@@ -130,7 +132,7 @@ func Components(s Setup) (Parts, error) {
 		}
 	}
 	network := podnetwork.Components(podnetwork.Node{
-		Layout: s.Layout, Name: id.Name, IP: s.NodeIP, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
+		Layout: s.Layout, Name: id.Name, IPs: s.NodeIPs, Kubeconfig: s.KubeletKubeconfig, Client: nodeClient,
 	}, s.Network)
 	var components []component.Component
 	if mode := s.Network.EgressSelectorMode; s.TunnelServers != nil && mode != config.EgressDisabled && mode != "" {
@@ -143,13 +145,13 @@ func Components(s Setup) (Parts, error) {
 	components = append(components,
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
-			Identity: id, NodeIP: s.NodeIP, Cgroups: cgroupMode, SystemdCgroups: systemd,
+			Identity: id, NodeIP: joinIPs(s.NodeIPs), Cgroups: cgroupMode, SystemdCgroups: systemd,
 			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: startAfter,
 		},
 	)
 	if s.Network.KubeProxy.Mode != config.ProxyDisabled {
 		components = append(components, &KubeProxy{
-			Layout: s.Layout, Kubeconfig: s.KubeProxyKubeconfig, NodeName: id.Name, NodeIP: s.NodeIP, Mode: s.Network.KubeProxy.Mode,
+			Layout: s.Layout, Kubeconfig: s.KubeProxyKubeconfig, NodeName: id.Name, NodeIP: s.NodeIPs[0], Mode: s.Network.KubeProxy.Mode,
 			PodCIDR: s.Network.PodCIDR, Client: nodeClient,
 		})
 	}
@@ -164,7 +166,7 @@ func Components(s Setup) (Parts, error) {
 		storagePath = s.Layout.StorageDir()
 	}
 	components = append(components, &StoragePath{Client: nodeClient, NodeName: id.Name, Path: storagePath})
-	klog.InfoS("Node runtime configured", "node", id.Name, "nodeIP", s.NodeIP, "cgroups", cgroupMode.String(),
+	klog.InfoS("Node runtime configured", "node", id.Name, "nodeIPs", s.NodeIPs, "cgroups", cgroupMode.String(),
 		"cgroupRoot", id.CgroupRoot, "systemdCgroups", systemd, "kubeProxy", s.Network.KubeProxy.Mode,
 		"network", s.Network.Provider, "bin", binDir)
 	return Parts{Runtime: runtime, Node: components}, nil

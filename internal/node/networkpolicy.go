@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/component"
+	"github.com/monokube/monokube/internal/config"
 )
 
 // defaultNodePortRange is the API server's, which monokube does not change.
@@ -33,7 +34,7 @@ const defaultNodePortRange = "30000-32767"
 type NetworkPolicy struct {
 	Client        kubernetes.Interface
 	NodeName      string
-	ServiceCIDR   string
+	ServiceCIDR   string // one range, or one per family
 	NodePortRange string // "30000-32767"
 
 	component.Task
@@ -46,7 +47,7 @@ func (n *NetworkPolicy) Name() string { return "network-policy" }
 // Init checks what the controller execs, so a missing tool stops the
 // start with its name instead of policies silently not applying.
 func (n *NetworkPolicy) Init(context.Context) error {
-	for _, tool := range []string{"ipset", "iptables-save", "iptables-restore"} {
+	for _, tool := range []string{"ipset", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("NetworkPolicy enforcement needs %s, which monokube carries, and it is not in PATH (was the binary built with `make build`?): %w", tool, err)
 		}
@@ -55,22 +56,38 @@ func (n *NetworkPolicy) Init(context.Context) error {
 }
 
 func (n *NetworkPolicy) Start(ctx context.Context) error {
-	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
-	if err != nil {
-		return fmt.Errorf("network policy: iptables: %w", err)
-	}
-	ipset, err := utils.NewIPSet(false)
-	if err != nil {
-		return fmt.Errorf("network policy: ipset: %w", err)
+	services := config.CIDRs(n.ServiceCIDR)
+	v4 := config.CIDRFor(n.ServiceCIDR, "IPv4") != ""
+	v6 := config.CIDRFor(n.ServiceCIDR, "IPv6") != ""
+	// One iptables and one ipset handler per family the cluster has.
+	tables := map[corev1.IPFamily]utils.IPTablesHandler{}
+	sets := map[corev1.IPFamily]utils.IPSetHandler{}
+	for _, fam := range []struct {
+		on       bool
+		family   corev1.IPFamily
+		protocol iptables.Protocol
+	}{{v4, corev1.IPv4Protocol, iptables.ProtocolIPv4}, {v6, corev1.IPv6Protocol, iptables.ProtocolIPv6}} {
+		if !fam.on {
+			continue
+		}
+		ipt, err := iptables.NewWithProtocol(fam.protocol)
+		if err != nil {
+			return fmt.Errorf("network policy: %s iptables: %w", fam.family, err)
+		}
+		ipset, err := utils.NewIPSet(fam.family == corev1.IPv6Protocol)
+		if err != nil {
+			return fmt.Errorf("network policy: %s ipset: %w", fam.family, err)
+		}
+		tables[fam.family], sets[fam.family] = ipt, ipset
 	}
 	cfg := options.NewKubeRouterConfig()
-	cfg.ClusterIPCIDRs = []string{n.ServiceCIDR}
-	cfg.EnableIPv4, cfg.EnableIPv6 = true, false
+	cfg.ClusterIPCIDRs = services
+	cfg.EnableIPv4, cfg.EnableIPv6 = v4, v6
 	cfg.HostnameOverride = n.NodeName
 	cfg.NodePortRange = n.NodePortRange
 	cfg.RunFirewall, cfg.RunRouter, cfg.RunServiceProxy = true, false, false
 	cfg.MetricsEnabled = false
-	ranges, err := svcip.NewValidator(svcip.Config{ClusterIPCIDRs: cfg.ClusterIPCIDRs, EnableIPv4: true})
+	ranges, err := svcip.NewValidator(svcip.Config{ClusterIPCIDRs: cfg.ClusterIPCIDRs, EnableIPv4: v4, EnableIPv6: v6})
 	if err != nil {
 		return fmt.Errorf("network policy: service range: %w", err)
 	}
@@ -79,8 +96,7 @@ func (n *NetworkPolicy) Start(ctx context.Context) error {
 	namespaces := factory.Core().V1().Namespaces().Informer()
 	policies := factory.Networking().V1().NetworkPolicies().Informer()
 	controller, err := netpol.NewNetworkPolicyController(n.Client, cfg, pods, policies, namespaces, &sync.Mutex{}, links{},
-		map[corev1.IPFamily]utils.IPTablesHandler{corev1.IPv4Protocol: ipt},
-		map[corev1.IPFamily]utils.IPSetHandler{corev1.IPv4Protocol: ipset}, ranges)
+		tables, sets, ranges)
 	if err != nil {
 		return fmt.Errorf("network policy controller: %w", err)
 	}

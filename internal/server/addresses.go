@@ -39,10 +39,19 @@ func resolveAddresses(spec config.Spec) (addresses, error) {
 		} else {
 			a.advertise = host.String()
 		}
+		// The API server advertises itself in the "kubernetes" Service,
+		// so in the primary service family (IPv6 for an IPv6-only cluster).
+		if families := spec.Network.IPFamilies(); len(families) > 0 && config.IPFamily(net.ParseIP(a.advertise)) != families[0] {
+			other, err := globalAddress(families[0])
+			if err != nil {
+				return a, err
+			}
+			a.advertise = other
+		}
 	}
 	a.localURL = "https://" + net.JoinHostPort(local, strconv.Itoa(api.Port))
 
-	serviceIP, err := config.FirstServiceIP(spec.Network.ServiceCIDR)
+	serviceIPs, err := config.FirstServiceIPs(spec.Network.ServiceCIDR)
 	if err != nil {
 		return a, err
 	}
@@ -51,7 +60,7 @@ func resolveAddresses(spec config.Spec) (addresses, error) {
 	if hostname, err := os.Hostname(); err == nil {
 		a.sanDNS = append(a.sanDNS, hostname)
 	}
-	a.sanIPs = []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback, serviceIP, net.ParseIP(a.advertise)}
+	a.sanIPs = append([]net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback, net.ParseIP(a.advertise)}, serviceIPs...)
 	if api.Address == "" {
 		// Listening everywhere: any of this machine's addresses may be used.
 		hostIPs, err := interfaceIPs()
@@ -82,4 +91,19 @@ func interfaceIPs() ([]net.IP, error) {
 		}
 	}
 	return ips, nil
+}
+
+// globalAddress is this machine's first global address of the family, for
+// an API server that must advertise one (spec.api.address names one).
+func globalAddress(fam string) (string, error) {
+	ips, err := interfaceIPs()
+	if err != nil {
+		return "", err
+	}
+	for _, ip := range ips {
+		if config.IPFamily(ip) == fam {
+			return ip.String(), nil
+		}
+	}
+	return "", fmt.Errorf("the cluster's first service range is %s but this machine has no global %s address to advertise the API server on: set spec.api.address", fam, fam)
 }

@@ -43,6 +43,9 @@ type Server struct {
 	Config       *config.ClusterConfig
 	Layout       datadir.Layout
 	EnableWorker bool
+	// NodeIPs (--node-ip) are the server's node's addresses; none: the
+	// address the API server advertises (and its other family's beside it).
+	NodeIPs []string
 	// ConfigPath is the config file, copied into backups.
 	ConfigPath string
 	// Token is a controller join token: this server joins a running

@@ -19,15 +19,27 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 	if err != nil {
 		return node.Parts{}, err
 	}
-	// The node is known to the cluster by the address the API server advertises.
-	nodeIP := addrs.advertise
+	// The node is known to the cluster by the address the API server
+	// advertises, unless --node-ip says otherwise.
+	given := s.NodeIPs
+	if len(given) == 0 {
+		given = []string{addrs.advertise}
+	}
+	nodeIPs, err := node.Addresses(spec.Network, given)
+	if err != nil {
+		return node.Parts{}, err
+	}
+	var certIPs []net.IP
+	for _, ip := range nodeIPs {
+		certIPs = append(certIPs, net.ParseIP(ip))
+	}
 	nodeRequest := pki.NodeRequest{
 		Dir:              s.Layout.AgentPKIDir(),
 		CAFiles:          clusterPKI,
 		ClusterName:      s.Config.Metadata.Name,
 		ServerURL:        addrs.localURL,
 		NodeName:         identity.Name,
-		NodeIPs:          []net.IP{net.ParseIP(nodeIP)},
+		NodeIPs:          certIPs,
 		Validity:         spec.PKI.Validity(),
 		RenewPercentLeft: spec.PKI.RenewPercentLeft,
 	}
@@ -38,7 +50,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 	parts, err := node.Components(node.Setup{
 		Layout:              s.Layout,
 		Identity:            identity,
-		NodeIP:              nodeIP,
+		NodeIPs:             nodeIPs,
 		KubeletKubeconfig:   nodePKI.Kubeconfig(pki.KubeletClient),
 		KubeProxyKubeconfig: nodePKI.Kubeconfig(pki.KubeProxy),
 		CAFile:              nodePKI.Path("ca.crt"),

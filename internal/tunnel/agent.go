@@ -38,7 +38,7 @@ type Agent struct {
 	ServiceCIDR string
 
 	podCIDRs podCIDRs
-	services netip.Prefix
+	services []netip.Prefix
 	stop     context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -49,11 +49,11 @@ func (a *Agent) Name() string { return "tunnel" }
 
 func (a *Agent) Init(context.Context) error {
 	if a.Mode == config.EgressCluster {
-		prefix, err := netip.ParsePrefix(a.ServiceCIDR)
+		services, err := config.Prefixes(a.ServiceCIDR)
 		if err != nil {
-			return fmt.Errorf("service CIDR %q: %w", a.ServiceCIDR, err)
+			return fmt.Errorf("service CIDR: %w", err)
 		}
-		a.services = prefix.Masked()
+		a.services = services
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func (a *Agent) allowed(proto, address string) bool {
 	case a.podCIDRs.contain(ip):
 		return true
 	}
-	return a.Mode == config.EgressCluster && a.services.Contains(ip)
+	return a.Mode == config.EgressCluster && config.InPrefixes(a.services, ip)
 }
 
 func ownAddress(ip netip.Addr) bool {

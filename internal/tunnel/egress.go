@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,7 +42,7 @@ type Egress struct {
 	ServiceCIDR string
 
 	routes   *routes
-	services *net.IPNet
+	services []netip.Prefix
 	listener net.Listener
 	server   *http.Server
 	stop     context.CancelFunc
@@ -55,11 +56,11 @@ func (e *Egress) Name() string { return "egress" }
 func (e *Egress) Init(context.Context) error {
 	e.routes = newRoutes()
 	if e.Mode == config.EgressCluster {
-		_, cidr, err := net.ParseCIDR(e.ServiceCIDR)
+		services, err := config.Prefixes(e.ServiceCIDR)
 		if err != nil {
-			return fmt.Errorf("service CIDR %q: %w", e.ServiceCIDR, err)
+			return fmt.Errorf("service CIDR: %w", err)
 		}
-		e.services = cidr
+		e.services = services
 	}
 	if err := os.MkdirAll(filepath.Dir(e.Socket), 0o700); err != nil {
 		return fmt.Errorf("egress socket dir: %w", err)
@@ -189,7 +190,7 @@ func (e *Egress) dial(ctx context.Context, address string) (net.Conn, string, er
 				return conn, "node " + node, err
 			}
 		}
-		if e.services != nil && e.services.Contains(ip) {
+		if addr, ok := netip.AddrFromSlice(ip); ok && config.InPrefixes(e.services, addr) {
 			if d := e.Tunnels.any(); d != nil {
 				conn, err := d(ctx, "tcp", address)
 				return conn, "any node", err

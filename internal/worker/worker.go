@@ -36,7 +36,7 @@ type Worker struct {
 	// Token is the printed join token; empty on restarts.
 	Token    string
 	Identity node.Identity
-	NodeIP   string // empty: the address this machine reaches the server from
+	NodeIPs  []string // empty: the address this machine reaches the server from
 }
 
 // Run joins (when needed), starts the node and blocks until ctx ends or a
@@ -98,16 +98,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nodeIP := w.NodeIP
-	if nodeIP == "" {
-		if nodeIP, err = sourceAddress("https://" + lb.Servers()[0]); err != nil {
+	given := w.NodeIPs
+	if len(given) == 0 {
+		source, err := sourceAddress("https://" + lb.Servers()[0])
+		if err != nil {
 			return err
 		}
+		given = []string{source}
+	}
+	nodeIPs, err := node.Addresses(settings.Network, given)
+	if err != nil {
+		return err
 	}
 	parts, err := node.Components(node.Setup{
 		Layout:              w.Layout,
 		Identity:            w.Identity,
-		NodeIP:              nodeIP,
+		NodeIPs:             nodeIPs,
 		KubeletKubeconfig:   creds.KubeletKubeconfig,
 		KubeProxyKubeconfig: creds.KubeProxyKubeconfig,
 		CAFile:              creds.CAFile,

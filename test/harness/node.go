@@ -24,8 +24,11 @@ import (
 type Network struct {
 	ID     string // short random id, part of every name
 	Subnet string // "10.250.N" (a /24)
-	bridge string // the bridge's network namespace
-	hostIf string
+	// Subnet6 is the IPv6 prefix ("fdXX:XXXX:" + ":host", a /64) once a
+	// node asked for IPv6 (AddIPv6); empty before.
+	Subnet6 string
+	bridge  string // the bridge's network namespace
+	hostIf  string
 
 	t testing.TB
 }
@@ -87,6 +90,9 @@ type Node struct {
 	CgroupRoot string
 	// Router is the NAT router's namespace in front of a node behind NAT.
 	Router string
+	// IP6 is the node's IPv6 address, once AddIPv6 gave it one.
+	IP6   string
+	index int
 
 	network *Network
 	nsDir   string
@@ -106,6 +112,7 @@ func NewNode(t testing.TB, network *Network, index int, specExtra string) *Node 
 		Server:  NewServer(t, specExtra),
 		Name:    name,
 		IP:      fmt.Sprintf("%s.%d", network.Subnet, 10+index),
+		index:   index,
 		NetNS:   "mk" + network.ID + "n" + fmt.Sprint(index),
 		network: network,
 		nsDir:   filepath.Join("/run/mk", network.ID, name),

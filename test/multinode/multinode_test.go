@@ -423,8 +423,7 @@ func checkPodToPod(t *testing.T, c *harness.Cluster, pods map[string]corev1.Pod)
 				continue
 			}
 			target := pods[to.Name]
-			out, err := c.Server.Kubectl("exec", pods[from.Name].Name, "--", "sh", "-c",
-				fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 %s 8080`, target.Status.PodIP))
+			out, err := podHTTP(c, pods[from.Name], target.Status.PodIP, 8080)
 			if err != nil || !strings.Contains(out, target.Name) {
 				t.Errorf("pod on %s → pod on %s (%s): %v\n%s", from.Name, to.Name, target.Status.PodIP, err, out)
 			}

@@ -2,7 +2,6 @@ package multinode
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -45,8 +44,7 @@ spec:
 		t.Fatal(err)
 	}
 	harness.Poll(t, time.Minute, "ClusterIP from the pod behind NAT", func(context.Context) (bool, error) {
-		out, err := c.Server.Kubectl("exec", pods[worker.Name].Name, "--", "sh", "-c",
-			fmt.Sprintf(`printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 %s 80`, svc.Spec.ClusterIP))
+		out, err := podHTTP(c, pods[worker.Name], svc.Spec.ClusterIP, 80)
 		return err == nil && strings.Contains(out, target.Name), nil
 	})
 

@@ -8,6 +8,7 @@ package servicelb
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -67,21 +68,35 @@ func ready(node *corev1.Node) bool {
 	return false
 }
 
-// nodeAddress is what clients reach a node by: its external IP when it
-// has one, else its internal IP.
-func nodeAddress(node *corev1.Node) string {
-	var internal string
-	for _, addr := range node.Status.Addresses {
-		switch addr.Type {
-		case corev1.NodeExternalIP:
-			return addr.Address
-		case corev1.NodeInternalIP:
-			if internal == "" {
+// nodeAddresses are what clients reach a node by, one per family of the
+// Service (its external IP of the family when it has one, else its
+// internal IP), so a dual-stack Service gets an ingress of each family.
+func nodeAddresses(node *corev1.Node, families []corev1.IPFamily) []string {
+	if len(families) == 0 {
+		families = []corev1.IPFamily{corev1.IPv4Protocol}
+	}
+	var out []string
+	for _, fam := range families {
+		var external, internal string
+		for _, addr := range node.Status.Addresses {
+			ip := net.ParseIP(addr.Address)
+			if ip == nil || (ip.To4() != nil) != (fam == corev1.IPv4Protocol) {
+				continue
+			}
+			switch {
+			case addr.Type == corev1.NodeExternalIP && external == "":
+				external = addr.Address
+			case addr.Type == corev1.NodeInternalIP && internal == "":
 				internal = addr.Address
 			}
 		}
+		if external != "" {
+			out = append(out, external)
+		} else if internal != "" {
+			out = append(out, internal)
+		}
 	}
-	return internal
+	return out
 }
 
 // assign decides every handled Service's ingress. Services hold their
@@ -128,7 +143,7 @@ func assign(services []*corev1.Service, nodes []*corev1.Node, endpointNodes func
 			if local != nil && !local[node.Name] {
 				continue
 			}
-			if addr := nodeAddress(node); addr != "" {
+			for _, addr := range nodeAddresses(node, svc.Spec.IPFamilies) {
 				ingress = append(ingress, corev1.LoadBalancerIngress{IP: addr, IPMode: &vip})
 			}
 		}

@@ -65,7 +65,7 @@ func Reset(layout datadir.Layout, cgroupRoot string) error {
 	}
 	step("stop shims and containers", func() error { return killNodeProcesses(layout, cgroupRoot) })
 	step("unmount", func() error { return unmountBelow(layout.Dir, layout.Run) })
-	step("remove network devices cni0, flannel.1 and flannel-wg", removeDevices)
+	step("remove network devices cni0, flannel.1, flannel-v6.1, flannel-wg and flannel-wg-v6", removeDevices)
 	step("remove iptables rules", removeIPTablesRules)
 	step("remove nftables tables", removeNFTables)
 	step("remove cgroups", func() error { return removeNodeCgroups(mode, cgroupRoot) })
@@ -156,7 +156,7 @@ func unescapeMount(path string) string {
 // that mounted /sys, not ours.
 func removeDevices() error {
 	var errs []error
-	for _, device := range []string{"cni0", "flannel.1", "flannel-wg"} {
+	for _, device := range []string{"cni0", "flannel.1", "flannel-v6.1", "flannel-wg", "flannel-wg-v6"} {
 		link, err := netlink.LinkByName(device)
 		if errors.As(err, &netlink.LinkNotFoundError{}) {
 			continue

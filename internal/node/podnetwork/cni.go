@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +40,7 @@ type CNI struct {
 	// provider's network being up.
 	After func(context.Context) error
 
-	podCIDR string
+	podCIDRs []string
 }
 
 var _ component.Component = (*CNI)(nil)
@@ -59,39 +60,51 @@ func (c *CNI) Ready(ctx context.Context) error {
 			return err
 		}
 	}
-	podCIDR, err := waitForPodCIDR(ctx, c.Client, c.NodeName)
+	podCIDRs, err := waitForPodCIDR(ctx, c.Client, c.NodeName)
 	if err != nil {
 		return err
 	}
-	c.podCIDR = podCIDR
+	c.podCIDRs = podCIDRs
 	return c.write()
 }
 
 // waitForPodCIDR waits until the controller-manager has given the Node its
-// pod CIDR, and returns it.
-func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, nodeName string) (string, error) {
-	var podCIDR string
+// pod CIDRs (one per cluster family), and returns them.
+func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, nodeName string) ([]string, error) {
+	var podCIDRs []string
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err == nil {
-			podCIDR = node.Spec.PodCIDR
+			podCIDRs = node.Spec.PodCIDRs
 		}
-		return podCIDR != "", nil
+		return len(podCIDRs) > 0, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("waiting for node %s to get a pod CIDR: %w", nodeName, err)
+		return nil, fmt.Errorf("waiting for node %s to get a pod CIDR: %w", nodeName, err)
 	}
-	return podCIDR, nil
+	return podCIDRs, nil
 }
 
 // conflist is the CNI network config for the node's pod CIDR.
 func (c *CNI) conflist() ([]byte, error) {
+	// One range and one default route per family: a dual-stack pod gets
+	// an address of each.
+	var ranges [][]map[string]string
+	var routes []map[string]string
+	for _, cidr := range c.podCIDRs {
+		ranges = append(ranges, []map[string]string{{"subnet": cidr}})
+		dst := "0.0.0.0/0"
+		if strings.Contains(cidr, ":") {
+			dst = "::/0"
+		}
+		routes = append(routes, map[string]string{"dst": dst})
+	}
 	bridge := map[string]any{
 		"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": c.Masquerade, "ipMasqBackend": c.PortmapBackend, "hairpinMode": true,
 		"ipam": map[string]any{
 			"type":    "host-local",
-			"ranges":  [][]map[string]string{{{"subnet": c.podCIDR}}},
-			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+			"ranges":  ranges,
+			"routes":  routes,
 			"dataDir": c.Layout.CNIIPAMDir(),
 		},
 	}
@@ -127,7 +140,7 @@ func (c *CNI) write() error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write CNI config: %w", err)
 	}
-	klog.InfoS("Wrote CNI config", "podCIDR", c.podCIDR, "path", path)
+	klog.InfoS("Wrote CNI config", "podCIDRs", c.podCIDRs, "path", path)
 	return nil
 }
 

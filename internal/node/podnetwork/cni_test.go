@@ -45,7 +45,7 @@ func TestCNIConfigWithFlannel(t *testing.T) {
 	layout, _ := datadir.New("/var/lib/monokube")
 	network := config.Default().Spec.Network
 	network.KubeProxy.Mode = config.ProxyNFTables
-	parts := Components(Node{Layout: layout, Name: "n1", IP: "10.0.0.1"}, network)
+	parts := Components(Node{Layout: layout, Name: "n1", IPs: []string{"10.0.0.1"}}, network)
 	if len(parts.Provider) != 1 {
 		t.Fatalf("flannel expected as the provider, got %d components", len(parts.Provider))
 	}
@@ -54,7 +54,7 @@ func TestCNIConfigWithFlannel(t *testing.T) {
 		t.Error("the CNI config does not wait for flannel's network")
 	}
 	flannel.mtu = 1450
-	cni.podCIDR = "10.42.3.0/24"
+	cni.podCIDRs = []string{"10.42.3.0/24", "fd00:42:0:3::/64"}
 	out := parse(t, cni)
 	bridge, portmap := out.Plugins[0], out.Plugins[1]
 	switch {
@@ -62,8 +62,8 @@ func TestCNIConfigWithFlannel(t *testing.T) {
 		t.Error("with flannel the bridge must not masquerade: pods see each other's real IPs")
 	case bridge.MTU != 1450:
 		t.Errorf("bridge MTU %d, want flannel's 1450", bridge.MTU)
-	case bridge.IPAM.Ranges[0][0]["subnet"] != "10.42.3.0/24":
-		t.Errorf("subnet %v", bridge.IPAM.Ranges)
+	case len(bridge.IPAM.Ranges) != 2 || bridge.IPAM.Ranges[0][0]["subnet"] != "10.42.3.0/24" || bridge.IPAM.Ranges[1][0]["subnet"] != "fd00:42:0:3::/64":
+		t.Errorf("ranges %v, want one per family of the node's pod CIDRs", bridge.IPAM.Ranges)
 	case bridge.IPAM.DataDir != layout.CNIIPAMDir():
 		t.Errorf("IPAM state in %q, want %q", bridge.IPAM.DataDir, layout.CNIIPAMDir())
 	case bridge.IPMasqBackend != "nftables" || portmap.Backend != "nftables":
@@ -82,7 +82,7 @@ func TestCNIConfigWithoutProvider(t *testing.T) {
 		t.Fatalf("only the CNI config expected, got %d provider components", len(parts.Provider))
 	}
 	cni := parts.CNI.(*CNI)
-	cni.podCIDR = "10.42.0.0/24"
+	cni.podCIDRs = []string{"10.42.0.0/24"}
 	bridge := parse(t, cni).Plugins[0]
 	if !bridge.IPMasq || bridge.IPMasqBackend != "iptables" || bridge.MTU != 0 {
 		t.Errorf("without a provider the bridge masquerades with iptables and the interface MTU: %+v", bridge)

@@ -41,11 +41,13 @@ const resyncSeconds = 60
 // annotations, and every other node's CIDR is routed to it (VXLAN or
 // host-gw). Flannel masquerades pod traffic leaving the cluster.
 type Flannel struct {
-	Layout      datadir.Layout
-	Kubeconfig  string
-	Client      kubernetes.Interface // the node's, as Kubeconfig
-	NodeName    string
-	NodeIP      string
+	Layout     datadir.Layout
+	Kubeconfig string
+	Client     kubernetes.Interface // the node's, as Kubeconfig
+	NodeName   string
+	// NodeIPs are the node's addresses, one per family of ClusterCIDR.
+	NodeIPs []string
+	// ClusterCIDR is the pod range, or an IPv4 and an IPv6 range.
 	ClusterCIDR string
 	Backend     string
 	// Filter is "iptables" or "nftables", as kube-proxy.
@@ -62,20 +64,30 @@ func (f *Flannel) Name() string { return "flannel" }
 
 // Init writes flannel's network config, which its subnet manager reads.
 func (f *Flannel) Init(context.Context) error {
-	// Flannel runs IPv4 only here and panics deep inside on another node
-	// IP (fatal-exits.md F2).
-	if ip := net.ParseIP(f.NodeIP); ip == nil || ip.To4() == nil {
-		return fmt.Errorf("the pod network (flannel) needs an IPv4 node IP, got %q: pass an IPv4 --node-ip (or spec.api.address on a server)", f.NodeIP)
+	v4, v6 := config.CIDRFor(f.ClusterCIDR, "IPv4"), config.CIDRFor(f.ClusterCIDR, "IPv6")
+	// Flannel panics deep inside on a node without an address of a family
+	// it routes (fatal-exits.md F2).
+	for fam, cidr := range map[string]string{"IPv4": v4, "IPv6": v6} {
+		if cidr != "" && f.nodeIP(fam) == nil {
+			return fmt.Errorf("the pod network (flannel) routes %s %s but the node has no %s address (got %q): pass one with --node-ip (or spec.api.address on a server)",
+				fam, cidr, fam, strings.Join(f.NodeIPs, ","))
+		}
+	}
+	if v6 != "" && f.wireGuard() && !kernelHasWireGuard() {
+		return fmt.Errorf("the pod network routes IPv6 %s, which userspace WireGuard does not carry and this kernel has no WireGuard: use the vxlan backend", v6)
 	}
 	backendConf := map[string]any{"Type": f.Backend}
 	if f.wireGuard() {
 		backendConf = map[string]any{"Type": config.FlannelWireGuard, "PersistentKeepaliveInterval": wireGuardKeepalive}
 	}
-	netConf, err := json.Marshal(map[string]any{
-		"Network":    f.ClusterCIDR,
-		"EnableIPv4": true,
-		"Backend":    backendConf,
-	})
+	conf := map[string]any{"EnableIPv4": v4 != "", "EnableIPv6": v6 != "", "Backend": backendConf}
+	if v4 != "" {
+		conf["Network"] = v4
+	}
+	if v6 != "" {
+		conf["IPv6Network"] = v6
+	}
+	netConf, err := json.Marshal(conf)
 	if err != nil {
 		return err
 	}
@@ -83,6 +95,16 @@ func (f *Flannel) Init(context.Context) error {
 		return err
 	}
 	return os.WriteFile(f.Layout.FlannelNetConf(), netConf, 0o644)
+}
+
+// nodeIP is the node's address of the family, or nil.
+func (f *Flannel) nodeIP(fam string) net.IP {
+	for _, raw := range f.NodeIPs {
+		if ip := net.ParseIP(raw); ip != nil && config.IPFamily(ip) == fam {
+			return ip
+		}
+	}
+	return nil
 }
 
 func (f *Flannel) Start(ctx context.Context) error {
@@ -112,9 +134,16 @@ func (f *Flannel) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("flannel network netConf: %w", err)
 	}
-	external, err := externalInterface(f.NodeIP)
+	external, err := externalInterface(f.NodeIPs[0])
 	if err != nil {
 		return err
+	}
+	if v6 := f.nodeIP("IPv6"); v6 != nil {
+		external.IfaceV6Addr, external.ExtV6Addr = v6, v6
+	}
+	if f.nodeIP("IPv4") == nil {
+		// IPv6 only: flannel reads the IPv4 fields only when IPv4 is on.
+		external.IfaceAddr, external.ExtAddr = nil, nil
 	}
 	manager := backend.NewManager(ctx, subnets, external)
 	var be backend.Backend
@@ -151,14 +180,17 @@ func (f *Flannel) run(ctx context.Context) error {
 	if err := traffic.Init(ctx); err != nil {
 		return fmt.Errorf("flannel packet filter: %w", err)
 	}
-	traffic.SetupAndEnsureForwardRules(ctx, netConf.Network, ip.IP6Net{}, resyncSeconds)
+	traffic.SetupAndEnsureForwardRules(ctx, netConf.Network, netConf.IPv6Network, resyncSeconds)
+	// The "previous" IPv6 network and subnet are today's: an empty one
+	// panics in flannel's comparison (a nil big.Int).
+	lease := network.Lease()
 	if err := traffic.SetupAndEnsureMasqRules(ctx, netConf.Network, ip.IP4Net{}, ip.IP4Net{},
-		ip.IP6Net{}, ip.IP6Net{}, ip.IP6Net{}, network.Lease(), resyncSeconds, false); err != nil {
+		netConf.IPv6Network, lease.IPv6Subnet, netConf.IPv6Network, lease, resyncSeconds, false); err != nil {
 		return fmt.Errorf("flannel masquerade rules: %w", err)
 	}
 	f.mtu = network.MTU()
 	klog.InfoS("Pod network up", "provider", "flannel", "backend", netConf.BackendType,
-		"subnet", network.Lease().Subnet.String(), "mtu", f.mtu, "interface", external.IfaceName)
+		"subnet", network.Lease().Subnet.String(), "ipv6Subnet", network.Lease().IPv6Subnet.String(), "mtu", f.mtu, "interface", external.IfaceName)
 	close(f.up)
 	network.Run(ctx)
 	wg.Wait()

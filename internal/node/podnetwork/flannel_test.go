@@ -2,24 +2,60 @@ package podnetwork
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/monokube/monokube/internal/datadir"
 )
 
-func TestFlannelRefusesANodeIPItCannotUse(t *testing.T) {
+func TestFlannelRefusesANodeWithoutAnAddressOfAFamilyItRoutes(t *testing.T) {
 	layout, err := datadir.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for ip, ok := range map[string]bool{"10.0.0.5": true, "fd00::5": false, "": false} {
-		err := (&Flannel{Layout: layout, NodeIP: ip, ClusterCIDR: "10.42.0.0/16", Backend: "vxlan"}).Init(context.Background())
-		if ok && err != nil {
-			t.Errorf("node IP %q: %v", ip, err)
+	for _, tc := range []struct {
+		ips, cidr, fails string
+	}{
+		{"10.0.0.5", "10.42.0.0/16", ""},
+		{"fd00::5", "fd00:42::/56", ""},
+		{"10.0.0.5,fd00::5", "10.42.0.0/16,fd00:42::/56", ""},
+		{"fd00::5", "10.42.0.0/16", "no IPv4 address"},
+		{"10.0.0.5", "10.42.0.0/16,fd00:42::/56", "no IPv6 address"},
+		{"", "10.42.0.0/16", "no IPv4 address"},
+	} {
+		err := (&Flannel{Layout: layout, NodeIPs: strings.Split(tc.ips, ","), ClusterCIDR: tc.cidr, Backend: "vxlan"}).Init(context.Background())
+		if tc.fails == "" && err != nil {
+			t.Errorf("node IPs %q, pods %s: %v", tc.ips, tc.cidr, err)
 		}
-		if !ok && (err == nil || !strings.Contains(err.Error(), "IPv4 node IP")) {
-			t.Errorf("node IP %q: error %v, want one asking for an IPv4 node IP", ip, err)
+		if tc.fails != "" && (err == nil || !strings.Contains(err.Error(), tc.fails)) {
+			t.Errorf("node IPs %q, pods %s: error %v, want one saying %q", tc.ips, tc.cidr, err, tc.fails)
 		}
+	}
+}
+
+func TestFlannelNetConfHasEachFamily(t *testing.T) {
+	layout, err := datadir.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Flannel{Layout: layout, NodeIPs: []string{"10.0.0.5", "fd00::5"}, ClusterCIDR: "10.42.0.0/16,fd00:42::/56", Backend: "vxlan"}
+	if err := f.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(layout.FlannelNetConf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		Network, IPv6Network   string
+		EnableIPv4, EnableIPv6 bool
+	}
+	if err := json.Unmarshal(raw, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if conf.Network != "10.42.0.0/16" || conf.IPv6Network != "fd00:42::/56" || !conf.EnableIPv4 || !conf.EnableIPv6 {
+		t.Errorf("net-conf.json %s", raw)
 	}
 }

@@ -15,7 +15,8 @@ import (
 type Node struct {
 	Layout datadir.Layout
 	Name   string
-	IP     string
+	// IPs are the node's addresses, one per cluster family, primary first.
+	IPs []string
 	// Kubeconfig and Client are the node's own identity.
 	Kubeconfig string
 	Client     kubernetes.Interface
@@ -38,7 +39,7 @@ func Components(node Node, network config.NetworkSpec) Parts {
 		return Parts{CNI: cni}
 	}
 	flannel := &Flannel{
-		Layout: node.Layout, Kubeconfig: node.Kubeconfig, Client: node.Client, NodeName: node.Name, NodeIP: node.IP,
+		Layout: node.Layout, Kubeconfig: node.Kubeconfig, Client: node.Client, NodeName: node.Name, NodeIPs: node.IPs,
 		ClusterCIDR: network.PodCIDR, Backend: network.Flannel.Backend, Filter: filter,
 	}
 	cni.Masquerade, cni.MTU, cni.After = false, flannel.MTU, flannel.Up
