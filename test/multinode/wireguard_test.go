@@ -70,7 +70,7 @@ spec:
 	second.StartWorker(c.Token("--expiry=1h"))
 	c.WaitReady(second)
 	const silent = "No WireGuard handshake with a node"
-	harness.Poll(t, 4*time.Minute, "both workers behind NAT say they cannot reach each other", func(context.Context) (bool, error) {
+	harness.Poll(t, 3*time.Minute, "both workers behind NAT say they cannot reach each other", func(context.Context) (bool, error) {
 		return logLine(t, worker, silent) != "" && logLine(t, second, silent) != "", nil
 	})
 	t.Logf("%s: %s", second.Name, logLine(t, second, silent))

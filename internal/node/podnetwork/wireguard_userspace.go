@@ -175,7 +175,7 @@ type wireGuardPeer struct {
 
 // silentPeerAfter is how long a peer may go without a handshake before the
 // node says pod traffic to it does not flow.
-const silentPeerAfter = 2 * time.Minute
+const silentPeerAfter = time.Minute
 
 func (n *wireGuardNetwork) Lease() *lease.Lease { return n.lease }
 func (n *wireGuardNetwork) MTU() int            { return n.mtu }
@@ -183,7 +183,7 @@ func (n *wireGuardNetwork) MTU() int            { return n.mtu }
 func (n *wireGuardNetwork) Run(ctx context.Context) {
 	events := make(chan []lease.Event)
 	go subnet.WatchLeases(ctx, n.subnets, n.lease, events)
-	check := time.NewTicker(30 * time.Second)
+	check := time.NewTicker(15 * time.Second)
 	defer check.Stop()
 	for {
 		select {
