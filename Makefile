@@ -31,6 +31,8 @@ ZSTD_LEVEL ?= 19
 COREDNS_IMAGE := monokube.io/coredns:1.15.0
 VOLUME_HELPER_IMAGE := monokube.io/volume-helper:1
 METRICS_SERVER_IMAGE := monokube.io/metrics-server:0.8.0
+TRAEFIK_IMAGE := monokube.io/traefik:3.6.12
+TRAEFIK_VERSION := v3.6.12
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
 	github.com/containernetworking/plugins/plugins/ipam/host-local \
 	github.com/containernetworking/plugins/plugins/meta/portmap \
@@ -61,11 +63,12 @@ bundle: build/bundle.stamp
 
 build/bundle.stamp: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/go.sum tools/pause/main.go \
 		tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go tools/volumehelper/main.go \
-		tools/metrics-server/go.mod tools/metrics-server/go.sum \
+		tools/metrics-server/go.mod tools/metrics-server/go.sum tools/traefik/go.mod tools/traefik/go.sum \
 		internal/images/archive.go hack/mkimage/main.go \
 		$(NETTOOLS_DIR)/.downloaded hack/nettools/main.go $(wildcard internal/nettools/*.go) cmd/monokube-netexec/main.go
 	rm -rf $(PAYLOAD) build/bin build/images build/nettools internal/bundle/assets && \
-		mkdir -p $(PAYLOAD)/bin $(PAYLOAD)/images build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs build/metrics-server-rootfs
+		mkdir -p $(PAYLOAD)/bin $(PAYLOAD)/images $(PAYLOAD)/manifests build/pause-rootfs build/coredns-rootfs build/volumehelper-rootfs \
+			build/metrics-server-rootfs build/traefik-rootfs
 	$(GO) build -trimpath -ldflags "-s -w" -o $(PAYLOAD)/bin/monokube-netexec ./cmd/monokube-netexec
 	$(GO) run ./hack/nettools --debs $(NETTOOLS_DIR)/debs --out $(PAYLOAD)/nettools
 	# runc needs cgo and libseccomp (Debian libseccomp-dev); linked statically.
@@ -93,6 +96,18 @@ build/bundle.stamp: tools/go.mod tools/go.sum tools/crictl/go.mod tools/crictl/g
 		-o $(CURDIR)/build/metrics-server-rootfs/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
 	$(GO) run ./hack/mkimage --rootfs build/metrics-server-rootfs --ref $(METRICS_SERVER_IMAGE) \
 		--entrypoint /metrics-server --out $(PAYLOAD)/images/metrics-server.tar
+	# Traefik's own main, from its pinned module (tools/traefik: its forks
+	# replaced as its go.mod does).
+	cd tools/traefik && $(GO) build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$(TRAEFIK_VERSION)" \
+		-o $(CURDIR)/build/traefik-rootfs/traefik github.com/traefik/traefik/v3/cmd/traefik
+	$(GO) run ./hack/mkimage --rootfs build/traefik-rootfs --ref $(TRAEFIK_IMAGE) \
+		--entrypoint /traefik --out $(PAYLOAD)/images/traefik.tar
+	# The CRDs that go with it, as the pinned modules ship them: Traefik's,
+	# and the Gateway API's standard channel at the version Traefik uses.
+	TRAEFIK_DIR=$$(cd tools/traefik && $(GO) list -m -f '{{.Dir}}' github.com/traefik/traefik/v3) && \
+		GATEWAY_DIR=$$(cd tools/traefik && $(GO) list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api) && \
+		cat $$TRAEFIK_DIR/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml > $(PAYLOAD)/manifests/traefik-crds.yaml && \
+		for crd in $$GATEWAY_DIR/config/crd/standard/*.yaml; do echo "---"; cat $$crd; done > $(PAYLOAD)/manifests/gateway-api-crds.yaml
 	# A start skips a bundled image it imported before by this checksum.
 	cd $(PAYLOAD)/images && sha256sum *.tar > images.sha256
 	# The content hash names a node's copy of the executables; computed

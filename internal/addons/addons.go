@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/template"
 
 	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/addons/localstorage"
+	"github.com/monokube/monokube/internal/addons/traefik"
 	"github.com/monokube/monokube/internal/config"
 )
 
@@ -24,6 +26,16 @@ const (
 	CoreDNSImage       = "monokube.io/coredns:1.15.0"
 	VolumeHelperImage  = "monokube.io/volume-helper:1"
 	MetricsServerImage = "monokube.io/metrics-server:0.8.0"
+	TraefikImage       = "monokube.io/traefik:3.6.12"
+)
+
+// Bundled manifests the build copies from pinned modules (package bundle):
+// the Gateway API's standard CRDs, kept even with Traefik off (another
+// controller may serve them, and removing them would delete every Gateway
+// and route), and Traefik's own CRDs, which go with Traefik.
+const (
+	GatewayAPICRDs = "gateway-api-crds.yaml"
+	TraefikCRDs    = "traefik-crds.yaml"
 )
 
 //go:embed *.yaml
@@ -36,17 +48,34 @@ type Settings struct {
 	CoreDNSImage            string
 	MetricsServerImage      string
 	LocalStorageProvisioner string
+	// TraefikChart is the chart archive, base64 (package traefik).
+	TraefikChart           string
+	TraefikImageRepository string
+	TraefikImageTag        string
+	// Bundled holds the bundled manifests by file name; one missing (a
+	// build without them) is not written.
+	Bundled map[string][]byte
 }
 
-// NewSettings takes what the templates need from the cluster's config.
-func NewSettings(spec config.Spec) Settings {
+// NewSettings takes what the templates need from the cluster's config;
+// bundled are the bundled manifests (Bundled).
+func NewSettings(spec config.Spec, bundled map[string][]byte) (Settings, error) {
+	chart, err := traefik.ArchiveBase64()
+	if err != nil {
+		return Settings{}, err
+	}
+	repository, tag, _ := strings.Cut(TraefikImage, ":")
 	return Settings{
 		ClusterDNS:              spec.Network.ClusterDNS,
 		ClusterDomain:           spec.Network.ClusterDomain,
 		CoreDNSImage:            CoreDNSImage,
 		MetricsServerImage:      MetricsServerImage,
 		LocalStorageProvisioner: localstorage.ProvisionerName,
-	}
+		TraefikChart:            chart,
+		TraefikImageRepository:  repository,
+		TraefikImageTag:         tag,
+		Bundled:                 bundled,
+	}, nil
 }
 
 // manifestOf names the template of each add-on that ships as a manifest;
@@ -55,6 +84,12 @@ var manifestOf = map[string]string{
 	config.AddonCoreDNS:       "coredns.yaml",
 	config.AddonMetricsServer: "metrics-server.yaml",
 	config.AddonLocalStorage:  "local-storage.yaml",
+	config.AddonTraefik:       "traefik.yaml",
+}
+
+// bundledOf names the bundled manifest that goes with an add-on.
+var bundledOf = map[string]string{
+	config.AddonTraefik: TraefikCRDs,
 }
 
 // alwaysWritten are manifests that do not depend on an add-on switch.
@@ -73,23 +108,63 @@ func Write(dir string, spec config.AddonsSpec, settings Settings) error {
 			return err
 		}
 	}
+	if err := writeBundled(dir, GatewayAPICRDs, settings); err != nil {
+		return err
+	}
 	for _, name := range config.AddonNames {
 		file, ok := manifestOf[name]
 		if !ok {
 			continue
 		}
-		path := filepath.Join(dir, file)
 		if !spec.Enabled(name) {
-			if err := os.Remove(path); err == nil {
-				klog.InfoS("Add-on disabled; removing it from the cluster", "addon", name, "manifest", path)
-			} else if !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove disabled add-on %s: %w", name, err)
+			for _, f := range []string{file, bundledOf[name]} {
+				if err := removeManifest(dir, f, name); err != nil {
+					return err
+				}
 			}
 			continue
 		}
 		if err := writeManifest(dir, file, settings); err != nil {
 			return fmt.Errorf("add-on %s: %w", name, err)
 		}
+		if extra, ok := bundledOf[name]; ok {
+			if err := writeBundled(dir, extra, settings); err != nil {
+				return fmt.Errorf("add-on %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// removeManifest removes an add-on's manifest, which removes what it
+// holds from the cluster.
+func removeManifest(dir, file, addon string) error {
+	if file == "" {
+		return nil
+	}
+	path := filepath.Join(dir, file)
+	if err := os.Remove(path); err == nil {
+		klog.InfoS("Add-on disabled; removing it from the cluster", "addon", addon, "manifest", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove disabled add-on %s: %w", addon, err)
+	}
+	return nil
+}
+
+// writeBundled writes a bundled manifest as the build made it, unless the
+// user took it over (<file>.skip) or the build carries none.
+func writeBundled(dir, file string, settings Settings) error {
+	content, ok := settings.Bundled[file]
+	if !ok {
+		return nil
+	}
+	path := filepath.Join(dir, file)
+	if _, err := os.Stat(path + ".skip"); err == nil {
+		klog.InfoS("Manifest taken over by the user (.skip file); not writing it", "skip", path+".skip")
+		return nil
+	}
+	if err := writeIfChanged(path, content); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

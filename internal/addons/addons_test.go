@@ -14,7 +14,7 @@ import (
 
 // Every template renders into objects the deployer accepts.
 func TestTemplatesDecode(t *testing.T) {
-	settings := NewSettings(config.Default().Spec)
+	settings := mustSettings(t, config.Default().Spec)
 	for _, file := range append(slices.Collect(maps.Values(manifestOf)), alwaysWritten...) {
 		content, err := renderTemplate(file, settings)
 		if err != nil {
@@ -36,7 +36,7 @@ func TestImagesMatchBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for variable, image := range map[string]string{"COREDNS_IMAGE": CoreDNSImage, "VOLUME_HELPER_IMAGE": VolumeHelperImage, "METRICS_SERVER_IMAGE": MetricsServerImage} {
+	for variable, image := range map[string]string{"COREDNS_IMAGE": CoreDNSImage, "VOLUME_HELPER_IMAGE": VolumeHelperImage, "METRICS_SERVER_IMAGE": MetricsServerImage, "TRAEFIK_IMAGE": TraefikImage} {
 		if !strings.Contains(string(makefile), variable+" := "+image+"\n") {
 			t.Errorf("Makefile's %s is not %s", variable, image)
 		}
@@ -46,7 +46,7 @@ func TestImagesMatchBuild(t *testing.T) {
 func TestWriteHonoursConfigAndSkip(t *testing.T) {
 	dir := t.TempDir()
 	spec := config.Default().Spec
-	if err := Write(dir, spec.Addons, NewSettings(spec)); err != nil {
+	if err := Write(dir, spec.Addons, mustSettings(t, spec)); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "coredns.yaml")
@@ -56,7 +56,7 @@ func TestWriteHonoursConfigAndSkip(t *testing.T) {
 	if err := spec.Addons.Disable([]string{"coredns"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(dir, spec.Addons, NewSettings(spec)); err != nil {
+	if err := Write(dir, spec.Addons, mustSettings(t, spec)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -64,7 +64,7 @@ func TestWriteHonoursConfigAndSkip(t *testing.T) {
 	}
 	spec = config.Default().Spec
 	os.WriteFile(path+".skip", []byte("mine"), 0o644)
-	if err := Write(dir, spec.Addons, NewSettings(spec)); err != nil {
+	if err := Write(dir, spec.Addons, mustSettings(t, spec)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -73,4 +73,13 @@ func TestWriteHonoursConfigAndSkip(t *testing.T) {
 	if err := spec.Addons.Disable([]string{"dns"}); err == nil || !strings.Contains(err.Error(), "coredns, metrics-server") {
 		t.Fatalf("unknown add-on: %v", err)
 	}
+}
+
+func mustSettings(t *testing.T, spec config.Spec) Settings {
+	t.Helper()
+	settings, err := NewSettings(spec, map[string][]byte{GatewayAPICRDs: []byte("# gateway\n"), TraefikCRDs: []byte("# traefik\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return settings
 }

@@ -323,3 +323,28 @@ func (i Image) References() ([]string, error) {
 		return refs, nil
 	}
 }
+
+// Manifests are the bundled manifests (manifests/*.yaml: CRDs the build
+// copies from pinned modules) by file name.
+func Manifests() (map[string][]byte, error) {
+	dir, err := path("manifests")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundled manifests: %w", err)
+	}
+	out := map[string][]byte{}
+	for _, entry := range entries {
+		if !strings.HasSuffix(entry.Name(), ".yaml") {
+			continue
+		}
+		content, err := os.ReadFile(filepath.Join(dir, entry.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("bundled manifest: %w", err)
+		}
+		out[entry.Name()] = content
+	}
+	return out, nil
+}

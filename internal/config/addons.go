@@ -15,10 +15,11 @@ const (
 	AddonServiceLB     = "servicelb"
 	AddonHelm          = "helm-controller"
 	AddonNetworkPolicy = "network-policy"
+	AddonTraefik       = "traefik"
 )
 
 // AddonNames lists every add-on, in the order they are written.
-var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB, AddonHelm, AddonNetworkPolicy}
+var AddonNames = []string{AddonCoreDNS, AddonMetricsServer, AddonLocalStorage, AddonServiceLB, AddonHelm, AddonNetworkPolicy, AddonTraefik}
 
 // AddonsSpec turns the bundled add-ons on and off. Every add-on is on
 // unless its enabled is false; turning one off removes it from a running
@@ -34,6 +35,9 @@ type AddonsSpec struct {
 	// NetworkPolicy enforces NetworkPolicies on every node (kube-router's
 	// controller; needs ipset and iptables on the nodes).
 	NetworkPolicy AddonSpec `json:"networkPolicy"`
+	// Traefik is the ingress and Gateway API controller, deployed by the
+	// Helm controller (customise it with a HelmChartConfig named traefik).
+	Traefik AddonSpec `json:"traefik"`
 }
 
 // AddonSpec is the switch every add-on has.
@@ -67,6 +71,7 @@ func (a *AddonsSpec) switches() map[string]**bool {
 		AddonServiceLB:     &a.ServiceLB.Enabled,
 		AddonHelm:          &a.HelmController.Enabled,
 		AddonNetworkPolicy: &a.NetworkPolicy.Enabled,
+		AddonTraefik:       &a.Traefik.Enabled,
 	}
 }
 

@@ -130,6 +130,7 @@ func nonDefault() *ClusterConfig {
 				ServiceLB:      AddonSpec{Enabled: &no},
 				HelmController: AddonSpec{Enabled: &no},
 				NetworkPolicy:  AddonSpec{Enabled: &no},
+				Traefik:        AddonSpec{Enabled: &no},
 			},
 		},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/monokube/monokube/internal/addons"
 	"github.com/monokube/monokube/internal/backup"
+	"github.com/monokube/monokube/internal/bundle"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
@@ -85,7 +86,15 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Layout.MoveLegacyStaticPods(); err != nil {
 		return err
 	}
-	if err := addons.Write(s.Layout.ManifestsDir(), s.addons(), addons.NewSettings(s.Config.Spec)); err != nil {
+	bundled, err := bundle.Manifests()
+	if err != nil {
+		return err
+	}
+	settings, err := addons.NewSettings(s.Config.Spec, bundled)
+	if err != nil {
+		return err
+	}
+	if err := addons.Write(s.Layout.ManifestsDir(), s.addons(), settings); err != nil {
 		return err
 	}
 
@@ -257,6 +266,11 @@ func (s *Server) addons() config.AddonsSpec {
 			klog.InfoS("metrics-server is deployed, but this server is not a node and spec.network.egressSelectorMode keeps pods out of the node tunnels: metrics.k8s.io stays unavailable unless this machine reaches the pod network",
 				"egressSelectorMode", s.Config.Spec.Network.EgressSelectorMode)
 		}
+	}
+	if spec.Traefik.On() && !spec.HelmController.On() {
+		klog.InfoS("Traefik is not deployed: the Helm controller that installs it is off (spec.addons.helmController)")
+		off := false
+		spec.Traefik.Enabled = &off
 	}
 	return spec
 }

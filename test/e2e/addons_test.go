@@ -486,12 +486,7 @@ spec:
 	})
 
 	t.Run("DisabledAddonGoneAfterRestart", func(t *testing.T) {
-		if code, _, err := node.Terminate(60 * time.Second); err != nil || code != 0 {
-			t.Fatalf("stop: code %d, %v", code, err)
-		}
-		node.StartIn("server", "--enable-worker", "--data-dir", node.DataDir, "--config", node.ConfigPath,
-			"--cgroup-root", node.CgroupRoot, "--node-name", node.Name, "--disable", "coredns")
-		node.WaitReady(3 * time.Minute)
+		restartWithout(t, node, "coredns")
 		harness.Poll(t, 30*time.Second, "coredns Deployment and kube-dns Service removed", func(ctx context.Context) (bool, error) {
 			_, err1 := client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 			_, err2 := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
@@ -552,4 +547,16 @@ func chartArchive(t *testing.T, files map[string]string) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+// restartWithout stops the node and starts it again with an add-on
+// disabled (--disable), waiting until it is ready.
+func restartWithout(t *testing.T, node *harness.Node, addon string) {
+	t.Helper()
+	if code, _, err := node.Terminate(60 * time.Second); err != nil || code != 0 {
+		t.Fatalf("stop: code %d, %v", code, err)
+	}
+	node.StartIn("server", "--enable-worker", "--data-dir", node.DataDir, "--config", node.ConfigPath,
+		"--cgroup-root", node.CgroupRoot, "--node-name", node.Name, "--disable", addon)
+	node.WaitReady(3 * time.Minute)
 }

@@ -64,7 +64,7 @@ spec:
   type: LoadBalancer
   ipFamilyPolicy: RequireDualStack
   selector: {dual: "yes"}
-  ports: [{port: 80, targetPort: 8080}]
+  ports: [{port: 8081, targetPort: 8080}]
 `)
 	svc, err := client.CoreV1().Services("default").Get(context.Background(), "dual", metav1.GetOptions{})
 	if err != nil {
@@ -75,7 +75,7 @@ spec:
 	}
 	for _, ip := range svc.Spec.ClusterIPs {
 		harness.Poll(t, time.Minute, "the Service on ClusterIP "+ip, func(context.Context) (bool, error) {
-			out, err := fetch(from, ip, 80)
+			out, err := fetch(from, ip, 8081)
 			return err == nil && strings.Contains(out, to.Name), nil
 		})
 	}
@@ -98,7 +98,7 @@ spec:
 	})
 	for _, ip := range []string{worker.IP, worker.IP6, c.Server.IP6} {
 		harness.Poll(t, time.Minute, "the LoadBalancer on "+ip+" from the server node", func(context.Context) (bool, error) {
-			return strings.Contains(c.Server.HTTPFrom(ip, 80), to.Name), nil
+			return strings.Contains(c.Server.HTTPFrom(ip, 8081), to.Name), nil
 		})
 	}
 

@@ -3,17 +3,11 @@ package multinode
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -138,7 +132,7 @@ func checkPortForward(t *testing.T, s *harness.Node, target string, port int, wa
 // the API server calls it: a labelled ConfigMap is refused with its message.
 func checkWebhookBehindNAT(t *testing.T, c *harness.Cluster) {
 	t.Helper()
-	caPEM, certPEM, keyPEM := webhookCertificates(t, "tunnel-webhook.default.svc")
+	caPEM, certPEM, keyPEM := harness.ServingCertificates(t, "tunnel-webhook.default.svc")
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "tunnel-webhook-tls", Namespace: "default"},
 		Type:       corev1.SecretTypeTLS,
@@ -240,36 +234,6 @@ func checkTunnelIdentity(t *testing.T, c *harness.Cluster, worker *harness.Node)
 			t.Errorf("a tunnel opened with %s: %d %q, want 403 %q", try.what, resp.StatusCode, body, try.want)
 		}
 	}
-}
-
-// webhookCertificates returns a CA and a serving pair for dnsName it signed.
-func webhookCertificates(t *testing.T, dnsName string) (caPEM, certPEM, keyPEM []byte) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTemplate := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test webhook CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dnsName}, DNSNames: []string{dnsName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
 
 // TestWorkerBehindNATWithThreeServers: the NAT'd worker keeps a tunnel to
