@@ -26,7 +26,10 @@ func TestChartRendersTheParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	override := map[string]any{"additionalArguments": []any{"--entryPoints.web.forwardedHeaders.insecure=true"}}
+	override := map[string]any{
+		"additionalArguments": []any{"--entryPoints.web.forwardedHeaders.insecure=true"},
+		"extraPorts":          []any{map[string]any{"name": "web8080", "port": 8080}},
+	}
 	values, err := chartutil.ToRenderValues(loaded, override, chartutil.ReleaseOptions{Name: "traefik", Namespace: "kube-system"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +47,7 @@ func TestChartRendersTheParts(t *testing.T) {
 		"kind: GatewayClass", "controllerName: traefik.io/gateway-controller", "kind: PodDisruptionBudget",
 		"image: \"monokube.io/traefik:3.6.12\"", "readOnlyRootFilesystem: true", "runAsNonRoot: true",
 		"--global.sendAnonymousUsage=false", `"--entryPoints.web.forwardedHeaders.insecure=true"`,
+		"--entryPoints.web8080.address=:8080/tcp", "{name: web8080, port: 8080, targetPort: web8080, protocol: TCP}",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("rendered chart lacks %q", want)
