@@ -29,7 +29,7 @@ type nodeReport struct {
 }
 
 // addonDeployments are the bundled add-ons that run as pods.
-var addonDeployments = []string{"coredns", "metrics-server"}
+var addonDeployments = []string{"coredns", "metrics-server", "traefik"}
 
 // TestNodeNumbers starts a fresh `server --enable-worker` node N times
 // (MONOKUBE_BENCH_RUNS, default 3) in its own namespaces and measures start

@@ -2,12 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -83,14 +79,14 @@ spec:
       - {path: /, pathType: Prefix, backend: {service: {name: ingweb, port: {number: 80}}}}
 `)
 		harness.Poll(t, 30*time.Second, "http://web.test/ through Traefik on the node's IP", func(ctx context.Context) (bool, error) {
-			return strings.Contains(hostGet(ctx, "http", node.IP, "web.test", nil), "ingress-ok"), nil
+			return strings.Contains(harness.HostGet(ctx, "http", node.IP, "web.test", nil), "ingress-ok"), nil
 		})
 		t.Logf("the Ingress answered %s after kubectl apply", time.Since(applied).Round(100*time.Millisecond))
 		harness.Poll(t, 30*time.Second, "the Ingress's status shows the node's IP", func(ctx context.Context) (bool, error) {
 			ing, err := client.NetworkingV1().Ingresses("default").Get(ctx, "web", metav1.GetOptions{})
 			return err == nil && len(ing.Status.LoadBalancer.Ingress) > 0 && ing.Status.LoadBalancer.Ingress[0].IP == node.IP, nil
 		})
-		if body := hostGet(context.Background(), "http", node.IP, "other.test", nil); strings.Contains(body, "ingress-ok") {
+		if body := harness.HostGet(context.Background(), "http", node.IP, "other.test", nil); strings.Contains(body, "ingress-ok") {
 			t.Errorf("a host no rule names reached the pod: %q", body)
 		}
 	})
@@ -111,7 +107,7 @@ spec:
 		roots := x509.NewCertPool()
 		roots.AppendCertsFromPEM(caPEM)
 		harness.Poll(t, 30*time.Second, "https://web.test/ with the Secret's certificate", func(ctx context.Context) (bool, error) {
-			return strings.Contains(hostGet(ctx, "https", node.IP, "web.test", roots), "ingress-ok"), nil
+			return strings.Contains(harness.HostGet(ctx, "https", node.IP, "web.test", roots), "ingress-ok"), nil
 		})
 	})
 
@@ -137,7 +133,7 @@ spec:
   rules: [{backendRefs: [{name: ingweb, port: 80}]}]
 `)
 		harness.Poll(t, 60*time.Second, "http://route.test/ through the Gateway", func(ctx context.Context) (bool, error) {
-			return strings.Contains(hostGet(ctx, "http", node.IP, "route.test", nil), "ingress-ok"), nil
+			return strings.Contains(harness.HostGet(ctx, "http", node.IP, "route.test", nil), "ingress-ok"), nil
 		})
 	})
 
@@ -174,37 +170,4 @@ spec:
 			t.Errorf("the user's Gateway went with Traefik: %v", err)
 		}
 	})
-}
-
-// hostGet asks scheme://ip/ for host's page (the Host header, and the TLS
-// server name with roots to verify it), returning the body or "".
-func hostGet(ctx context.Context, scheme, ip, host string, roots *x509.CertPool) string {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/", nil)
-	if err != nil {
-		return ""
-	}
-	port := "80"
-	if scheme == "https" {
-		port = "443"
-	}
-	transport := &http.Transport{
-		// Every name resolves to the node: no DNS, no proxy.
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, net.JoinHostPort(ip, port))
-		},
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host},
-	}
-	resp, err := (&http.Client{Transport: transport}).Do(req)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return ""
-	}
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
 }
