@@ -272,7 +272,7 @@ func longestClientGap(ops []history.Op, windows []fault) time.Duration {
 // injector fills.
 func sqliteShape(t *testing.T) *shape {
 	srv := harness.NewServer(t, "")
-	srv.SmallDataDir("1500m")
+	srv.SmallDataDir("1700m")
 	srv.StartReady()
 	s := &shape{title: "SQLite, 1 server", chaos: []string{"disk full"}, dataDir: srv.DataDir,
 		servers: []*server{{Server: srv, restart: srv.Start}}}

@@ -12,9 +12,9 @@ import (
 	_ "modernc.org/sqlite" // the driver kine uses, to check state.db
 )
 
-// SmallDataDir puts the server's data dir on a tmpfs of size ("1500m"),
+// SmallDataDir puts the server's data dir on a tmpfs of size ("1700m"),
 // unmounted when the test ends: a disk a test can fill. A start demands
-// 1 GiB free, and the launcher unpacks its payload (about 380 MB) there.
+// 1 GiB free, and the launcher unpacks its payload (about 560 MB with Traefik) there.
 func (s *Server) SmallDataDir(size string) {
 	s.t.Helper()
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {

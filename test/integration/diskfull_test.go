@@ -24,7 +24,7 @@ import (
 // once space returns the same server takes writes again.
 func TestDatastoreDiskFullFailsClearlyAndRecovers(t *testing.T) {
 	server := harness.NewServer(t, "")
-	server.SmallDataDir("1500m")
+	server.SmallDataDir("1700m")
 	server.StartReady()
 	server.MustKubectl("create", "namespace", "full")
 	server.MustKubectl("-n", "full", "create", "configmap", "before", "--from-literal=k=v")
