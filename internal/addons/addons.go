@@ -158,30 +158,28 @@ func writeBundled(dir, file string, settings Settings) error {
 	if !ok {
 		return nil
 	}
-	path := filepath.Join(dir, file)
-	if _, err := os.Stat(path + ".skip"); err == nil {
-		klog.InfoS("Manifest taken over by the user (.skip file); not writing it", "skip", path+".skip")
-		return nil
-	}
-	if err := writeIfChanged(path, content); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return writeOwned(dir, file, func() ([]byte, error) { return content, nil })
 }
 
 // writeManifest renders a template into dir, unless the user took the file
 // over by creating <file>.skip.
 func writeManifest(dir, file string, settings Settings) error {
+	return writeOwned(dir, file, func() ([]byte, error) { return renderTemplate(file, settings) })
+}
+
+// writeOwned writes what content gives into dir/file, unless the user took
+// the file over by creating <file>.skip (then content is not even made).
+func writeOwned(dir, file string, content func() ([]byte, error)) error {
 	path := filepath.Join(dir, file)
 	if _, err := os.Stat(path + ".skip"); err == nil {
 		klog.InfoS("Manifest taken over by the user (.skip file); not writing it", "skip", path+".skip")
 		return nil
 	}
-	content, err := renderTemplate(file, settings)
+	raw, err := content()
 	if err != nil {
 		return err
 	}
-	if err := writeIfChanged(path, content); err != nil {
+	if err := writeIfChanged(path, raw); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
