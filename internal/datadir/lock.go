@@ -6,26 +6,48 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"k8s.io/klog/v2"
 )
+
+// exitingHolderWait bounds how long Lock waits for a lock whose recorded
+// holder has already exited: a service manager (or a test) restarts the
+// node the moment the old process is reaped, and the lock can outlive that
+// by a moment (CI saw it once, after kube-proxy ended a node with os.Exit).
+const exitingHolderWait = 15 * time.Second
 
 // Lock takes an exclusive, non-blocking flock on the lock file
 // so that a second server on the same data dir fails at once instead of
 // corrupting the first one's state. The kernel drops the lock when the
 // process dies, even by kill -9, so a stale file never blocks a restart.
+// Only when the process the file names is gone does Lock wait, briefly,
+// for the lock to follow it.
 func (l Layout) Lock() (release func(), err error) {
 	path := l.LockFile()
 	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
-	if err := syscall.Flock(int(file.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
-		file.Close()
-		pid := strings.TrimSpace(string(holder))
-		if pid == "" {
-			pid = "unknown"
+	deadline := time.Now().Add(exitingHolderWait)
+	for waited := false; ; waited = true {
+		err = syscall.Flock(int(file.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
 		}
-		return nil, fmt.Errorf("data dir %s is in use by another monokube process (pid %s); stop it or use another --data-dir", l.Dir, pid)
+		pid, running := l.Holder()
+		if running || time.Now().After(deadline) {
+			file.Close()
+			holder := "unknown"
+			if pid > 0 {
+				holder = strconv.Itoa(pid)
+			}
+			return nil, fmt.Errorf("data dir %s is in use by another monokube process (pid %s); stop it or use another --data-dir", l.Dir, holder)
+		}
+		if !waited {
+			klog.InfoS("Waiting for the previous process to release the data dir", "dir", l.Dir, "pid", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := file.Truncate(0); err == nil {
 		_, _ = file.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
