@@ -66,8 +66,9 @@ func newImagesImportCommand(g *globals) *cobra.Command {
 		Use:   "import FILE...",
 		Short: "Import image archives (docker save / OCI tarballs) into this node",
 		Long: `Import image archives into the node whose data dir is --data-dir. When the node
-runs, they are imported into its containerd at once (one log line per image) and
-pods can use them with imagePullPolicy IfNotPresent; they are also kept in
+runs, they are imported into its containerd at once (a progress bar on a
+terminal, a line every tenth elsewhere, and one log line per image) and pods
+can use them with imagePullPolicy IfNotPresent; they are also kept in
 <data-dir>/images/, which a start imports again when containerd lacks them,
 so they survive a reset of containerd's store. Without a running node they
 are only copied there.`,
@@ -87,7 +88,14 @@ are only copied there.`,
 					klog.InfoS("Node not running; the archive is imported at its next start", "archive", kept)
 					continue
 				}
-				if err := node.ImportFile(cmd.Context(), layout, kept); err != nil {
+				info, err := os.Stat(kept)
+				if err != nil {
+					return fmt.Errorf("image archive: %w", err)
+				}
+				progress := newImportProgress(cmd.ErrOrStderr(), filepath.Base(kept), info.Size())
+				err = node.ImportFile(cmd.Context(), layout, kept, progress.update)
+				progress.end(err)
+				if err != nil {
 					return err
 				}
 			}

@@ -215,7 +215,13 @@ func importArchives(ctx context.Context, client *containerd.Client, record *impo
 			}
 			continue
 		}
-		images, err := importFile(ctx, client, path)
+		// A big archive takes minutes on a slow disk: say how far it is,
+		// so a start that seems stuck can be told from one that is busy.
+		var progress func(done, total int64)
+		if info.Size() > bigArchive {
+			progress = logProgress(path)
+		}
+		images, err := importFile(ctx, client, path, progress)
 		if err != nil {
 			klog.ErrorS(err, "Could not import image archive", "path", path)
 			continue
@@ -226,18 +232,70 @@ func importArchives(ctx context.Context, client *containerd.Client, record *impo
 	return count
 }
 
-func importFile(ctx context.Context, client *containerd.Client, path string) ([]importedImage, error) {
+// bigArchive is the size from which a start logs an archive's import
+// progress; smaller ones import in seconds.
+const bigArchive = 100 << 20
+
+// logProgress returns an import progress callback that logs the archive at
+// path about every tenth of it.
+func logProgress(path string) func(done, total int64) {
+	logged := -1
+	return func(done, total int64) {
+		// Tenths, not bytes: a line per 32 KiB read would bury the log.
+		tenth := int(done * 10 / max(total, 1))
+		if tenth == logged || tenth >= 10 {
+			// The whole archive read is said by importArchive's line per
+			// image, after the unpack.
+			return
+		}
+		logged = tenth
+		klog.InfoS("Importing image archive", "path", path, "done", fmt.Sprintf("%d%%", tenth*10), "mib", done>>20, "sizeMiB", total>>20)
+	}
+}
+
+// importFile imports the archive at path. progress, when not nil, is told
+// the bytes of the archive read so far and its size, as the import reads it.
+func importFile(ctx context.Context, client *containerd.Client, path string, progress func(done, total int64)) ([]importedImage, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open image archive: %w", err)
 	}
 	defer file.Close()
-	return importArchive(ctx, client, file, path, pinned)
+	var archive io.Reader = file
+	if progress != nil {
+		info, err := file.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("image archive: %w", err)
+		}
+		progress(0, info.Size())
+		archive = &progressReader{Reader: file, total: info.Size(), report: progress}
+	}
+	return importArchive(ctx, client, archive, path, pinned)
+}
+
+// progressReader tells report how many bytes were read through it.
+type progressReader struct {
+	io.Reader
+	done, total int64
+	report      func(done, total int64)
+}
+
+func (r *progressReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if n > 0 {
+		r.done += int64(n)
+		r.report(r.done, r.total)
+	}
+	return n, err
 }
 
 // ImportFile imports one image archive into the containerd of the node
 // whose paths are given, for `monokube images import` on a running node.
-func ImportFile(ctx context.Context, layout datadir.Layout, path string) error {
+// progress, when not nil, is told as the import reads the archive how many
+// of its bytes it has read; it is told done == total when containerd has
+// read it all, before the unpack, and ImportFile returns when the unpack is
+// done too.
+func ImportFile(ctx context.Context, layout datadir.Layout, path string, progress func(done, total int64)) error {
 	client, err := containerd.New(layout.ContainerdSocket(), containerd.WithDefaultNamespace(criNamespace))
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
@@ -247,7 +305,7 @@ func ImportFile(ctx context.Context, layout datadir.Layout, path string) error {
 	if err != nil {
 		return fmt.Errorf("image archive: %w", err)
 	}
-	images, err := importFile(ctx, client, path)
+	images, err := importFile(ctx, client, path, progress)
 	if err != nil {
 		return err
 	}
@@ -269,6 +327,12 @@ func importArchive(ctx context.Context, client *containerd.Client, archive io.Re
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", source, err)
 	}
+	// containerd stops reading at the tar's end marker; a tar written by
+	// GNU tar pads up to 10 KiB after it. Reading that too lets a progress
+	// display of the archive (progressReader) reach its end here, before
+	// the unpack's log lines, rather than never. The images are imported
+	// whatever the padding holds, so an error reading it changes nothing.
+	_, _ = io.Copy(io.Discard, archive)
 	var images []importedImage
 	for _, image := range imported {
 		if err := containerd.NewImage(client, image).Unpack(ctx, "overlayfs"); err != nil {
