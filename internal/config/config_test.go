@@ -132,6 +132,14 @@ func nonDefault() *ClusterConfig {
 				NetworkPolicy:  AddonSpec{Enabled: &no},
 				Traefik:        AddonSpec{Enabled: &no},
 			},
+			Registries: RegistriesSpec{
+				Mirrors: map[string]RegistryMirror{"docker.io": {Endpoint: []string{"https://mirror.example:5000"}, Rewrite: map[string]string{"^library/(.*)": "hub/$1"}}},
+				Configs: map[string]RegistryConfig{"mirror.example:5000": {
+					Auth: &RegistryAuth{Username: "u", Password: "p"},
+					TLS:  &RegistryTLS{InsecureSkipVerify: true},
+				}},
+				EmbeddedMirror: true,
+			},
 		},
 	}
 }
@@ -726,5 +734,44 @@ func TestFirstServiceIP(t *testing.T) {
 				t.Errorf("FirstServiceIP(%q) = %v, want %s", tt.cidr, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRegistriesFileErrorsNameFileAndLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registries.yaml")
+	body := `mirrors:
+  docker.io:
+    endpoint:
+      - "registry.example:5000"
+    rewrite:
+      "^library/(": "x/$1"
+configs:
+  registry.example:5000:
+    auth:
+      username: someone
+    tls:
+      ca_file: /nonexistent/ca.pem
+      insecure_skip_verfy: true
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadRegistries(path)
+	if err == nil {
+		t.Fatal("a bad registries file was accepted")
+	}
+	for _, want := range []string{
+		path + ":4: mirrors.docker.io.endpoint[0]: \"registry.example:5000\" must be an http:// or https:// URL",
+		path + ":6: mirrors.docker.io.rewrite.^library/(: not a regular expression",
+		path + ":10: configs.registry.example:5000.auth: give username and password",
+		path + ":12: configs.registry.example:5000.tls.ca_file: cannot read it",
+		path + ":13: configs.registry.example:5000.tls.insecure_skip_verfy: unknown field",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := LoadRegistries(filepath.Join(t.TempDir(), "absent.yaml")); err != nil {
+		t.Errorf("a missing registries file must add nothing, got %v", err)
 	}
 }

@@ -46,6 +46,7 @@ func Default() *ClusterConfig {
 			},
 			ControllerManager: ComponentSpec{ExtraArgs: map[string]string{}},
 			Scheduler:         ComponentSpec{ExtraArgs: map[string]string{}},
+			Registries:        RegistriesSpec{Mirrors: map[string]RegistryMirror{}, Configs: map[string]RegistryConfig{}},
 			PKI:               PKISpec{LeafValidity: "8760h", RenewPercentLeft: 20},
 			Worker:            WorkerSpec{Labels: []string{}, Taints: []string{}},
 			Addons: AddonsSpec{

@@ -32,6 +32,9 @@ type Spec struct {
 	PKI               PKISpec       `json:"pki"`
 	Worker            WorkerSpec    `json:"worker"`
 	Addons            AddonsSpec    `json:"addons"`
+	// Registries are the cluster's registry mirrors, credentials and TLS,
+	// in k3s's registries.yaml format; servers hand them to every node.
+	Registries RegistriesSpec `json:"registries"`
 }
 
 // WorkerSpec configures this machine as a node (server --enable-worker, worker).

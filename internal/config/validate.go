@@ -29,6 +29,7 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.pki(&cfg.Spec.PKI)
 	v.worker(&cfg.Spec.Worker)
 	v.addons(&cfg.Spec.Addons)
+	v.registries("spec.registries", &cfg.Spec.Registries)
 	v.oneOf("spec.network.kubeProxy.mode", cfg.Spec.Network.KubeProxy.Mode, KubeProxyModes)
 	v.oneOf("spec.network.provider", cfg.Spec.Network.Provider, NetworkProviders)
 	v.oneOf("spec.network.flannel.backend", cfg.Spec.Network.Flannel.Backend, FlannelBackends)
