@@ -16,6 +16,8 @@ type nodeFlags struct {
 	nodeName   string
 	labels     []string
 	taints     []string
+	// registries is this machine's registries.yaml (k3s's --private-registry).
+	registries string
 }
 
 // flagOf names the flag behind each spec.worker field in messages.
@@ -32,6 +34,8 @@ func (f *nodeFlags) add(cmd *cobra.Command, overrides string) {
 	// As k3s names them.
 	cmd.Flags().StringArrayVar(&f.labels, "node-label", nil, "label the Node registers with, key=value (repeatable)")
 	cmd.Flags().StringArrayVar(&f.taints, "node-taint", nil, "taint the Node registers with, key=value:Effect (repeatable)")
+	cmd.Flags().StringVar(&f.registries, "private-registry", config.DefaultRegistriesFile,
+		"k3s-style registries.yaml (mirrors, rewrites, credentials, TLS) added over the cluster's registry settings; re-read when it changes")
 }
 
 // apply checks the flags that were given and puts them over spec (a

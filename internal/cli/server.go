@@ -30,6 +30,7 @@ func newServerCommand(g *globals) *cobra.Command {
 		clusterReset bool
 		restorePath  string
 		egressMode   string
+		embeddedReg  bool
 		node         nodeFlags
 	)
 	cmd := &cobra.Command{
@@ -72,6 +73,9 @@ exits. Start it again without the flag; the other servers then join anew
 			if cmd.Flags().Changed("egress-selector-mode") {
 				cfg.Spec.Network.EgressSelectorMode = egressMode
 			}
+			if embeddedReg {
+				cfg.Spec.Registries.EmbeddedMirror = true
+			}
 			if err := node.apply(cmd, &cfg.Spec.Worker); err != nil {
 				return err
 			}
@@ -100,7 +104,7 @@ exits. Start it again without the flag; the other servers then join anew
 				return errors.New("--restore-path goes with --cluster-reset (to restore into a new data dir, use `monokube restore`)")
 			}
 			srv := &server.Server{Config: cfg, Layout: g.layout, ConfigPath: configPath, EnableWorker: enableWorker, NodeIPs: nodeIPs, Token: joinToken,
-				ClusterReset: clusterReset, RestorePath: restorePath, OnReady: memory.Settled}
+				ClusterReset: clusterReset, RestorePath: restorePath, RegistriesFile: node.registries, OnReady: memory.Settled}
 			return runResident(func(ctx context.Context) error {
 				return srv.Run(ctx)
 			})
@@ -115,6 +119,8 @@ exits. Start it again without the flag; the other servers then join anew
 		"add-ons to turn off, comma-separated: "+strings.Join(config.AddonNames, ", ")+" (as spec.addons.<name>.enabled: false)")
 	cmd.Flags().StringVar(&egressMode, "egress-selector-mode", config.EgressPod,
 		"what the API server reaches through the tunnels nodes open to it: "+strings.Join(config.EgressSelectorModes, ", ")+" (overrides spec.network.egressSelectorMode)")
+	cmd.Flags().BoolVar(&embeddedReg, "embedded-registry", false,
+		"nodes serve each other the images they hold and pull from their peers first (as spec.registries.embeddedMirror: true)")
 	cmd.Flags().StringVar(&token, "token", "", "controller join token: join a running cluster as another server")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "read the controller join token from this file")
 	cmd.Flags().BoolVar(&clusterReset, "cluster-reset", false, "make this server's embedded etcd a one-member cluster keeping its data, then exit")

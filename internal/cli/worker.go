@@ -56,7 +56,8 @@ stops the worker at once with the reason.`,
 				return err
 			}
 			return runResident(func(ctx context.Context) error {
-				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIPs: nodeIPs, OnReady: memory.Settled}).Run(ctx)
+				return (&worker.Worker{Layout: g.layout, Token: token, Identity: identity, NodeIPs: nodeIPs,
+					RegistriesFile: flags.registries, OnReady: memory.Settled}).Run(ctx)
 			})
 		},
 	}

@@ -137,11 +137,15 @@ func (l Layout) AgentDir() string            { return l.path("agent") }
 func (l Layout) AgentPKIDir() string         { return l.path("agent", "pki") }
 func (l Layout) NodeRecordFile() string      { return l.path("agent", "node.json") }
 func (l Layout) ClusterSettingsFile() string { return l.path("agent", "cluster.json") }
-func (l Layout) APIServersFile() string      { return l.path("agent", "api-servers.json") }
-func (l Layout) ImportRecordFile() string    { return l.path("agent", "images-imported.json") }
-func (l Layout) KubeletConfigFile() string   { return l.path("agent", "kubelet.yaml") }
-func (l Layout) KubeProxyConfigFile() string { return l.path("agent", "kube-proxy.yaml") }
-func (l Layout) ResolvConf() string          { return l.path("agent", "etc", "resolv.conf") }
+
+// RegistrySettingsFile is a worker's copy of the cluster's registry
+// settings (credentials included: 0600).
+func (l Layout) RegistrySettingsFile() string { return l.path("agent", "registries.json") }
+func (l Layout) APIServersFile() string       { return l.path("agent", "api-servers.json") }
+func (l Layout) ImportRecordFile() string     { return l.path("agent", "images-imported.json") }
+func (l Layout) KubeletConfigFile() string    { return l.path("agent", "kubelet.yaml") }
+func (l Layout) KubeProxyConfigFile() string  { return l.path("agent", "kube-proxy.yaml") }
+func (l Layout) ResolvConf() string           { return l.path("agent", "etc", "resolv.conf") }
 func (l Layout) ContainerdConfigFile() string {
 	return l.path("agent", "etc", "containerd", "config.toml")
 }

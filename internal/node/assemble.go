@@ -17,6 +17,7 @@ import (
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/nettools"
 	"github.com/monokube/monokube/internal/node/podnetwork"
+	"github.com/monokube/monokube/internal/registries"
 	"github.com/monokube/monokube/internal/tunnel"
 )
 
@@ -57,6 +58,13 @@ type Setup struct {
 	// tunnel to (package tunnel); nil, or the cluster's egress selector
 	// mode disabled, and it keeps none.
 	TunnelServers func() []string
+
+	// Registries are the cluster's registry settings; RegistriesFile this
+	// machine's registries.yaml over them. FollowRegistries applies the
+	// servers' settings as they change (a worker).
+	Registries       registries.Settings
+	RegistriesFile   string
+	FollowRegistries bool
 
 	// ImportOnDemand imports the bundled add-on images (all but pause) at
 	// their first pull rather than at start. A worker sets it: its start
@@ -120,6 +128,10 @@ func Components(s Setup) (Parts, error) {
 	images := &Images{Layout: s.Layout, OnDemand: s.ImportOnDemand}
 	runtime := []component.Component{
 		&Containerd{Layout: s.Layout, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
+		&registries.Node{
+			Layout: s.Layout, NodeName: id.Name, Cluster: s.Registries, LocalFile: s.RegistriesFile, Follow: s.FollowRegistries,
+			Client: nodeClient, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
+		},
 		images,
 	}
 	startAfter := images.Imported

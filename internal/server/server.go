@@ -23,6 +23,7 @@ import (
 	"github.com/monokube/monokube/internal/datastore"
 	"github.com/monokube/monokube/internal/manifests"
 	"github.com/monokube/monokube/internal/pki"
+	"github.com/monokube/monokube/internal/registries"
 	"github.com/monokube/monokube/internal/server/nodejoin"
 	"github.com/monokube/monokube/internal/service"
 	"github.com/monokube/monokube/internal/sysinfo"
@@ -57,6 +58,12 @@ type Server struct {
 	ClusterReset bool
 	// RestorePath, with ClusterReset, replaces the etcd data with a backup's snapshot.
 	RestorePath string
+	// RegistriesFile (--private-registry) is this machine's k3s-style
+	// registries.yaml, added over spec.registries.
+	RegistriesFile string
+
+	// registries are spec.registries with their files read.
+	registries registries.Settings
 }
 
 // Run starts the control plane and blocks until ctx ends (a signal) or a
@@ -96,6 +103,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if err := addons.Write(s.Layout.ManifestsDir(), s.addons(), settings); err != nil {
 		return err
+	}
+
+	if s.registries, err = registries.Resolve(s.Config.Spec.Registries); err != nil {
+		return fmt.Errorf("spec.registries: %w", err)
 	}
 
 	if s.ClusterReset {
@@ -195,7 +206,11 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		SigningDuration: spec.PKI.Validity(),
 		ExtraArgs:       spec.ControllerManager.ExtraArgs,
 	}
-	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings()}
+	published, err := s.publishedRegistries()
+	if err != nil {
+		return nil, err
+	}
+	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings(), Registries: published}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
 		&manifests.Deployer{Kubeconfig: files.SelfKubeconfig(), Dir: s.Layout.ManifestsDir()}}
 	if tunnels != nil {

@@ -5,10 +5,12 @@ import (
 	"net"
 	"strings"
 
+	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
+	"github.com/monokube/monokube/internal/registries"
 )
 
 // nodeComponents returns the node runtime, in start order, for a server
@@ -57,6 +59,8 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		ServingCert:         nodePKI.Pair(pki.KubeletServing),
 		ServingKey:          nodePKI.Pair(pki.KubeletServing),
 		Network:             spec.Network,
+		Registries:          s.registries,
+		RegistriesFile:      s.RegistriesFile,
 		StoragePath:         s.storagePath(),
 		// Its own API server only: the others reach this node directly,
 		// as servers reach each other.
@@ -71,6 +75,24 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 	}
 	parts.Node = append(parts.Node, &NodeRole{Kubeconfig: clusterPKI.SelfKubeconfig(), NodeName: identity.Name})
 	return parts, nil
+}
+
+// publishedRegistries are the registry settings the workers get: the
+// config's, with this machine's registries.yaml over them (k3s users keep
+// theirs there on the server).
+func (s *Server) publishedRegistries() (registries.Settings, error) {
+	if s.RegistriesFile == "" {
+		return s.registries, nil
+	}
+	spec, err := config.LoadRegistries(s.RegistriesFile)
+	if err != nil {
+		return registries.Settings{}, err
+	}
+	local, err := registries.Resolve(spec)
+	if err != nil {
+		return registries.Settings{}, fmt.Errorf("registries file %s: %w", s.RegistriesFile, err)
+	}
+	return s.registries.Over(local), nil
 }
 
 // clusterSettings are what every node of this cluster shares.

@@ -22,6 +22,7 @@ import (
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/node"
+	"github.com/monokube/monokube/internal/registries"
 	"github.com/monokube/monokube/internal/service"
 	"github.com/monokube/monokube/internal/sysinfo"
 	"github.com/monokube/monokube/internal/version"
@@ -37,6 +38,9 @@ type Worker struct {
 	Token    string
 	Identity node.Identity
 	NodeIPs  []string // empty: the address this machine reaches the server from
+	// RegistriesFile (--private-registry) is this machine's registries.yaml,
+	// over the cluster's registry settings.
+	RegistriesFile string
 }
 
 // Run joins (when needed), starts the node and blocks until ctx ends or a
@@ -98,6 +102,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	registrySettings, err := w.registrySettings(ctx, creds)
+	if err != nil {
+		return err
+	}
 	given := w.NodeIPs
 	if len(given) == 0 {
 		source, err := sourceAddress("https://" + lb.Servers()[0])
@@ -119,6 +127,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		CAFile:              creds.CAFile,
 		Network:             settings.Network,
 		NetworkPolicy:       settings.EnforceNetworkPolicy(),
+		Registries:          registrySettings,
+		RegistriesFile:      w.RegistriesFile,
+		FollowRegistries:    true,
 		ImportOnDemand:      true,
 		// Every server, directly: each API server reaches this node only
 		// through a tunnel opened to it.
@@ -160,6 +171,15 @@ func (w *Worker) clusterSettings(ctx context.Context, creds bootstrap.WorkerCred
 		return cached, nil
 	}
 	return settings, fmt.Errorf("read cluster settings from the server: %w", err)
+}
+
+// registrySettings reads the cluster's registry settings as this node.
+func (w *Worker) registrySettings(ctx context.Context, creds bootstrap.WorkerCredentials) (registries.Settings, error) {
+	client, err := kubeclient.New(creds.KubeletKubeconfig)
+	if err != nil {
+		return registries.Settings{}, err
+	}
+	return registries.Fetch(ctx, client, w.Layout.RegistrySettingsFile())
 }
 
 // sourceAddress is the local address this machine uses to reach server:

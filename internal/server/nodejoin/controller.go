@@ -14,6 +14,7 @@ import (
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/kubeclient"
+	"github.com/monokube/monokube/internal/registries"
 )
 
 // Controller is the server's side of joining: it publishes what workers
@@ -22,6 +23,8 @@ type Controller struct {
 	// Kubeconfig is a privileged identity on the local API server.
 	Kubeconfig string
 	Settings   join.ClusterSettings
+	// Registries are the registry settings every node gets (a Secret).
+	Registries registries.Settings
 
 	component.Task
 }
@@ -42,7 +45,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	// The RBAC API may still be settling right after the API server is ready.
 	var lastErr error
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		lastErr = PublishClusterSettings(ctx, client, c.Settings)
+		lastErr = PublishClusterSettings(ctx, client, c.Settings, c.Registries)
 		return lastErr == nil, nil
 	})
 	if err != nil {

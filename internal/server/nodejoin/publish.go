@@ -12,13 +12,18 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/monokube/monokube/internal/join"
+	"github.com/monokube/monokube/internal/registries"
 )
 
 // PublishClusterSettings stores the settings and the RBAC that lets joining
 // and joined nodes read them, request certificates and see each other for
 // the pod network. Safe to repeat.
-func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, settings join.ClusterSettings) error {
+func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, settings join.ClusterSettings, registrySettings registries.Settings) error {
 	raw, err := json.Marshal(settings)
+	if err != nil {
+		return err
+	}
+	registrySecret, err := registries.Secret(registrySettings)
 	if err != nil {
 		return err
 	}
@@ -35,6 +40,18 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 		Rules: []rbacv1.PolicyRule{{
 			APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{join.SettingsConfigMap}, Verbs: []string{"get"},
 		}},
+	}
+	// Registry credentials: for joined nodes only, which follow changes.
+	registriesRole := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "monokube:registries", Namespace: metav1.NamespaceSystem},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{registries.SecretName}, Verbs: []string{"get", "list", "watch"},
+		}},
+	}
+	registriesBinding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "monokube:registries", Namespace: metav1.NamespaceSystem},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: registriesRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}},
 	}
 	roleBinding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "monokube:cluster-settings", Namespace: metav1.NamespaceSystem},
@@ -67,7 +84,10 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 	rbac := client.RbacV1()
 	steps := []func() error{
 		func() error { return apply(ctx, client.CoreV1().ConfigMaps(metav1.NamespaceSystem), configMap) },
+		func() error { return apply(ctx, client.CoreV1().Secrets(metav1.NamespaceSystem), registrySecret) },
 		func() error { return apply(ctx, rbac.Roles(metav1.NamespaceSystem), role) },
+		func() error { return apply(ctx, rbac.Roles(metav1.NamespaceSystem), registriesRole) },
+		func() error { return apply(ctx, rbac.RoleBindings(metav1.NamespaceSystem), registriesBinding) },
 		func() error { return apply(ctx, rbac.RoleBindings(metav1.NamespaceSystem), roleBinding) },
 		func() error { return apply(ctx, rbac.ClusterRoleBindings(), csrBinding) },
 		func() error { return apply(ctx, rbac.ClusterRoles(), nodeNetworkRole) },
