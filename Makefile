@@ -19,7 +19,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 export CGO_ENABLED := 0
 
 .PHONY: conformance-gateway conformance-gateway-tools
-.PHONY: build bundle kubectl test unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
+.PHONY: build bundle kubectl test test-tools unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours),
@@ -141,7 +141,30 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),1000x) ./internal/join/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateUser$$' -fuzztime $(or $(FUZZTIME),100000x) ./internal/pki/
 
-TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl
+# The container registry tests push images to and nodes pull from
+# (harness.StartRegistry): Debian's build of the CNCF distribution registry,
+# taken out of its package with a private apt dir rather than installed. It
+# links only libc.
+REGISTRY_SUITE   := bookworm
+REGISTRY_VERSION := 2.8.2+ds1-1
+REGISTRY_BIN     := build/test-tools/docker-registry
+REGISTRY_APT_DIR := $(CURDIR)/build/registry-apt
+REGISTRY_APT = -o Dir::Etc::SourceList=$(REGISTRY_APT_DIR)/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State=$(REGISTRY_APT_DIR)/state -o Dir::Cache=$(REGISTRY_APT_DIR)/cache -o APT::Sandbox::User=root
+
+test-tools: $(REGISTRY_BIN)
+
+$(REGISTRY_BIN):
+	rm -rf $(REGISTRY_APT_DIR) build/registry-deb && mkdir -p $(REGISTRY_APT_DIR)/state/lists/partial $(REGISTRY_APT_DIR)/cache
+	echo 'deb http://deb.debian.org/debian $(REGISTRY_SUITE) main' > $(REGISTRY_APT_DIR)/sources.list
+	apt-get $(REGISTRY_APT) update -qq
+	cd build && apt-get $(REGISTRY_APT) download docker-registry=$(REGISTRY_VERSION)
+	dpkg-deb -x build/docker-registry_$(REGISTRY_VERSION)_*.deb build/registry-deb
+	mkdir -p $(dir $@) && cp build/registry-deb/usr/bin/docker-registry $@
+	rm -rf $(REGISTRY_APT_DIR) build/registry-deb
+
+TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl \
+	MONOKUBE_REGISTRY_BIN=$(CURDIR)/$(REGISTRY_BIN)
 
 unit:
 	$(GO) test ./internal/... ./test/history/
@@ -157,7 +180,7 @@ integration: build kubectl
 e2e: build kubectl
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
 
-multinode: build kubectl
+multinode: build kubectl test-tools
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
 
 # Upstream's conformance suite (test/conformance, docs/conformance.md): the
@@ -242,7 +265,7 @@ faults: build kubectl
 	MONOKUBE_FAULTS_SHAPES=sqlite,etcd,postgres MONOKUBE_FAULTS_DURATION=$(FAULTS_DURATION) MONOKUBE_FAULTS_WORKER_CUTOFF=5m \
 		MONOKUBE_FAULTS_REPORT=$(CURDIR)/build/faults.txt MONOKUBE_FAULTS_HISTORY=$(CURDIR)/build/faults-history $(TEST_ENV) $(GO) test -count=1 -timeout 120m -v -run '^TestFaults$$' ./test/faults/
 
-test: unit fuzz integration e2e multinode faults-slice conformance-slice
+test: test-tools unit fuzz integration e2e multinode faults-slice conformance-slice
 # The tests need the program, not the smallest download: level 9 packs the
 # payload in about 7 s (132 MiB) where 19 takes almost 5 minutes (110 MiB).
 # `make build` still packs at 19. A level given on the command line wins.
