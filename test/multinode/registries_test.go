@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,8 +107,10 @@ func TestRegistries(t *testing.T) {
 	t.Run("BigImageFromPeer", func(t *testing.T) {
 		// The second worker has no credentials and the registry is down:
 		// only a peer can answer.
+		before := rssMiB(t, first.PID())
 		took := crictlPull(t, second, big)
-		t.Logf("the same 100 MiB image pulled from a peer in %s", took)
+		t.Logf("the same 100 MiB image pulled from a peer in %s; the serving worker's RSS %.0f MiB before, %.0f MiB after",
+			took, before, rssMiB(t, first.PID()))
 	})
 	t.Run("MirrorRefusesNonNodes", func(t *testing.T) {
 		insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the check is about the client's identity
@@ -205,3 +208,20 @@ func crictlPull(t *testing.T, node *harness.Node, image string) time.Duration {
 	return took.Round(10 * time.Millisecond)
 }
 
+
+// rssMiB is a process's resident memory.
+func rssMiB(t *testing.T, pid int) float64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kib, _ := strconv.Atoi(fields[1])
+			return float64(kib) / 1024
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
