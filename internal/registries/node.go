@@ -262,9 +262,20 @@ func (n *Node) Stop() error { return n.Task.Stop(5 * time.Second) }
 // at cache; with the servers away it returns the copy. A cluster whose
 // servers predate the settings has none.
 func Fetch(ctx context.Context, client kubernetes.Interface, cache string) (Settings, error) {
-	secret, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, SecretName, metav1.GetOptions{})
+	var secret *corev1.Secret
+	var err error
+	// A refusal may be RBAC just written and not yet in force; lasting, it
+	// is a server from before the settings, like a missing Secret.
+	for try := 0; try < 10; try++ {
+		secret, err = client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, SecretName, metav1.GetOptions{})
+		if !apierrors.IsForbidden(err) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	switch {
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
+		klog.InfoS("The cluster has no registry settings for nodes (its servers predate them)", "reason", err.Error())
 		return Settings{}, nil
 	case err == nil:
 		s, err := FromSecret(secret)

@@ -83,11 +83,13 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 	}
 	rbac := client.RbacV1()
 	steps := []func() error{
-		func() error { return apply(ctx, client.CoreV1().ConfigMaps(metav1.NamespaceSystem), configMap) },
+		// The registry settings and their RBAC before the ConfigMap a
+		// joining worker waits for: once it sees that, it may read them.
 		func() error { return apply(ctx, client.CoreV1().Secrets(metav1.NamespaceSystem), registrySecret) },
-		func() error { return apply(ctx, rbac.Roles(metav1.NamespaceSystem), role) },
 		func() error { return apply(ctx, rbac.Roles(metav1.NamespaceSystem), registriesRole) },
 		func() error { return apply(ctx, rbac.RoleBindings(metav1.NamespaceSystem), registriesBinding) },
+		func() error { return apply(ctx, client.CoreV1().ConfigMaps(metav1.NamespaceSystem), configMap) },
+		func() error { return apply(ctx, rbac.Roles(metav1.NamespaceSystem), role) },
 		func() error { return apply(ctx, rbac.RoleBindings(metav1.NamespaceSystem), roleBinding) },
 		func() error { return apply(ctx, rbac.ClusterRoleBindings(), csrBinding) },
 		func() error { return apply(ctx, rbac.ClusterRoles(), nodeNetworkRole) },
