@@ -36,23 +36,13 @@ type Lines map[string]int
 // it. Unknown fields, values of the wrong type and invalid values are all
 // reported together in one *InvalidError, each with its path and line.
 func Parse(raw []byte) (*ClusterConfig, error) {
-	lines := Lines{}
-	var doc yamlv3.Node
-	if err := yamlv3.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
-	}
 	cfg := Default()
-	var problems []FieldError
-	if len(doc.Content) > 0 {
-		walk(doc.Content[0], reflect.TypeOf(*cfg), "", lines, &problems)
-		// Unknown fields are skipped by this decode, so the known ones can
-		// still be validated and every mistake reported in one pass.
-		if err := yaml.Unmarshal(bytes.TrimSpace(raw), cfg); err != nil {
-			if len(problems) > 0 {
-				return nil, &InvalidError{Fields: problems}
-			}
-			return nil, fmt.Errorf("decode: %w", err)
-		}
+	lines, problems, err := Decode(raw, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 && len(lines) == 0 {
+		return nil, &InvalidError{Fields: problems}
 	}
 	// The DNS Service's default address follows the service range (an
 	// IPv6-only cluster gets an IPv6 one).
@@ -68,6 +58,32 @@ func Parse(raw []byte) (*ClusterConfig, error) {
 		return nil, &InvalidError{Fields: problems}
 	}
 	return cfg, nil
+}
+
+// Decode reads a YAML document over out (a pointer to a struct with json
+// tags), recording the line of every field. Unknown fields and values of
+// the wrong type are returned as problems, not errors, so that the known
+// fields can still be validated and every mistake reported in one pass; a
+// document that does not decode at all is an error.
+func Decode(raw []byte, out any) (Lines, []FieldError, error) {
+	lines := Lines{}
+	var doc yamlv3.Node
+	if err := yamlv3.Unmarshal(raw, &doc); err != nil {
+		return nil, nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	var problems []FieldError
+	if len(doc.Content) == 0 {
+		return lines, nil, nil
+	}
+	walk(doc.Content[0], reflect.TypeOf(out).Elem(), "", lines, &problems)
+	// Unknown fields are skipped by this decode.
+	if err := yaml.Unmarshal(bytes.TrimSpace(raw), out); err != nil {
+		if len(problems) > 0 {
+			return nil, problems, nil
+		}
+		return nil, nil, fmt.Errorf("decode: %w", err)
+	}
+	return lines, problems, nil
 }
 
 // walk checks node against the Go type t, recording the line of every field

@@ -1,19 +1,14 @@
 package config
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"maps"
 	"net/url"
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-
-	yamlv3 "go.yaml.in/yaml/v3"
-	"sigs.k8s.io/yaml"
 )
 
 // DefaultRegistriesFile is where a node looks for a k3s-style
@@ -83,18 +78,13 @@ func LoadRegistries(path string) (RegistriesSpec, error) {
 	if err != nil {
 		return RegistriesSpec{}, fmt.Errorf("read registries file: %w", err)
 	}
-	var doc yamlv3.Node
-	if err := yamlv3.Unmarshal(raw, &doc); err != nil {
-		return RegistriesSpec{}, fmt.Errorf("registries file %s: not valid YAML: %w", path, err)
-	}
-	lines := Lines{}
-	var problems []FieldError
 	var file registriesFile
-	if len(doc.Content) > 0 {
-		walk(doc.Content[0], reflect.TypeOf(file), "", lines, &problems)
-		if err := yaml.Unmarshal(bytes.TrimSpace(raw), &file); err != nil && len(problems) == 0 {
-			return RegistriesSpec{}, fmt.Errorf("registries file %s: %w", path, err)
-		}
+	lines, problems, err := Decode(raw, &file)
+	if err != nil {
+		return RegistriesSpec{}, fmt.Errorf("registries file %s: %w", path, err)
+	}
+	if lines == nil {
+		return RegistriesSpec{}, &InvalidError{File: path, Fields: problems}
 	}
 	spec := RegistriesSpec{Mirrors: file.Mirrors, Configs: file.Configs}
 	v := validator{lines: lines, errs: problems}
