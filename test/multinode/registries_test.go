@@ -208,7 +208,6 @@ func crictlPull(t *testing.T, node *harness.Node, image string) time.Duration {
 	return took.Round(10 * time.Millisecond)
 }
 
-
 // rssMiB is a process's resident memory.
 func rssMiB(t *testing.T, pid int) float64 {
 	t.Helper()
