@@ -70,7 +70,27 @@ func Reset(layout datadir.Layout, cgroupRoot string) error {
 	step("remove nftables tables", removeNFTables)
 	step("remove cgroups", func() error { return removeNodeCgroups(mode, cgroupRoot) })
 	step("remove "+layout.Run, func() error { return os.RemoveAll(layout.Run) })
-	step("remove "+layout.Dir, func() error { return os.RemoveAll(layout.Dir) })
+	step("remove "+layout.Dir, func() error { return removeDir(layout.Dir) })
+	return errors.Join(errs...)
+}
+
+// removeDir removes dir and all in it; a dir that is a mount point (a
+// machine that mounts a disk there, a local cluster's node) is emptied and
+// kept, as only its owner can take the mount away. (Removing it would also
+// detach whatever other mount namespaces mounted on that path.)
+func removeDir(dir string) error {
+	err := os.RemoveAll(dir)
+	if !errors.Is(err, syscall.EBUSY) {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, entry := range entries {
+		errs = append(errs, os.RemoveAll(filepath.Join(dir, entry.Name())))
+	}
 	return errors.Join(errs...)
 }
 
@@ -124,7 +144,10 @@ func unmountBelow(dirs ...string) error {
 		}
 		target := unescapeMount(fields[4])
 		for _, dir := range dirs {
-			if target == dir || strings.HasPrefix(target, dir+"/") {
+			// Below only: the dir itself may be a mount point its owner
+			// made (a disk, a local cluster node's bind mount), and what an
+			// unmount would uncover there is not the node's to remove.
+			if strings.HasPrefix(target, dir+"/") {
 				targets = append(targets, target)
 			}
 		}
