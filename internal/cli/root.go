@@ -106,6 +106,7 @@ run inside this one process; nothing else needs to be installed.`,
 		newInstallCommand(),
 		newStatusCommand(g),
 		newTokenCommand(g),
+		newClusterCommand(),
 	)
 	root.AddCommand(newServiceControlCommands()...)
 	return root
