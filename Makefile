@@ -152,8 +152,6 @@ REGISTRY_APT_DIR := $(CURDIR)/build/registry-apt
 REGISTRY_APT = -o Dir::Etc::SourceList=$(REGISTRY_APT_DIR)/sources.list -o Dir::Etc::SourceParts=/dev/null \
 	-o Dir::State=$(REGISTRY_APT_DIR)/state -o Dir::Cache=$(REGISTRY_APT_DIR)/cache -o APT::Sandbox::User=root
 
-test-tools: $(REGISTRY_BIN)
-
 $(REGISTRY_BIN):
 	rm -rf $(REGISTRY_APT_DIR) build/registry-deb && mkdir -p $(REGISTRY_APT_DIR)/state/lists/partial $(REGISTRY_APT_DIR)/cache
 	echo 'deb http://deb.debian.org/debian $(REGISTRY_SUITE) main' > $(REGISTRY_APT_DIR)/sources.list
@@ -163,8 +161,43 @@ $(REGISTRY_BIN):
 	mkdir -p $(dir $@) && cp build/registry-deb/usr/bin/docker-registry $@
 	rm -rf $(REGISTRY_APT_DIR) build/registry-deb
 
+# The SSH server the fleet tool's SSH transport is tested against
+# (test/fleet): Debian's OpenSSH sshd, taken out of its package as the
+# registry is, with the shared libraries it links (but libc) from their
+# Debian packages beside it, so the test needs no SSH server or library
+# installed. $(SSHD_BIN) is a wrapper that runs the real sshd at its
+# absolute path (sshd re-executes itself for every connection and refuses a
+# relative one) with LD_LIBRARY_PATH set to that tree.
+SSHD_SUITE    := bookworm
+SSHD_PACKAGES := openssh-server libwrap0 libpam0g libaudit1 libcap-ng0 libselinux1 libpcre2-8-0 libsystemd0 \
+	libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1 libgssapi-krb5-2 libkrb5-3 libk5crypto3 \
+	libkrb5support0 libkeyutils1 libcom-err2 libssl3 zlib1g libcrypt1 libnsl2 libtirpc3
+SSHD_BIN      := build/test-tools/sshd
+SSHD_ROOT     := build/test-tools/sshd-root
+SSHD_APT_DIR  := $(CURDIR)/build/sshd-apt
+SSHD_APT = -o Dir::Etc::SourceList=$(SSHD_APT_DIR)/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State=$(SSHD_APT_DIR)/state -o Dir::Cache=$(SSHD_APT_DIR)/cache -o APT::Sandbox::User=root
+
+$(SSHD_BIN):
+	rm -rf $(SSHD_APT_DIR) build/sshd-debs $(SSHD_ROOT) && mkdir -p $(SSHD_APT_DIR)/state/lists/partial $(SSHD_APT_DIR)/cache build/sshd-debs
+	echo 'deb http://deb.debian.org/debian $(SSHD_SUITE) main' > $(SSHD_APT_DIR)/sources.list
+	apt-get $(SSHD_APT) update -qq
+	cd build/sshd-debs && apt-get $(SSHD_APT) download $(SSHD_PACKAGES)
+	for deb in build/sshd-debs/*.deb; do dpkg-deb -x $$deb $(SSHD_ROOT) || exit 1; done
+	rm -rf $(SSHD_ROOT)/usr/share $(SSHD_ROOT)/etc $(SSHD_APT_DIR) build/sshd-debs
+	printf '%s\n' '#!/bin/sh' "# Debian's sshd with the libraries it links, from sshd-root beside this script (Makefile)." \
+		'root=$$(cd "$$(dirname "$$0")/sshd-root" && pwd)' \
+		'LD_LIBRARY_PATH=$$root/lib/x86_64-linux-gnu:$$root/usr/lib/x86_64-linux-gnu exec "$$root/usr/sbin/sshd" "$$@"' > $@.tmp
+	chmod 755 $@.tmp
+	# Every library sshd links must resolve (ldd says "not found" otherwise).
+	LD_LIBRARY_PATH=$(SSHD_ROOT)/lib/x86_64-linux-gnu:$(SSHD_ROOT)/usr/lib/x86_64-linux-gnu ldd $(SSHD_ROOT)/usr/sbin/sshd > build/sshd-ldd.txt
+	! grep 'not found' build/sshd-ldd.txt && rm build/sshd-ldd.txt
+	mv $@.tmp $@
+
+test-tools: $(REGISTRY_BIN) $(SSHD_BIN)
+
 TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl \
-	MONOKUBE_REGISTRY_BIN=$(CURDIR)/$(REGISTRY_BIN)
+	MONOKUBE_REGISTRY_BIN=$(CURDIR)/$(REGISTRY_BIN) MONOKUBE_SSHD_BIN=$(CURDIR)/$(SSHD_BIN)
 
 unit:
 	$(GO) test ./internal/... ./test/history/
@@ -181,7 +214,7 @@ e2e: build kubectl
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
 
 multinode: build kubectl test-tools
-	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/multinode/...
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m -v ./test/multinode/... ./test/fleet/...
 
 # Upstream's conformance suite (test/conformance, docs/conformance.md): the
 # e2e.test binary, the ginkgo CLI and the programs of the suite's images, built

@@ -349,3 +349,15 @@ func (n *Node) ControllerToken() string {
 	}
 	return strings.TrimSpace(stdout)
 }
+
+// PrivateDir gives the node its own copy of the machine's dir (empty at
+// first), as separate machines have: a test that installs into
+// /usr/local/bin must not write into this machine's.
+func (n *Node) PrivateDir(dir string) {
+	n.t.Helper()
+	own := n.MachineDir(dir)
+	if err := os.MkdirAll(own, 0o755); err != nil {
+		n.t.Fatal(err)
+	}
+	n.network.must("nsenter", "--mount="+n.MountNS, "--", "mount", "--bind", own, dir)
+}
