@@ -19,7 +19,7 @@ LDFLAGS := -s -w $(KUBE_LDFLAGS) -X github.com/monokube/monokube/internal/versio
 export CGO_ENABLED := 0
 
 .PHONY: conformance-gateway conformance-gateway-tools
-.PHONY: build bundle kubectl test test-tools unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
+.PHONY: build bundle kubectl test test-tools upgrade-bench unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
 
 # Executables and images the binary carries, built from the pinned modules
 # in tools/ (a module of its own, so their dependencies stay out of ours),
@@ -326,6 +326,18 @@ conformance-gateway-tools: bundle
 conformance-gateway: build kubectl conformance-gateway-tools
 	$(TEST_ENV) MONOKUBE_GATEWAY_CONFORMANCE=$(CURDIR)/$(GATEWAY_DIR) $(GO) test -count=1 -timeout 100m -v \
 		-run '^TestGatewayAPIConformance$$' ./test/gateway/
+
+# A rolling upgrade of a local 3-server + 2-worker cluster from this build to
+# the same code with another version (VERSION-next), with probes counting
+# failed requests (bench/upgrade_test.go; about 10 minutes).
+UPGRADE_DIR := build/upgrade
+upgrade-bench: build kubectl
+	rm -rf $(UPGRADE_DIR) && mkdir -p $(UPGRADE_DIR) && cp bin/monokube $(UPGRADE_DIR)/monokube-from
+	cp -al $(PAYLOAD) $(UPGRADE_DIR)/payload && rm $(UPGRADE_DIR)/payload/monokube
+	$(GO) build -ldflags '$(subst Version=$(VERSION),Version=$(VERSION)-next,$(LDFLAGS))' -o $(UPGRADE_DIR)/payload/monokube ./cmd/monokube
+	$(GO) run ./hack/pack --launcher build/launcher --payload $(UPGRADE_DIR)/payload --level 3 --to $(UPGRADE_DIR)/monokube-to
+	MONOKUBE_UPGRADE_FROM=$(CURDIR)/$(UPGRADE_DIR)/monokube-from MONOKUBE_UPGRADE_TO=$(CURDIR)/$(UPGRADE_DIR)/monokube-to \
+		$(TEST_ENV) $(GO) test -count=1 -timeout 40m -run '^TestRollingUpgrade$$' -v ./bench/
 
 bench: build kubectl
 	# The start soak as the reliability issue asks: 50 fresh and 50 warm single-node

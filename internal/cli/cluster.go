@@ -93,7 +93,7 @@ func newClusterApplyCommand() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if f.Spec.Provider == fleet.ProviderLocal {
-				local := &fleet.Local{Binary: bin, Out: out, Kubeconfig: userKubeconfig()}
+				local := &fleet.Local{Binary: bin, Out: out, Kubeconfig: userKubeconfig(), MaxUnavailable: maxUnavailable, DrainTimeout: drainTimeout}
 				return local.Apply(cmd.Context(), f)
 			}
 			if kubeconfig == "" {

@@ -71,6 +71,9 @@ func (a *Applier) Apply(ctx context.Context) error {
 		return err
 	}
 	defer a.closeAll()
+	if err := a.checkSkew(ctx); err != nil {
+		return err
+	}
 	first, err := a.ensureFirstServer(ctx)
 	if err != nil {
 		return err
@@ -337,7 +340,7 @@ func (a *Applier) joinServer(ctx context.Context, first, h Host) error {
 		return err
 	}
 	if h.IsNode() {
-		if err := a.waitNodeReady(ctx, h); err != nil {
+		if err := a.waitNodeReady(ctx, h, time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -355,7 +358,7 @@ func (a *Applier) joinWorkers(ctx context.Context, first Host) error {
 	}
 	for _, h := range a.File.Servers() {
 		if h.IsNode() && h.Name == first.Name {
-			if err := a.waitNodeReady(ctx, h); err != nil {
+			if err := a.waitNodeReady(ctx, h, time.Time{}); err != nil {
 				return err
 			}
 		}
@@ -376,7 +379,7 @@ func (a *Applier) joinWorkers(ctx context.Context, first Host) error {
 			return &StepError{h.Name, "install and start the worker", err}
 		}
 		a.step(h, "worker started, joining")
-		if err := a.waitNodeReady(ctx, h); err != nil {
+		if err := a.waitNodeReady(ctx, h, time.Time{}); err != nil {
 			return err
 		}
 		a.did(h, "joined (worker)", time.Since(began))

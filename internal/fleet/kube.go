@@ -50,13 +50,15 @@ func (a *Applier) connectAPI(ctx context.Context, first Host) error {
 	return err
 }
 
-// waitNodeReady waits for the host's Node to be Ready.
-func (a *Applier) waitNodeReady(ctx context.Context, h Host) error {
+// waitNodeReady waits for the host's Node to be Ready, as reported after
+// since (a restarted node's kubelet reports at once; until then the Node
+// still shows the old process's status).
+func (a *Applier) waitNodeReady(ctx context.Context, h Host, since time.Time) error {
 	began := time.Now()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		node, err := a.client.CoreV1().Nodes().Get(ctx, h.Name, metav1.GetOptions{})
-		if err == nil && nodeReady(node) {
+		if err == nil && nodeReadySince(node, since) {
 			a.step(h, "node Ready (%s)", time.Since(began).Round(time.Millisecond))
 			return nil
 		}
@@ -71,10 +73,10 @@ func (a *Applier) waitNodeReady(ctx context.Context, h Host) error {
 	}
 }
 
-func nodeReady(node *corev1.Node) bool {
+func nodeReadySince(node *corev1.Node, since time.Time) bool {
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
+			return c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
 		}
 	}
 	return false

@@ -55,6 +55,9 @@ type Local struct {
 	Out    io.Writer
 	// Kubeconfig is the user's kubeconfig the cluster's context goes into.
 	Kubeconfig string
+	// MaxUnavailable and DrainTimeout shape upgrades, as for SSH hosts.
+	MaxUnavailable int
+	DrainTimeout   time.Duration
 }
 
 // Apply creates or brings up to date the local cluster f describes.
@@ -106,7 +109,8 @@ func (l *Local) applier(c *LocalCluster, f *File) *Applier {
 		ExtraArgs: func(h Host) []string {
 			return []string{"--cgroup-root", f.clusterCgroup() + "/" + h.Name}
 		},
-		Service: func(Host) service { return localService },
+		Service:        func(Host) service { return localService },
+		MaxUnavailable: l.MaxUnavailable, DrainTimeout: l.DrainTimeout,
 	}
 }
 

@@ -108,3 +108,12 @@ func TestLocalFile(t *testing.T) {
 		t.Fatalf("%+v", one.Spec)
 	}
 }
+
+func TestKubernetesMinor(t *testing.T) {
+	if minor, ok := kubernetesMinor("monokube 1845508 (kubernetes v1.37.1, go1.26.8, linux/amd64)\n"); !ok || minor != 37 {
+		t.Fatalf("got %d %v", minor, ok)
+	}
+	if _, ok := kubernetesMinor("garbage"); ok {
+		t.Fatal("garbage parsed")
+	}
+}

@@ -59,6 +59,7 @@ func (a *Applier) replace(ctx context.Context, h Host) error {
 	if err := svc.stop(ctx, m, role); err != nil {
 		return &StepError{h.Name, "stop the service", err}
 	}
+	restarted := time.Now()
 	if err := svc.start(ctx, m, role); err != nil {
 		return &StepError{h.Name, "start the service", err}
 	}
@@ -68,7 +69,7 @@ func (a *Applier) replace(ctx context.Context, h Host) error {
 		}
 	}
 	if h.IsNode() {
-		if err := a.waitNodeReady(ctx, h); err != nil {
+		if err := a.waitNodeReady(ctx, h, restarted); err != nil {
 			return err
 		}
 		if err := a.uncordon(ctx, h); err != nil {
