@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,7 @@ multi-node cluster without Docker.`,
   sudo monokube cluster delete dev`,
 	}
 	cmd.AddCommand(newClusterApplyCommand(), newClusterResetCommand(), newClusterKubeconfigCommand(),
+		newClusterBackupCommand(), newClusterRestoreCommand(),
 		newClusterCreateCommand(), newClusterListCommand())
 	for _, verb := range []string{"start", "stop", "delete"} {
 		cmd.AddCommand(newClusterLocalVerbCommand(verb))
@@ -110,10 +112,9 @@ func newClusterApplyCommand() *cobra.Command {
 			return applier.Apply(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "cluster.yaml", "the cluster file")
+	addFileFlags(cmd, &file, &insecureHostKey)
 	cmd.Flags().StringVar(&binary, "binary", "", "the monokube to deploy (default: this one); a newer one upgrades the cluster, rolling")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig-out", "", "where to write the admin kubeconfig (default: FILE's name with .kubeconfig)")
-	cmd.Flags().BoolVar(&insecureHostKey, "insecure-host-key", false, "accept any SSH host key (default: check ~/.ssh/known_hosts)")
 	cmd.Flags().IntVar(&maxUnavailable, "max-unavailable", 1, "workers upgraded at once")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 5*time.Minute, "how long a node's drain may take before the upgrade stops (never forced)")
 	return cmd
@@ -133,10 +134,47 @@ func fileDial(f *fleet.File, insecureHostKey bool) (func(context.Context, fleet.
 	}, nil
 }
 
-func newClusterResetCommand() *cobra.Command {
+// fileApplier is an applier for a file's hosts, SSH or local.
+func fileApplier(f *fleet.File, file string, out io.Writer, insecureHostKey bool) (*fleet.Applier, error) {
+	bin, err := clusterBinary("")
+	if err != nil {
+		return nil, err
+	}
+	if f.Spec.Provider == fleet.ProviderLocal {
+		return (&fleet.Local{Binary: bin, Out: out, Kubeconfig: userKubeconfig()}).Applier(f)
+	}
+	dial, err := fileDial(f, insecureHostKey)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := strings.TrimSuffix(file, filepath.Ext(file)) + ".kubeconfig"
+	return &fleet.Applier{File: f, Binary: bin, Out: out, Kubeconfig: kubeconfig, Dial: dial}, nil
+}
+
+// fileVerb is a command that works on a cluster file: it loads and checks
+// the file (-f) before run.
+func fileVerb(cmd *cobra.Command, run func(cmd *cobra.Command, f *fleet.File, file string, insecureHostKey bool, args []string) error) *cobra.Command {
 	var file string
 	var insecureHostKey bool
-	cmd := &cobra.Command{
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f, err := fleet.LoadFile(file)
+		if err != nil {
+			return err
+		}
+		return run(cmd, f, file, insecureHostKey, args)
+	}
+	addFileFlags(cmd, &file, &insecureHostKey)
+	return cmd
+}
+
+// addFileFlags are the flags of every verb that works on a cluster file.
+func addFileFlags(cmd *cobra.Command, file *string, insecureHostKey *bool) {
+	cmd.Flags().StringVarP(file, "file", "f", "cluster.yaml", "the cluster file")
+	cmd.Flags().BoolVar(insecureHostKey, "insecure-host-key", false, "accept any SSH host key (default: check ~/.ssh/known_hosts)")
+}
+
+func newClusterResetCommand() *cobra.Command {
+	return fileVerb(&cobra.Command{
 		Use:   "reset -f FILE",
 		Short: "Stop, uninstall and reset monokube on every host of a cluster file (a local cluster: delete it)",
 		Long: `Stop and uninstall the service on every host, workers first, run ` + "`monokube reset`" + `
@@ -145,68 +183,95 @@ binary, config and token files apply put there. Every host is tried; those that
 fail are listed. All of the cluster's data is gone afterwards.`,
 		Example: "  monokube cluster reset -f cluster.yaml",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := fleet.LoadFile(file)
-			if err != nil {
-				return err
-			}
-			if f.Spec.Provider == fleet.ProviderLocal {
-				return (&fleet.Local{Out: cmd.OutOrStdout(), Kubeconfig: userKubeconfig()}).Delete(cmd.Context(), f.Metadata.Name)
-			}
-			dial, err := fileDial(f, insecureHostKey)
-			if err != nil {
-				return err
-			}
-			return fleet.Reset(cmd.Context(), f, dial, cmd.OutOrStdout())
-		},
-	}
-	cmd.Flags().StringVarP(&file, "file", "f", "cluster.yaml", "the cluster file")
-	cmd.Flags().BoolVar(&insecureHostKey, "insecure-host-key", false, "accept any SSH host key")
-	return cmd
+	}, func(cmd *cobra.Command, f *fleet.File, _ string, insecureHostKey bool, _ []string) error {
+		if f.Spec.Provider == fleet.ProviderLocal {
+			return (&fleet.Local{Out: cmd.OutOrStdout(), Kubeconfig: userKubeconfig()}).Delete(cmd.Context(), f.Metadata.Name)
+		}
+		dial, err := fileDial(f, insecureHostKey)
+		if err != nil {
+			return err
+		}
+		return fleet.Reset(cmd.Context(), f, dial, cmd.OutOrStdout())
+	})
 }
 
 func newClusterKubeconfigCommand() *cobra.Command {
-	var file string
-	var insecureHostKey bool
-	cmd := &cobra.Command{
+	return fileVerb(&cobra.Command{
 		Use:     "kubeconfig -f FILE",
 		Short:   "Print the cluster's admin kubeconfig, fetched from its first server",
 		Example: "  monokube cluster kubeconfig -f cluster.yaml > ~/.kube/prod.conf",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := fleet.LoadFile(file)
-			if err != nil {
-				return err
-			}
-			dial, err := fileDial(f, insecureHostKey)
-			if err != nil {
-				return err
-			}
-			first := f.Servers()[0]
-			m, err := dial(cmd.Context(), first)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			url := fmt.Sprintf("https://%s:%d", first.Address, f.Spec.Config.API.Port)
-			if f.Spec.Provider == fleet.ProviderLocal {
-				c, err := fleet.LoadLocal(f.Metadata.Name)
-				if err != nil {
-					return err
-				}
-				url = fmt.Sprintf("https://%s:%d", c.NodeIP(first.Name), f.Spec.Config.API.Port)
-			}
-			raw, err := fleet.AdminKubeconfig(cmd.Context(), m, url)
-			if err != nil {
-				return fmt.Errorf("host %s: %w", first.Name, err)
-			}
-			_, err = cmd.OutOrStdout().Write(raw)
+	}, func(cmd *cobra.Command, f *fleet.File, _ string, insecureHostKey bool, _ []string) error {
+		dial, err := fileDial(f, insecureHostKey)
+		if err != nil {
 			return err
-		},
-	}
-	cmd.Flags().StringVarP(&file, "file", "f", "cluster.yaml", "the cluster file")
-	cmd.Flags().BoolVar(&insecureHostKey, "insecure-host-key", false, "accept any SSH host key")
+		}
+		first := f.Servers()[0]
+		m, err := dial(cmd.Context(), first)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		url := fmt.Sprintf("https://%s:%d", first.Address, f.Spec.Config.API.Port)
+		if f.Spec.Provider == fleet.ProviderLocal {
+			c, err := fleet.LoadLocal(f.Metadata.Name)
+			if err != nil {
+				return err
+			}
+			url = fmt.Sprintf("https://%s:%d", c.NodeIP(first.Name), f.Spec.Config.API.Port)
+		}
+		raw, err := fleet.AdminKubeconfig(cmd.Context(), m, url)
+		if err != nil {
+			return fmt.Errorf("host %s: %w", first.Name, err)
+		}
+		_, err = cmd.OutOrStdout().Write(raw)
+		return err
+	})
+}
+
+func newClusterBackupCommand() *cobra.Command {
+	var saveDir string
+	cmd := fileVerb(&cobra.Command{
+		Use:   "backup -f FILE",
+		Short: "Take a backup on the cluster's first running server and fetch it here",
+		Long: `Run ` + "`monokube backup`" + ` on the first running server of the file (the datastore's
+snapshot, the CA and keys, the config, the manifests) and copy the archive to
+--save-path on this machine. Restore with ` + "`monokube cluster restore`" + `.`,
+		Example: "  monokube cluster backup -f cluster.yaml --save-path ./backups",
+		Args:    cobra.NoArgs,
+	}, func(cmd *cobra.Command, f *fleet.File, file string, insecureHostKey bool, _ []string) error {
+		applier, err := fileApplier(f, file, cmd.OutOrStdout(), insecureHostKey)
+		if err != nil {
+			return err
+		}
+		path, err := applier.Backup(cmd.Context(), saveDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), path)
+		return nil
+	})
+	cmd.Flags().StringVar(&saveDir, "save-path", ".", "directory on this machine for the archive")
 	return cmd
+}
+
+func newClusterRestoreCommand() *cobra.Command {
+	return fileVerb(&cobra.Command{
+		Use:   "restore -f FILE ARCHIVE",
+		Short: "Rebuild the cluster from a backup: the first server restored, the others rejoined",
+		Long: `Stop every host's service, reset the servers, restore the first server of the
+file from ARCHIVE (from ` + "`cluster backup`" + ` or ` + "`monokube backup`" + `) and start it, start the
+workers again (the CA is the same: they reconnect as they were), then join the
+other servers anew, as apply does. Whatever was written after the backup is lost.`,
+		Example: "  monokube cluster restore -f cluster.yaml ./backups/monokube-backup-20261207T080000.000Z.tar.gz",
+		Args:    cobra.ExactArgs(1),
+	}, func(cmd *cobra.Command, f *fleet.File, file string, insecureHostKey bool, args []string) error {
+		applier, err := fileApplier(f, file, cmd.OutOrStdout(), insecureHostKey)
+		if err != nil {
+			return err
+		}
+		return applier.Restore(cmd.Context(), args[0])
+	})
 }
 
 // sshOptions is how to reach a host of the file.
@@ -292,7 +357,7 @@ func newClusterListCommand() *cobra.Command {
 func newClusterLocalVerbCommand(verb string) *cobra.Command {
 	short := map[string]string{
 		"start":  "Start a local cluster's nodes again (servers first)",
-		"stop":   "Stop a local cluster's nodes (workers first); their containers stop with them only at delete",
+		"stop":   "Stop a local cluster's nodes (workers first); their containers keep running until delete",
 		"delete": "Stop and reset every node of a local cluster and remove it: nothing is left behind",
 	}[verb]
 	return &cobra.Command{

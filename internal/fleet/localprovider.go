@@ -302,3 +302,16 @@ func removeContext(userConfig, name string) error {
 	}
 	return clientcmd.WriteToFile(*user, userConfig)
 }
+
+// Applier is the applier of the local cluster f describes (made by a create
+// or an apply before).
+func (l *Local) Applier(f *File) (*Applier, error) {
+	c, err := LoadLocal(f.Metadata.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ensure(); err != nil {
+		return nil, err
+	}
+	return l.applier(c, f), nil
+}

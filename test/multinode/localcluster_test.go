@@ -120,6 +120,32 @@ func TestLocalCluster(t *testing.T) {
 		t.Fatalf("the removed host's data is still there: %v", err)
 	}
 
+	// A backup fetched here, then a restore: what was written after the
+	// backup is gone, and every node is back.
+	kubectl("create", "configmap", "before-backup")
+	out, err = monokube("cluster", "backup", "-f", file, "--save-path", filepath.Join(home, "backups"))
+	if err != nil {
+		t.Fatalf("cluster backup: %v\n%s", err, out)
+	}
+	archive := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	if _, err := os.Stat(archive); err != nil {
+		t.Fatalf("the backup is not here (%v):\n%s", err, out)
+	}
+	kubectl("create", "configmap", "after-backup")
+	began = time.Now()
+	if out, err := monokube("cluster", "restore", "-f", file, archive); err != nil {
+		t.Fatalf("cluster restore: %v\n%s", err, out)
+	}
+	t.Logf("cluster restore: %s", time.Since(began).Round(100*time.Millisecond))
+	configMaps := kubectl("get", "configmaps", "-o", "name")
+	if !strings.Contains(configMaps, "before-backup") || strings.Contains(configMaps, "after-backup") {
+		t.Fatalf("after the restore, want the backup's objects only:\n%s", configMaps)
+	}
+	harness.Poll(t, 2*time.Minute, "3 nodes Ready after the restore", func(context.Context) (bool, error) {
+		out, err := exec.Command(harness.Kubectl, "--kubeconfig", kubeconfig, "--context", name, "get", "nodes", "--no-headers").CombinedOutput()
+		return err == nil && strings.Count(string(out), " Ready ") == 3, nil
+	})
+
 	// Delete leaves nothing: no namespace, mount, cgroup, process or link.
 	if out, err := monokube("cluster", "delete", name); err != nil {
 		t.Fatalf("cluster delete: %v\n%s", err, out)
