@@ -2,6 +2,9 @@ package registries
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +25,12 @@ import (
 // configured registries to (hosts.toml names it, containerd adds the
 // registry as ?ns=). It answers each request from the first source that
 // has the object: a peer's mirror, a mirror endpoint (the repository name
-// rewritten), the registry itself. It listens on loopback only.
+// rewritten), the registry itself. It listens on loopback, and answers
+// only requests that carry its token: the hosts.toml files that name it
+// (root's alone) give it to containerd, so no other local user or
+// host-network pod can pull with the cluster's credentials through it.
 type Front struct {
+	token     string
 	settings  atomic.Pointer[Settings]
 	upstreams upstreams
 	// peers finds a peer holding an object; nil without the embedded mirror.
@@ -38,7 +45,12 @@ func newFront(peers *Peers) (*Front, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry front: %w", err)
 	}
-	f := &Front{peers: peers, listener: listener}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		listener.Close()
+		return nil, err
+	}
+	f := &Front{peers: peers, listener: listener, token: hex.EncodeToString(raw)}
 	f.update(Settings{})
 	f.server = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
 	return f, nil
@@ -117,7 +129,14 @@ type source struct {
 	rewrite   map[string]string
 }
 
+// tokenHeader carries the front's token; containerd sends it from hosts.toml.
+const tokenHeader = "X-Monokube-Front-Token"
+
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(tokenHeader)), []byte(f.token)) != 1 {
+		http.Error(w, "only this node's containerd may pull through its registry front", http.StatusUnauthorized)
+		return
+	}
 	o, registry, ok := readRequest(w, r)
 	if !ok {
 		return

@@ -19,12 +19,12 @@ const ownedMark = "# Written by monokube from the cluster's registry settings; r
 // registry itself last, with its credentials, so containerd trying it again
 // without them would only wait out a second timeout in an air-gapped site.
 // "*" becomes containerd's _default directory.
-func writeHostsFiles(dir string, s Settings, frontURL string) error {
+func writeHostsFiles(dir string, s Settings, frontURL, token string) error {
 	wanted := map[string]bool{}
 	for _, registry := range s.Registries() {
 		name := hostDirectory(registry)
 		wanted[name] = true
-		content := ownedMark + fmt.Sprintf("server = %q\n", frontURL)
+		content := ownedMark + fmt.Sprintf("server = %q\n\n[header]\n  %s = %q\n", frontURL, tokenHeader, token)
 		path := filepath.Join(dir, name, "hosts.toml")
 		if current, err := os.ReadFile(path); err == nil {
 			if bytes.Equal(current, []byte(content)) {

@@ -157,7 +157,7 @@ func equalSettings(a, b Settings) bool {
 func (n *Node) apply() error {
 	s := n.settings()
 	n.front.update(s)
-	return writeHostsFiles(n.Layout.RegistryConfigDir(), s, n.front.URL())
+	return writeHostsFiles(n.Layout.RegistryConfigDir(), s, n.front.URL(), n.front.token)
 }
 
 // followCluster applies the servers' settings whenever they change, and

@@ -1,6 +1,8 @@
 package registries
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,16 +84,19 @@ func TestHostsFilesAreOwnedAndReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := Settings{Mirrors: map[string]config.RegistryMirror{"*": {}, "r.example:5000": {}}}
-	if err := writeHostsFiles(dir, s, "http://127.0.0.1:1234"); err != nil {
+	if err := writeHostsFiles(dir, s, "http://127.0.0.1:1234", "t0ken"); err != nil {
 		t.Fatal(err)
 	}
 	for _, sub := range []string{"_default", "r.example_5000_"} {
 		raw, err := os.ReadFile(filepath.Join(dir, sub, "hosts.toml"))
-		if err != nil || !strings.Contains(string(raw), `server = "http://127.0.0.1:1234"`) {
+		if err != nil || !strings.Contains(string(raw), `server = "http://127.0.0.1:1234"`) || !strings.Contains(string(raw), `X-Monokube-Front-Token = "t0ken"`) {
 			t.Fatalf("%s: %v\n%s", sub, err, raw)
 		}
+		if info, _ := os.Stat(filepath.Join(dir, sub, "hosts.toml")); info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %v; the token is root's", sub, info.Mode())
+		}
 	}
-	if err := writeHostsFiles(dir, Settings{}, "http://127.0.0.1:1234"); err != nil {
+	if err := writeHostsFiles(dir, Settings{}, "http://127.0.0.1:1234", "t0ken"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "_default")); !os.IsNotExist(err) {
@@ -110,6 +115,25 @@ func TestManifestMediaType(t *testing.T) {
 	} {
 		if got := manifestMediaType([]byte(raw)); got != want {
 			t.Errorf("manifestMediaType(%s) = %s, want %s", raw, got, want)
+		}
+	}
+}
+
+func TestFrontRefusesRequestsWithoutItsToken(t *testing.T) {
+	front, err := newFront(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.listener.Close()
+	for token, want := range map[string]int{"": http.StatusUnauthorized, "wrong": http.StatusUnauthorized, front.token: http.StatusOK} {
+		req := httptest.NewRequest(http.MethodGet, "/v2/", nil)
+		if token != "" {
+			req.Header.Set(tokenHeader, token)
+		}
+		rec := httptest.NewRecorder()
+		front.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("token %q: %d, want %d", token, rec.Code, want)
 		}
 	}
 }
