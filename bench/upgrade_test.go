@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,6 +252,7 @@ func TestUpgradeProber(t *testing.T) {
 		}
 		return resp.StatusCode == http.StatusOK
 	}
+	var inFlight sync.WaitGroup
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
 	for i := 0; ; i++ {
@@ -260,18 +262,19 @@ func TestUpgradeProber(t *testing.T) {
 		<-ticker.C
 		result.APIRequests++
 		result.HTTPRequests++
-		go func() {
+		inFlight.Go(func() {
 			if !ok(api, "https://127.0.0.1:6444/readyz") {
 				apiFailed.Add(1)
 			}
-		}()
-		go func(url string) {
+		})
+		url := urls[i%len(urls)]
+		inFlight.Go(func() {
 			if !ok(web, url) {
 				httpFailed.Add(1)
 			}
-		}(urls[i%len(urls)])
+		})
 	}
-	time.Sleep(2500 * time.Millisecond)
+	inFlight.Wait()
 	result.APIFailed, result.HTTPFailed = int(apiFailed.Load()), int(httpFailed.Load())
 	out, _ := json.Marshal(result)
 	fmt.Println(string(out))

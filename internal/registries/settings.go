@@ -91,9 +91,6 @@ func (s Settings) Registries() []string {
 	return slices.Sorted(maps.Keys(names))
 }
 
-// Empty reports settings that send no pull through the front.
-func (s Settings) Empty() bool { return len(s.Mirrors) == 0 && len(s.Hosts) == 0 && !s.EmbeddedMirror }
-
 // mirrorFor is the mirror entry that applies to registry: its own, else "*".
 func (s Settings) mirrorFor(registry string) (config.RegistryMirror, bool) {
 	if m, ok := s.Mirrors[registry]; ok {

@@ -195,7 +195,7 @@ LogLevel VERBOSE
 	for {
 		if h.mountNS == 0 {
 			// Once unshare ran, the process's mount namespace is sshd's.
-			if inode, err := nsInode(fmt.Sprintf("/proc/%d/ns/mnt", h.cmd.Process.Pid)); err == nil && inode != hostMountNS(t) {
+			if inode, err := harness.NSInode(fmt.Sprintf("/proc/%d/ns/mnt", h.cmd.Process.Pid)); err == nil && inode != hostMountNS(t) {
 				h.mountNS = inode
 			}
 		}
@@ -238,7 +238,7 @@ func (h *sshHost) processes() []int {
 		if err != nil {
 			continue
 		}
-		if inode, err := nsInode(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && inode == h.mountNS {
+		if inode, err := harness.NSInode(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && inode == h.mountNS {
 			if state, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(state), ") Z ") {
 				pids = append(pids, pid)
 			}
@@ -275,16 +275,8 @@ func (h *sshHost) stop(t *testing.T) {
 	}
 }
 
-func nsInode(path string) (uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Ino, nil
-}
-
 func hostMountNS(t *testing.T) uint64 {
-	inode, err := nsInode("/proc/self/ns/mnt")
+	inode, err := harness.NSInode("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)
 	}

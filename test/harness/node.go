@@ -224,7 +224,7 @@ func (n *Node) teardown() {
 	n.Kill()
 	// Shims live in the node's mount namespace; containers have mount
 	// namespaces of their own but live in the node's cgroup tree.
-	inode, _ := nsInode(n.MountNS)
+	inode, _ := NSInode(n.MountNS)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		pids := nodeProcesses(inode, n.CgroupRoot)
@@ -259,7 +259,7 @@ func (n *Node) teardown() {
 // Processes lists the processes of this node still alive: monokube and
 // shims in its mount namespace, containers in its cgroup tree.
 func (n *Node) Processes() []int {
-	inode, _ := nsInode(n.MountNS)
+	inode, _ := NSInode(n.MountNS)
 	return nodeProcesses(inode, n.CgroupRoot)
 }
 
@@ -304,7 +304,8 @@ func (n *Node) HideHostNetTools() {
 	n.network.must("nsenter", "--mount="+n.MountNS, "--", "/bin/sh", "-c", script)
 }
 
-func nsInode(path string) (uint64, error) {
+// NSInode identifies a namespace (a /proc/PID/ns file or a bind-mounted one).
+func NSInode(path string) (uint64, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
 		return 0, err
@@ -322,7 +323,7 @@ func nodeProcesses(mountInode uint64, cgroupRoot string) []int {
 		if err != nil {
 			continue
 		}
-		if ino, err := nsInode(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && mountInode != 0 && ino == mountInode {
+		if ino, err := NSInode(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && mountInode != 0 && ino == mountInode {
 			pids = append(pids, pid)
 			continue
 		}

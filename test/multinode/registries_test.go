@@ -126,10 +126,13 @@ func TestRegistries(t *testing.T) {
 	if _, err := client.CoreV1().Secrets("kube-system").Get(context.Background(), "monokube-registries", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the registry settings Secret: %v", err)
 	}
-	if _, err := client.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "monokube-cluster", metav1.GetOptions{}); err == nil {
-		cm, _ := client.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "monokube-cluster", metav1.GetOptions{})
+	configMaps, err := client.CoreV1().ConfigMaps("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range configMaps.Items {
 		if strings.Contains(fmt.Sprint(cm.Data), registry.Password) {
-			t.Fatal("the registry password is in a ConfigMap")
+			t.Fatalf("the registry password is in ConfigMap %s/%s", cm.Namespace, cm.Name)
 		}
 	}
 	for _, node := range c.All() {
