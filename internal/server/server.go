@@ -62,8 +62,9 @@ type Server struct {
 	// registries.yaml, added over spec.registries.
 	RegistriesFile string
 
-	// registries are spec.registries with their files read.
-	registries registries.Settings
+	// registries are spec.registries with their files read; published
+	// adds this machine's registries.yaml, for the workers.
+	registries, published registries.Settings
 }
 
 // Run starts the control plane and blocks until ctx ends (a signal) or a
@@ -78,6 +79,14 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if err := sysinfo.Preflight(sysinfo.For(s.Config.Spec, s.Layout.Dir, true, s.EnableWorker)); err != nil {
+		return err
+	}
+	// A bad registries file is refused before the data dir is touched.
+	var err error
+	if s.registries, err = registries.Resolve(s.Config.Spec.Registries); err != nil {
+		return fmt.Errorf("spec.registries: %w", err)
+	}
+	if s.published, err = s.publishedRegistries(); err != nil {
 		return err
 	}
 	release, err := s.Layout.Claim()
@@ -105,9 +114,6 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	if s.registries, err = registries.Resolve(s.Config.Spec.Registries); err != nil {
-		return fmt.Errorf("spec.registries: %w", err)
-	}
 
 	if s.ClusterReset {
 		return s.resetCluster(ctx)
@@ -206,11 +212,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		SigningDuration: spec.PKI.Validity(),
 		ExtraArgs:       spec.ControllerManager.ExtraArgs,
 	}
-	published, err := s.publishedRegistries()
-	if err != nil {
-		return nil, err
-	}
-	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings(), Registries: published}
+	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings(), Registries: s.published}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
 		&manifests.Deployer{Kubeconfig: files.SelfKubeconfig(), Dir: s.Layout.ManifestsDir()}}
 	if tunnels != nil {

@@ -69,6 +69,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := sysinfo.Preflight(sysinfo.For(spec, w.Layout.Dir, false, true)); err != nil {
 		return err
 	}
+	// A bad registries file is refused before the data dir is touched
+	// (the node reads it again at start, and whenever it changes).
+	if _, err := config.LoadRegistries(w.RegistriesFile); err != nil {
+		return err
+	}
 	release, err := w.Layout.Claim()
 	if err != nil {
 		return err
