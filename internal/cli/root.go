@@ -107,6 +107,7 @@ run inside this one process; nothing else needs to be installed.`,
 		newStatusCommand(g),
 		newTokenCommand(g),
 		newClusterCommand(),
+		newAPIBalancerCommand(),
 	)
 	root.AddCommand(newServiceControlCommands()...)
 	return root

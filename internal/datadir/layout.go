@@ -142,6 +142,7 @@ func (l Layout) ClusterSettingsFile() string { return l.path("agent", "cluster.j
 // settings (credentials included: 0600).
 func (l Layout) RegistrySettingsFile() string { return l.path("agent", "registries.json") }
 func (l Layout) APIServersFile() string       { return l.path("agent", "api-servers.json") }
+func (l Layout) APIBalancerLog() string       { return l.path("agent", "api-balancer.log") }
 func (l Layout) ImportRecordFile() string     { return l.path("agent", "images-imported.json") }
 func (l Layout) KubeletConfigFile() string    { return l.path("agent", "kubelet.yaml") }
 func (l Layout) KubeProxyConfigFile() string  { return l.path("agent", "kube-proxy.yaml") }
@@ -184,6 +185,11 @@ func (l Layout) ImageGateSocket() string { return filepath.Join(l.Run, "images.s
 // EgressSocket is where the API server's egress proxy listens (package
 // tunnel): a unix socket only root reaches.
 func (l Layout) EgressSocket() string { return filepath.Join(l.Run, "egress.sock") }
+
+// APIBalancerSocket and APIBalancerPIDFile belong to the worker's API
+// balancer process, which outlives the worker's restarts.
+func (l Layout) APIBalancerSocket() string  { return filepath.Join(l.Run, "api-balancer.sock") }
+func (l Layout) APIBalancerPIDFile() string { return filepath.Join(l.Run, "api-balancer.pid") }
 
 // ComponentStates is where the running process publishes its components'
 // lifecycle states (component.StatesFile) for `monokube status`.

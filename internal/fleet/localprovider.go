@@ -30,6 +30,10 @@ i=0; while kill -0 "$pid" 2>/dev/null; do i=$((i+1)); [ $i -gt 900 ] && { echo "
 rm -f /run/monokube.pid`,
 }}
 
+// stopBalancer ends a worker's API balancer process, which outlives the
+// worker's restarts (upgrades rely on that) but not `cluster stop`.
+const stopBalancer = `for f in /run/monokube/*/api-balancer.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; true`
+
 // LocalFile is the cluster file of a local cluster of servers and workers.
 func LocalFile(name string, servers, workers int) *File {
 	f := &File{APIVersion: config.APIVersion, Kind: Kind, Metadata: config.ObjectMeta{Name: name},
@@ -173,6 +177,9 @@ func (l *Local) Stop(ctx context.Context, name string) error {
 			return err
 		}
 		if err := localService.stop(ctx, m, roleOf(h)); err != nil {
+			return &StepError{h.Name, "stop", err}
+		}
+		if _, err := m.Run(ctx, stopBalancer); err != nil {
 			return &StepError{h.Name, "stop", err}
 		}
 		fmt.Fprintf(l.Out, "  %-20s stopped\n", h.Name)

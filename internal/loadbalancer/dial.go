@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"syscall"
+	"time"
 
 	"k8s.io/klog/v2"
 )
@@ -54,11 +56,12 @@ func (lb *LoadBalancer) dialServer(ctx context.Context) (net.Conn, string, error
 }
 
 // markFailed sends server to the back of the dial order and closes the
-// connections still open to it. A server that refuses or ignores new
-// connections has most likely lost the old ones too (a kill -9 in another
-// network namespace leaves them half-open), and client-go only moves its
+// connections still open to it. A server that ignores new connections (a
+// powered-off machine, a network namespace gone) has most likely lost the
+// old ones too, which then stay half-open, and client-go only moves its
 // watches to another server once their connection breaks: cutting them
 // here is what makes failover take seconds instead of a keepalive timeout.
+// A server that refuses keeps them for refusedGrace (see there).
 func (lb *LoadBalancer) markFailed(server string, err error) {
 	lb.mu.Lock()
 	if !slices.Contains(lb.servers, server) {
@@ -72,7 +75,14 @@ func (lb *LoadBalancer) markFailed(server string, err error) {
 	if wasCurrent {
 		lb.current = ""
 	}
-	cut := lb.takeConns(server)
+	var cut []*proxied
+	if lb.withinRefusedGrace(server, err) {
+		if wasHealthy {
+			klog.InfoS("API load balancer: server refuses connections; its open ones may finish", "server", server, "grace", lb.refusedGrace)
+		}
+	} else {
+		cut = lb.takeConns(server)
+	}
 	lb.mu.Unlock()
 
 	for _, p := range cut {
@@ -83,12 +93,28 @@ func (lb *LoadBalancer) markFailed(server string, err error) {
 	}
 }
 
+// withinRefusedGrace reports whether err is a refusal from server within
+// refusedGrace of its first one. lb.mu must be held.
+func (lb *LoadBalancer) withinRefusedGrace(server string, err error) bool {
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		delete(lb.refusedSince, server)
+		return false
+	}
+	since, ok := lb.refusedSince[server]
+	if !ok {
+		since = time.Now()
+		lb.refusedSince[server] = since
+	}
+	return time.Since(since) < lb.refusedGrace
+}
+
 // markHealthy puts a failed server back in list order. It does not make it
 // current: clients stay where they are until that server fails.
 func (lb *LoadBalancer) markHealthy(server string) {
 	lb.mu.Lock()
 	recovered := lb.unhealthy[server]
 	delete(lb.unhealthy, server)
+	delete(lb.refusedSince, server)
 	lb.mu.Unlock()
 	if recovered {
 		klog.InfoS("API load balancer: server healthy again", "server", server)

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -27,6 +29,12 @@ const (
 	// healthInterval is how often failed servers (and the current one) are
 	// probed between connections.
 	healthInterval = 5 * time.Second
+	// refusedGrace is how long a server that refuses new connections keeps
+	// the ones it has. A refusal comes from a live kernel: either the
+	// server is shutting down and finishing its requests (cutting them would
+	// fail requests it was about to answer) or its process is gone and the
+	// kernel has reset them already. Past the grace they are cut anyway.
+	refusedGrace = 10 * time.Second
 )
 
 // keepAlive makes both sides of a proxied connection notice a peer that
@@ -41,8 +49,10 @@ type LoadBalancer struct {
 	// fallback is the list given to New, which WatchServers goes back to
 	// while the cluster publishes no API server.
 	fallback []string
-	// healthInterval is a field so tests can shorten it before Start.
+	// healthInterval and refusedGrace are fields so tests can shorten them
+	// before Start.
 	healthInterval time.Duration
+	refusedGrace   time.Duration
 
 	mu      sync.Mutex
 	servers []string
@@ -52,12 +62,18 @@ type LoadBalancer struct {
 	current string
 	// unhealthy holds servers whose last dial failed: tried last.
 	unhealthy map[string]bool
+	// refusedSince is when a server began refusing connections, for
+	// refusedGrace.
+	refusedSince map[string]time.Time
 	// conns are the open proxied connections per server, so they can be cut
 	// when their server fails or leaves the list.
-	conns   map[string]map[*proxied]struct{}
-	started bool
-	stopped bool
-	cancel  context.CancelFunc
+	conns map[string]map[*proxied]struct{}
+	// handling counts accepted connections from Accept until they end,
+	// including those still being dialled through (not yet in conns).
+	handling atomic.Int64
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
 
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -80,15 +96,60 @@ func New(listenAddress string, servers []string) (*LoadBalancer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API load balancer: listen on %s: %w", listenAddress, err)
 	}
+	return newBalancer(listener, list), nil
+}
+
+// NewFromListener balances connections accepted on listener, one that
+// another balancer process handed over (see Standalone).
+func NewFromListener(listener net.Listener, servers []string) (*LoadBalancer, error) {
+	list, err := normalize(servers)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, errors.New("no API server addresses to balance")
+	}
+	return newBalancer(listener, list), nil
+}
+
+func newBalancer(listener net.Listener, servers []string) *LoadBalancer {
 	return &LoadBalancer{
 		listener:       listener,
 		dialer:         net.Dialer{Timeout: dialTimeout, KeepAliveConfig: keepAlive},
-		fallback:       list,
+		fallback:       servers,
 		healthInterval: healthInterval,
-		servers:        slices.Clone(list),
+		refusedGrace:   refusedGrace,
+		servers:        slices.Clone(servers),
 		unhealthy:      map[string]bool{},
+		refusedSince:   map[string]time.Time{},
 		conns:          map[string]map[*proxied]struct{}{},
-	}, nil
+	}
+}
+
+// ListenerFile is a duplicate of the listening socket, to hand to the
+// balancer process that takes over from this one: both accept on the same
+// socket until this one drains, so no connection is ever refused.
+func (lb *LoadBalancer) ListenerFile() (*os.File, error) {
+	tcp, ok := lb.listener.(*net.TCPListener)
+	if !ok {
+		return nil, fmt.Errorf("API load balancer: listener %T is not TCP", lb.listener)
+	}
+	return tcp.File()
+}
+
+// Drain stops accepting (the socket stays open in whoever holds a
+// duplicate of it), waits up to timeout for the proxied connections to end
+// on their own, then stops.
+func (lb *LoadBalancer) Drain(timeout time.Duration) error {
+	if err := lb.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("API load balancer: close listener: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for lb.handling.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	klog.InfoS("API load balancer: drained", "connectionsCut", lb.handling.Load())
+	return lb.Stop()
 }
 
 // Address is the host:port the balancer listens on.
@@ -107,6 +168,9 @@ func (lb *LoadBalancer) Servers() []string {
 	defer lb.mu.Unlock()
 	return slices.Clone(lb.servers)
 }
+
+// Fallback is the list given to New.
+func (lb *LoadBalancer) Fallback() []string { return lb.fallback }
 
 // SetServers replaces the list of API servers. Duplicates and malformed
 // entries are dropped. An empty list is ignored: a balancer with no server
@@ -136,6 +200,7 @@ func (lb *LoadBalancer) SetServers(servers []string) {
 			continue
 		}
 		delete(lb.unhealthy, server)
+		delete(lb.refusedSince, server)
 		if lb.current == server {
 			lb.current = ""
 		}

@@ -52,14 +52,19 @@ func TestForwardsToFirstServer(t *testing.T) {
 
 func TestFailsOverWhenCurrentServerStopsListening(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	lb := startLB(t, []*backend{a, b})
+	lb := startLB(t, []*backend{a, b}, func(lb *LoadBalancer) {
+		lb.healthInterval, lb.refusedGrace = 20*time.Millisecond, 500*time.Millisecond
+	})
 
 	onA := connectTo(t, lb, "a")
 	a.stopListening(t)
 
-	// The failed dial to a moves this connection to b...
+	// The refused dial to a moves this connection to b...
 	onB := connectTo(t, lb, "b")
-	// ...and cuts the connection a still holds, so its client reconnects.
+	// ...while a, refusing (as a server that shuts down does), may still
+	// answer on the connection it holds...
+	expectOpen(t, onA)
+	// ...until the grace ends: then it is cut, so its client reconnects.
 	expectClosed(t, onA)
 	expectOpen(t, onB)
 	// b is now current: later connections go straight there.
@@ -71,7 +76,7 @@ func TestFailsOverWhenCurrentServerStopsListening(t *testing.T) {
 
 func TestHealthCheckCutsConnectionsOfDeadCurrentServer(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	lb := startLB(t, []*backend{a, b}, func(lb *LoadBalancer) { lb.healthInterval = 20 * time.Millisecond })
+	lb := startLB(t, []*backend{a, b}, func(lb *LoadBalancer) { lb.healthInterval, lb.refusedGrace = 20*time.Millisecond, 0 })
 
 	// No new connection comes to notice a's death: the probe must.
 	onA := connectTo(t, lb, "a")

@@ -64,8 +64,10 @@ func (lb *LoadBalancer) serve(ctx context.Context) {
 		}
 		backoff = 0
 		lb.wg.Add(1)
+		lb.handling.Add(1)
 		go func() {
 			defer lb.wg.Done()
+			defer lb.handling.Add(-1)
 			lb.handle(ctx, conn)
 		}()
 	}
@@ -101,6 +103,7 @@ func (lb *LoadBalancer) track(server string, p *proxied) bool {
 	}
 	recovered := lb.unhealthy[server]
 	delete(lb.unhealthy, server)
+	delete(lb.refusedSince, server)
 	previous := lb.current
 	lb.current = server
 	if lb.conns[server] == nil {

@@ -14,13 +14,21 @@ import (
 	"github.com/monokube/monokube/internal/kubeclient"
 )
 
+// ServerList is a balancer whose servers WatchServers keeps: a LoadBalancer
+// in this process, or the worker's balancer process.
+type ServerList interface {
+	SetServers(servers []string)
+	// Fallback is the list to use while the cluster publishes none.
+	Fallback() []string
+}
+
 // WatchServers keeps lb's list equal to the API servers the cluster publishes: the
 // addresses of the `kubernetes` EndpointSlice(s) in namespace `default`
 // (label kubernetes.io/service-name=kubernetes), port named "https", as host:port. It
 // runs until ctx ends; errors are logged and retried (by the informer's
 // reflector, with backoff). While the cluster publishes no server, lb goes
 // back to the servers given to New, which came from the join token.
-func WatchServers(ctx context.Context, client kubernetes.Interface, lb *LoadBalancer) {
+func WatchServers(ctx context.Context, client kubernetes.Interface, lb ServerList) {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(metav1.NamespaceDefault),
 		informers.WithTweakListOptions(func(options *metav1.ListOptions) {
@@ -46,7 +54,7 @@ func WatchServers(ctx context.Context, client kubernetes.Interface, lb *LoadBala
 		} else {
 			servers := join.APIServerAddresses(published)
 			if len(servers) == 0 {
-				servers = lb.fallback
+				servers = lb.Fallback()
 			}
 			lb.SetServers(servers)
 		}

@@ -114,7 +114,6 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-
 	if s.ClusterReset {
 		return s.resetCluster(ctx)
 	}

@@ -8,37 +8,56 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/loadbalancer"
+	"github.com/monokube/monokube/internal/version"
 )
 
 // balancerAddress is where the worker's API load balancer listens; every
 // kubeconfig of the node points here (k3s uses the same port).
 const balancerAddress = "127.0.0.1:6444"
 
-// startBalancer starts the client-side load balancer in front of the API
-// servers. It starts from the servers known last time, else the token's,
-// else the server an older data dir's kubeconfig names; the cluster's
-// kubernetes endpoints take over once the node can read them.
-func (w *Worker) startBalancer(ctx context.Context) (*loadbalancer.LoadBalancer, error) {
+// startBalancer attaches to the client-side load balancer in front of the
+// API servers, starting its process if none runs (or one of another
+// program, which the new one takes over from). It runs apart from this
+// process so that clients on the node keep reaching the API while the
+// worker restarts. A new process starts from the servers known last time,
+// else the token's, else the server an older data dir's kubeconfig names;
+// the cluster's kubernetes endpoints take over once the node can read them.
+func (w *Worker) startBalancer(ctx context.Context) (*loadbalancer.Process, error) {
 	servers, err := w.knownServers()
 	if err != nil {
 		return nil, err
 	}
-	lb, err := loadbalancer.New(balancerAddress, servers)
+	self, err := os.Executable()
 	if err != nil {
+		return nil, fmt.Errorf("find this program: %w", err)
+	}
+	lb := &loadbalancer.Process{
+		Socket:     w.Layout.APIBalancerSocket(),
+		PIDFile:    w.Layout.APIBalancerPIDFile(),
+		Listen:     balancerAddress,
+		Initial:    servers,
+		LogFile:    w.Layout.APIBalancerLog(),
+		Executable: self,
+		Version:    version.Version,
+		Command: func(p *loadbalancer.Process) []string {
+			return []string{self, loadbalancer.StandaloneCommand, "--socket", p.Socket, "--pid-file", p.PIDFile,
+				"--listen", p.Listen, "--servers", strings.Join(p.Initial, ",")}
+		},
+	}
+	if err := os.MkdirAll(w.Layout.Run, 0o700); err != nil {
+		return nil, err
+	}
+	if err := lb.Attach(ctx); err != nil {
 		return nil, fmt.Errorf("API load balancer: %w", err)
 	}
-	if err := lb.Start(ctx); err != nil {
-		return nil, fmt.Errorf("API load balancer: %w", err)
-	}
-	klog.InfoS("API load balancer listening", "address", lb.Address(), "servers", servers)
 	return lb, nil
 }
 
@@ -74,7 +93,7 @@ func (w *Worker) knownServers() ([]string, error) {
 // followServers keeps the balancer's list equal to the cluster's API
 // servers, and saves it for the next start (the token's list may be stale
 // by then, or every server in it gone).
-func (w *Worker) followServers(ctx context.Context, lb *loadbalancer.LoadBalancer, kubeconfig string) error {
+func (w *Worker) followServers(ctx context.Context, lb *loadbalancer.Process, kubeconfig string) error {
 	client, err := kubeclient.New(kubeconfig)
 	if err != nil {
 		return err

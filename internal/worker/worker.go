@@ -84,7 +84,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer lb.Stop()
+	// The balancer process stays for the next start, unless this was a
+	// first join that failed: then nothing will start here again.
+	defer lb.Close()
 	creds, err := bootstrap.EnsureWorkerCredentials(ctx, bootstrap.WorkerRequest{
 		PKIDir:         w.Layout.AgentPKIDir(),
 		KubeletCertDir: w.Layout.KubeletPKIDir(),
@@ -94,6 +96,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		if firstJoin {
+			lb.Shutdown()
 			w.undoFirstJoin(before)
 		}
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/monokube/monokube/internal/bundle"
 	"github.com/monokube/monokube/internal/cgroups"
 	"github.com/monokube/monokube/internal/datadir"
+	"github.com/monokube/monokube/internal/loadbalancer"
 )
 
 // Check refuses a data dir or cgroup root that Reset must not remove: the
@@ -40,8 +41,8 @@ func Check(layout datadir.Layout, cgroupRoot string) error {
 	return nil
 }
 
-// Reset removes what a stopped node left on the machine: its shims and
-// containers, mounts, the CNI bridge, the iptables and nftables rules of
+// Reset removes what a stopped node left on the machine: a worker's API
+// balancer process, its shims and containers, mounts, the CNI bridge, the iptables and nftables rules of
 // kube-proxy and the CNI plugins, its cgroups and, last, its data dir. Each
 // step is logged; a failing step does not stop the others. Nothing is
 // touched unless Check passes.
@@ -63,6 +64,9 @@ func Reset(layout datadir.Layout, cgroupRoot string) error {
 	if binDir, err := bundle.Unpacked(layout.BinRoot()); err == nil {
 		step("use the bundled network tools", func() error { return bundle.PutFirstInPath(binDir) })
 	}
+	step("stop the API balancer process", func() error {
+		return loadbalancer.StopProcess(layout.APIBalancerSocket(), layout.APIBalancerPIDFile())
+	})
 	step("stop shims and containers", func() error { return killNodeProcesses(layout, cgroupRoot) })
 	step("unmount", func() error { return unmountBelow(layout.Dir, layout.Run) })
 	step("remove network devices cni0, flannel.1, flannel-v6.1, flannel-wg and flannel-wg-v6", removeDevices)
