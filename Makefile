@@ -194,10 +194,34 @@ $(SSHD_BIN):
 	! grep 'not found' build/sshd-ldd.txt && rm build/sshd-ldd.txt
 	mv $@.tmp $@
 
-test-tools: $(REGISTRY_BIN) $(SSHD_BIN)
+# OpenRC for the fleet tests' hosts (test/fleet): Debian's openrc with the
+# two libraries of its own it links, laid out as a tree (usr/ and etc/)
+# that a test host mounts over its /usr and /etc in its mount namespace;
+# OpenRC runs there without being PID 1 (openrc sysinit, rc-service).
+OPENRC_SUITE    := bookworm
+OPENRC_PACKAGES := openrc libeinfo1 librc1
+OPENRC_ROOT     := build/test-tools/openrc-root
+OPENRC_APT_DIR  := $(CURDIR)/build/openrc-apt
+OPENRC_APT = -o Dir::Etc::SourceList=$(OPENRC_APT_DIR)/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State=$(OPENRC_APT_DIR)/state -o Dir::Cache=$(OPENRC_APT_DIR)/cache -o APT::Sandbox::User=root
+
+$(OPENRC_ROOT)/usr/sbin/openrc-run:
+	rm -rf $(OPENRC_APT_DIR) build/openrc-debs build/openrc-deb $(OPENRC_ROOT) && mkdir -p $(OPENRC_APT_DIR)/state/lists/partial $(OPENRC_APT_DIR)/cache build/openrc-debs
+	echo 'deb http://deb.debian.org/debian $(OPENRC_SUITE) main' > $(OPENRC_APT_DIR)/sources.list
+	apt-get $(OPENRC_APT) update -qq
+	cd build/openrc-debs && apt-get $(OPENRC_APT) download $(OPENRC_PACKAGES)
+	for deb in build/openrc-debs/*.deb; do dpkg-deb -x $$deb build/openrc-deb || exit 1; done
+	# Debian's usrmerge: /sbin and /lib are /usr's.
+	mkdir -p $(OPENRC_ROOT)/usr $(OPENRC_ROOT)/etc
+	cp -a build/openrc-deb/bin build/openrc-deb/sbin build/openrc-deb/lib $(OPENRC_ROOT)/usr/
+	cp -a build/openrc-deb/etc/. $(OPENRC_ROOT)/etc/
+	rm -rf $(OPENRC_APT_DIR) build/openrc-debs build/openrc-deb
+
+test-tools: $(REGISTRY_BIN) $(SSHD_BIN) $(OPENRC_ROOT)/usr/sbin/openrc-run
 
 TEST_ENV := MONOKUBE_BIN=$(CURDIR)/bin/monokube MONOKUBE_KUBECTL=$(CURDIR)/bin/kubectl \
-	MONOKUBE_REGISTRY_BIN=$(CURDIR)/$(REGISTRY_BIN) MONOKUBE_SSHD_BIN=$(CURDIR)/$(SSHD_BIN)
+	MONOKUBE_REGISTRY_BIN=$(CURDIR)/$(REGISTRY_BIN) MONOKUBE_SSHD_BIN=$(CURDIR)/$(SSHD_BIN) \
+	MONOKUBE_OPENRC_ROOT=$(CURDIR)/$(OPENRC_ROOT)
 
 unit:
 	$(GO) test ./internal/... ./test/history/

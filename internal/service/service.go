@@ -157,6 +157,9 @@ error_log=/var/log/%[4]s.log
 # brought back.
 respawn_delay=5
 respawn_max=0
+# A stop returns once the process has ended (a server drains its API
+# requests first), as systemd's does: reset and upgrades rely on that.
+retry="TERM/90/KILL/5"
 rc_ulimit="-n 1048576 -u unlimited"
 
 depend() {

@@ -16,26 +16,14 @@ import (
 	"github.com/monokube/monokube/test/harness"
 )
 
-// nodeService runs monokube on the test hosts, which have no init system:
-// the cluster file's own start and stop commands.
-const nodeService = `      service:
-        start: |
-          pid=$(cat /run/monokube.pid 2>/dev/null) && kill -0 "$pid" 2>/dev/null && exit 0
-          eval "set -- $MONOKUBE_ARGS"
-          setsid /usr/local/bin/monokube "$MONOKUBE_ROLE" "$@" >>/var/lib/monokube/monokube.log 2>&1 </dev/null &
-          echo $! > /run/monokube.pid
-        stop: |
-          pid=$(cat /run/monokube.pid 2>/dev/null) || exit 0
-          kill "$pid" 2>/dev/null || exit 0
-          while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-          rm -f /run/monokube.pid
-`
-
-// TestApplyOverSSH deploys a server+worker and a worker over SSH to two
-// machines (each a node's namespaces with Debian's sshd and a private
-// /usr/local/bin), as `monokube cluster apply` does for a user: the binary
-// copied and checked, the services started, joined, both Ready; a second
-// apply changes nothing; `cluster reset` leaves no data dir.
+// TestApplyOverSSH deploys a server+worker and two workers over SSH to
+// three machines (each a node's namespaces with Debian's sshd, OpenRC as
+// its service manager and private /etc, /usr/local/bin and /var/lib),
+// as `monokube cluster apply` does for a user: the binary copied and
+// checked, the OpenRC services installed and started, joined, all Ready; a
+// second apply changes nothing; a host taken out of the file leaves the
+// cluster and its data dir is removed, and joins again when put back;
+// `cluster reset` leaves no data dir.
 func TestApplyOverSSH(t *testing.T) {
 	bin := harness.Binary(t)
 	network := harness.NewNetwork(t)
@@ -46,52 +34,96 @@ func TestApplyOverSSH(t *testing.T) {
 	clientKey := filepath.Join(home, ".ssh", "id_ed25519")
 	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", clientKey)
 	var knownHosts strings.Builder
-	nodes := []*harness.Node{harness.NewNode(t, network, 1, ""), harness.NewNode(t, network, 2, "")}
-	for _, n := range nodes {
+	var nodes []*harness.Node
+	for i := 1; i <= 3; i++ {
+		n := harness.NewNode(t, network, i, "")
+		useOpenRC(t, n)
 		n.PrivateDir("/usr/local/bin")
 		hostKey := startSSHOnNode(t, n, clientKey+".pub")
 		knownHosts.WriteString(knownhosts.Line([]string{knownhosts.Normalize(n.IP + ":22")}, hostKey) + "\n")
+		nodes = append(nodes, n)
 	}
 	writeFile(t, filepath.Join(home, ".ssh", "known_hosts"), knownHosts.String(), 0o600)
 
 	file := filepath.Join(home, "edge.yaml")
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: monokube.io/v1beta1\nkind: Cluster\nmetadata:\n  name: edge\nspec:\n  hosts:\n")
-	for i, n := range nodes {
-		role := "worker"
-		if i == 0 {
-			role = "server+worker"
+	writeClusterFile := func(hosts []*harness.Node) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "apiVersion: monokube.io/v1beta1\nkind: Cluster\nmetadata:\n  name: edge\nspec:\n  hosts:\n")
+		for i, n := range hosts {
+			role := "worker"
+			if i == 0 {
+				role = "server+worker"
+			}
+			fmt.Fprintf(&b, "    - name: %s\n      address: %s\n      role: %s\n      ssh: {keyFile: %s}\n      args: [--cgroup-root, %s]\n",
+				n.Name, n.IP, role, clientKey, n.CgroupRoot)
 		}
-		fmt.Fprintf(&b, "    - name: %s\n      address: %s\n      role: %s\n      ssh: {keyFile: %s}\n      args: [--cgroup-root, %s]\n%s",
-			n.Name, n.IP, role, clientKey, n.CgroupRoot, nodeService)
+		writeFile(t, file, b.String(), 0o600)
 	}
-	writeFile(t, file, b.String(), 0o600)
 	monokube := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "LANG=C.UTF-8"}
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-
-	began := time.Now()
-	out, err := monokube("cluster", "apply", "-f", file)
-	if err != nil {
-		t.Fatalf("cluster apply: %v\n%s", err, out)
-	}
-	t.Logf("cluster apply over SSH, 2 hosts, in %s:\n%s", time.Since(began).Round(100*time.Millisecond), out)
 	kubeconfig := filepath.Join(home, "edge.kubeconfig")
-	nodesOut, err := exec.Command(harness.Kubectl, "--kubeconfig", kubeconfig, "get", "nodes", "--no-headers").CombinedOutput()
-	if err != nil || strings.Count(string(nodesOut), " Ready ") != 2 {
-		t.Fatalf("want 2 Ready nodes: %v\n%s", err, nodesOut)
+	readyNodes := func() string {
+		out, err := exec.Command(harness.Kubectl, "--kubeconfig", kubeconfig, "get", "nodes", "--no-headers").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl get nodes: %v\n%s", err, out)
+		}
+		return string(out)
 	}
-	for _, n := range nodes {
+	apply := func(what string) string {
+		t.Helper()
+		began := time.Now()
+		out, err := monokube("cluster", "apply", "-f", file)
+		if err != nil {
+			t.Fatalf("cluster apply (%s): %v\n%s", what, err, out)
+		}
+		t.Logf("cluster apply over SSH (%s) in %s:\n%s", what, time.Since(began).Round(100*time.Millisecond), out)
+		return out
+	}
+
+	writeClusterFile(nodes)
+	apply("3 hosts")
+	if got := readyNodes(); strings.Count(got, " Ready ") != 3 {
+		t.Fatalf("want 3 Ready nodes:\n%s", got)
+	}
+	for i, n := range nodes {
 		if _, err := os.Stat(filepath.Join(n.MachineDir("/usr/local/bin"), "monokube")); err != nil {
 			t.Fatalf("the binary is not on %s: %v", n.Name, err)
 		}
+		service := "monokube-worker"
+		if i == 0 {
+			service = "monokube"
+		}
+		if out, err := n.InNode("rc-service", service, "status"); err != nil || !strings.Contains(out, "started") {
+			t.Errorf("%s: OpenRC does not run %s: %v\n%s", n.Name, service, err, out)
+		}
 	}
-	if out, err := monokube("cluster", "apply", "-f", file); err != nil || !strings.Contains(out, "Nothing to change") {
-		t.Fatalf("a second apply must change nothing: %v\n%s", err, out)
+	if out := apply("nothing changed"); !strings.Contains(out, "Nothing to change") {
+		t.Fatalf("a second apply must change nothing:\n%s", out)
 	}
+
+	removed := nodes[2]
+	writeClusterFile(nodes[:2])
+	apply("host removed")
+	if got := readyNodes(); strings.Contains(got, removed.Name) || strings.Count(got, " Ready ") != 2 {
+		t.Errorf("%s removed from the file is still a node, or the others are not Ready:\n%s", removed.Name, got)
+	}
+	if entries, _ := os.ReadDir(removed.MachineDir("/var/lib/monokube")); len(entries) > 0 {
+		t.Errorf("%s keeps its data dir after its removal: %d entries", removed.Name, len(entries))
+	}
+	if out, err := removed.InNode("rc-service", "monokube-worker", "status"); err == nil && strings.Contains(out, "started") {
+		t.Errorf("%s: the service still runs after its removal:\n%s", removed.Name, out)
+	}
+
+	writeClusterFile(nodes)
+	apply("host added")
+	if got := readyNodes(); !strings.Contains(got, removed.Name) || strings.Count(got, " Ready ") != 3 {
+		t.Errorf("%s added to the file did not join, or not all nodes are Ready:\n%s", removed.Name, got)
+	}
+
 	if out, err := monokube("cluster", "reset", "-f", file); err != nil {
 		t.Fatalf("cluster reset: %v\n%s", err, out)
 	}

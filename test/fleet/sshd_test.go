@@ -51,21 +51,25 @@ const sshHostIndex = 6
 
 // sshdBinary is Debian's sshd: $MONOKUBE_SSHD_BIN, or build/test-tools/sshd
 // at the repository root (make test-tools).
-func sshdBinary(t testing.TB) string {
+func sshdBinary(t testing.TB) string { return testTool(t, "MONOKUBE_SSHD_BIN", "sshd") }
+
+// testTool is one of the tools `make test-tools` takes out of Debian's
+// packages: $env, or build/test-tools/name at the repository root.
+func testTool(t testing.TB, env, name string) string {
 	t.Helper()
-	if bin := os.Getenv("MONOKUBE_SSHD_BIN"); bin != "" {
-		return bin
+	if path := os.Getenv(env); path != "" {
+		return path
 	}
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for dir := wd; dir != "/"; dir = filepath.Dir(dir) {
-		if candidate := filepath.Join(dir, "build", "test-tools", "sshd"); fileExists(candidate) {
+		if candidate := filepath.Join(dir, "build", "test-tools", name); fileExists(candidate) {
 			return candidate
 		}
 	}
-	t.Fatal("sshd not found: run `make test-tools` or set MONOKUBE_SSHD_BIN")
+	t.Fatalf("%s not found: run `make test-tools` or set %s", name, env)
 	return ""
 }
 
