@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -135,9 +137,12 @@ func TestRollingUpgrade(t *testing.T) {
 	if err := prober.Start(); err != nil {
 		t.Fatal(err)
 	}
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	events := recordWebEvents(watchCtx, client)
 	time.Sleep(3 * time.Second)
 	began = time.Now()
 	out, err := monokube(to, "cluster", "apply", "-f", file)
+	stopWatching()
 	upgradeTook := time.Since(began)
 	time.Sleep(3 * time.Second)
 	if werr := os.WriteFile(stop, nil, 0o600); werr != nil {
@@ -164,6 +169,14 @@ func TestRollingUpgrade(t *testing.T) {
 		t.Errorf("the prober counted nothing: %+v\n%s", result, proberOut.String())
 	}
 	t.Logf("during the upgrade: API %d requests, %d failed; HTTP %d requests, %d failed", result.APIRequests, result.APIFailed, result.HTTPRequests, result.HTTPFailed)
+	if result.HTTPFailed > 0 {
+		t.Logf("the web Service's endpoints and the nodes' readiness during the upgrade:\n%s", events.String())
+	}
+	if result.APIFailed > 0 {
+		// What the prober's balancer saw (servers failing, refusing, handoffs).
+		balancerLog, _ := os.ReadFile(filepath.Join(cluster.Dir(), "nodes", workers[0], "root/var/lib/monokube/agent/api-balancer.log"))
+		t.Logf("the first worker's API balancer log:\n%s", lastLines(string(balancerLog), 200))
+	}
 
 	// A budget that allows no disruption stops the next upgrade, named.
 	kubectl("", "patch", "pdb", "web", "--type=merge", "-p", `{"spec":{"minAvailable":2}}`)
@@ -217,8 +230,11 @@ spec:
 `
 
 // TestUpgradeProber is the prober TestRollingUpgrade starts in a worker's
-// network namespace: /readyz through the worker's load balancer and the
-// web Service, each 10 times a second, until the stop file appears.
+// network namespace: an API read (the default namespace, as the admin)
+// through the worker's load balancer and the web Service, each 10 times a
+// second, until the stop file appears. (Not /readyz: a server that has
+// begun to shut down rightly answers it 500 while it still serves reads,
+// which says nothing of whether the API was available.)
 func TestUpgradeProber(t *testing.T) {
 	stop := os.Getenv("MONOKUBE_PROBE_STOP")
 	if stop == "" {
@@ -263,7 +279,7 @@ func TestUpgradeProber(t *testing.T) {
 		result.APIRequests++
 		result.HTTPRequests++
 		inFlight.Go(func() {
-			if !ok(api, "https://127.0.0.1:6444/readyz") {
+			if !ok(api, "https://127.0.0.1:6444/api/v1/namespaces/default") {
 				apiFailed.Add(1)
 			}
 		})
@@ -278,6 +294,85 @@ func TestUpgradeProber(t *testing.T) {
 	result.APIFailed, result.HTTPFailed = int(apiFailed.Load()), int(httpFailed.Load())
 	out, _ := json.Marshal(result)
 	fmt.Println(string(out))
+}
+
+// recordWebEvents logs, with times, every change of the web Service's
+// EndpointSlices and of the nodes' Ready condition, to explain failed
+// HTTP probes.
+func recordWebEvents(ctx context.Context, client kubernetes.Interface) *syncLog {
+	events := &syncLog{}
+	go func() {
+		w, err := client.DiscoveryV1().EndpointSlices("default").Watch(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
+		if err != nil {
+			events.add("endpointslices watch: %v", err)
+			return
+		}
+		defer w.Stop()
+		for e := range w.ResultChan() {
+			slice, ok := e.Object.(*discoveryv1.EndpointSlice)
+			if !ok {
+				continue
+			}
+			var eps []string
+			for _, ep := range slice.Endpoints {
+				node := ""
+				if ep.NodeName != nil {
+					node = *ep.NodeName
+				}
+				eps = append(eps, fmt.Sprintf("%s@%s ready=%v serving=%v terminating=%v", strings.Join(ep.Addresses, ","), node,
+					ep.Conditions.Ready != nil && *ep.Conditions.Ready, ep.Conditions.Serving != nil && *ep.Conditions.Serving,
+					ep.Conditions.Terminating != nil && *ep.Conditions.Terminating))
+			}
+			events.add("endpoints %s: %s", e.Type, strings.Join(eps, "; "))
+		}
+	}()
+	go func() {
+		w, err := client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			events.add("nodes watch: %v", err)
+			return
+		}
+		defer w.Stop()
+		last := map[string]string{}
+		for e := range w.ResultChan() {
+			node, ok := e.Object.(*corev1.Node)
+			if !ok {
+				continue
+			}
+			state := "unknown"
+			for _, c := range node.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					state = string(c.Status) + " " + c.Reason
+				}
+			}
+			if node.Spec.Unschedulable {
+				state += " cordoned"
+			}
+			if last[node.Name] != state {
+				last[node.Name] = state
+				events.add("node %s: Ready=%s", node.Name, state)
+			}
+		}
+	}()
+	return events
+}
+
+// syncLog is a log several goroutines add timed lines to.
+type syncLog struct {
+	mu    sync.Mutex
+	lines strings.Builder
+}
+
+func (l *syncLog) add(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.lines, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines.String()
 }
 
 func kubeClient(t *testing.T, kubeconfig string) kubernetes.Interface {

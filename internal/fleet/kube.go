@@ -101,8 +101,8 @@ type nopWriter struct{}
 
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
-// drain cordons and drains a node; a drain that cannot finish names the
-// PodDisruptionBudgets that hold it.
+// drain cordons and drains a node once the servers' controllers lead; a
+// drain that cannot finish names the PodDisruptionBudgets that hold it.
 func (a *Applier) drain(ctx context.Context, h Host) error {
 	node, err := a.client.CoreV1().Nodes().Get(ctx, h.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -110,6 +110,9 @@ func (a *Applier) drain(ctx context.Context, h Host) error {
 	}
 	if err != nil {
 		return &StepError{h.Name, "cordon", err}
+	}
+	if err := a.waitControllersLead(ctx, h); err != nil {
+		return err
 	}
 	helper := a.drainer(ctx)
 	if err := drain.RunCordonOrUncordon(helper, node, true); err != nil {

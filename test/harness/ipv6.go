@@ -1,6 +1,9 @@
 package harness
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+)
 
 // enableIPv6 gives the network an IPv6 prefix of its own (a ULA made from
 // its id): the bridge, as a router would, and the host leg, so tests reach
@@ -21,7 +24,9 @@ func (n *Node) AddIPv6() string {
 	n.t.Helper()
 	network := n.network
 	network.enableIPv6()
-	n.IP6 = fmt.Sprintf("%s:%x", network.Subnet6, 0x10+n.index)
+	// Canonical form, as Kubernetes writes it back: a network id with a
+	// leading zero ("09a0") would otherwise never match ("9a0").
+	n.IP6 = net.ParseIP(fmt.Sprintf("%s:%x", network.Subnet6, 0x10+n.index)).String()
 	network.must("ip", "netns", "exec", n.NetNS, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0")
 	network.must("ip", "-n", n.NetNS, "addr", "add", n.IP6+"/64", "dev", "eth0", "nodad")
 	network.must("ip", "-n", n.NetNS, "-6", "route", "add", "default", "via", network.Subnet6+":1")
