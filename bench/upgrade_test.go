@@ -19,7 +19,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/monokube/monokube/internal/cgroups"
@@ -230,11 +229,14 @@ spec:
 `
 
 // TestUpgradeProber is the prober TestRollingUpgrade starts in a worker's
-// network namespace: an API read (the default namespace, as the admin)
-// through the worker's load balancer and the web Service, each 10 times a
-// second, until the stop file appears. (Not /readyz: a server that has
-// begun to shut down rightly answers it 500 while it still serves reads,
-// which says nothing of whether the API was available.)
+// network namespace: an API read (the default namespace, as the admin,
+// with client-go's typed client as kubectl and controllers do) through the
+// worker's load balancer and the web Service, each 10 times a second,
+// until the stop file appears. Not /readyz: a server that has begun to
+// shut down rightly answers it 500 while it still serves reads. client-go
+// retries a GET whose connection a stopping server closed under it (Go's
+// HTTP/2 server closes idle connections at shutdown, racing a request
+// just sent); a raw HTTP client counted one such EOF per run or none.
 func TestUpgradeProber(t *testing.T) {
 	stop := os.Getenv("MONOKUBE_PROBE_STOP")
 	if stop == "" {
@@ -247,7 +249,9 @@ func TestUpgradeProber(t *testing.T) {
 	cfg.Host = "https://127.0.0.1:6444"
 	cfg.TLSClientConfig.Insecure, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile = true, nil, ""
 	cfg.Timeout = 2 * time.Second
-	api, err := rest.HTTPClientFor(cfg)
+	// 10 reads a second are the probe, not client-go's default 5 a second.
+	cfg.QPS, cfg.Burst = 100, 200
+	api, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +272,15 @@ func TestUpgradeProber(t *testing.T) {
 		}
 		return resp.StatusCode == http.StatusOK
 	}
+	// Counting starts once every URL answered: the LoadBalancer's
+	// addresses are programmed on the nodes a moment after the
+	// Deployment is available.
+	deadline := time.Now().Add(time.Minute)
+	for _, url := range urls {
+		for !ok(web, url) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	var inFlight sync.WaitGroup
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
@@ -279,7 +292,10 @@ func TestUpgradeProber(t *testing.T) {
 		result.APIRequests++
 		result.HTTPRequests++
 		inFlight.Go(func() {
-			if !ok(api, "https://127.0.0.1:6444/api/v1/namespaces/default") {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if _, err := api.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err != nil {
+				fmt.Fprintf(os.Stderr, "%s API: %v\n", time.Now().Format("15:04:05.000"), err)
 				apiFailed.Add(1)
 			}
 		})
@@ -324,6 +340,23 @@ func recordWebEvents(ctx context.Context, client kubernetes.Interface) *syncLog 
 					ep.Conditions.Terminating != nil && *ep.Conditions.Terminating))
 			}
 			events.add("endpoints %s: %s", e.Type, strings.Join(eps, "; "))
+		}
+	}()
+	go func() {
+		w, err := client.CoreV1().Services("default").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=web"})
+		if err != nil {
+			events.add("services watch: %v", err)
+			return
+		}
+		defer w.Stop()
+		for e := range w.ResultChan() {
+			if svc, ok := e.Object.(*corev1.Service); ok {
+				var ips []string
+				for _, in := range svc.Status.LoadBalancer.Ingress {
+					ips = append(ips, in.IP)
+				}
+				events.add("service web %s: ingress %v", e.Type, ips)
+			}
 		}
 	}()
 	go func() {
