@@ -45,6 +45,9 @@ func (s service) install(ctx context.Context, m Machine, role string, args []str
 			command += " --token-file " + remoteToken + ".new && rm -f " + remoteToken + ".new"
 		}
 		_, err := m.Run(ctx, command+" --force")
+		if err != nil && strings.Contains(err.Error(), "no supported init system") {
+			return fmt.Errorf("%w\n(this host runs neither systemd nor OpenRC: say how to start and stop monokube there with service: {start: ..., stop: ...} under this host in the cluster file)", err)
+		}
 		return err
 	}
 	if token != "" {
