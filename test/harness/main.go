@@ -75,7 +75,31 @@ var made struct {
 	networks    []string
 	dataDirs    []string
 	cgroupRoots []string
-	pids        []int
+	processes   []process
+}
+
+// process is a process a test started, known by its PID and its start
+// time: PIDs wrap around (pid_max is 32768 here) during a suite, and a PID
+// alone may name some other process by the end.
+type process struct {
+	pid   int
+	start string
+}
+
+// startTime is field 22 of /proc/PID/stat (clock ticks after boot), or ""
+// for a process that is gone or a zombie.
+func startTime(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	stat := string(raw)
+	fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	// fields[0] is the state (field 3), so field 22 is fields[19].
+	if len(fields) < 20 || fields[0] == "Z" {
+		return ""
+	}
+	return fields[19]
 }
 
 func remember(list *[]string, value string) {
@@ -89,9 +113,10 @@ func remember(list *[]string, value string) {
 func RegisterCgroupRoot(root string) { remember(&made.cgroupRoots, root) }
 
 func rememberProcess(pid int) {
+	start := startTime(pid)
 	made.Lock()
 	defer made.Unlock()
-	made.pids = append(made.pids, pid)
+	made.processes = append(made.processes, process{pid, start})
 }
 
 // Leaks lists what this process's tests left on the machine.
@@ -134,10 +159,10 @@ func Leaks() []string {
 			leaks = append(leaks, "cgroup "+root)
 		}
 	}
-	for _, pid := range made.pids {
+	for _, p := range made.processes {
 		// A zombie is gone for every purpose but its exit status.
-		if state, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(state), ") Z ") {
-			leaks = append(leaks, fmt.Sprintf("process %d", pid))
+		if now := startTime(p.pid); now != "" && now == p.start {
+			leaks = append(leaks, fmt.Sprintf("process %d", p.pid))
 		}
 	}
 	return leaks
