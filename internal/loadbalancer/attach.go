@@ -67,7 +67,7 @@ func (p *Process) Attach(ctx context.Context) error {
 func (p *Process) connect() error {
 	if conn, rep, err := p.hello(); err == nil {
 		if rep.Executable == p.Executable && rep.Version == p.Version {
-			return p.attachTo(conn, rep)
+			return p.attachTo(conn)
 		}
 		_ = conn.Close()
 		klog.InfoS("API balancer process of another program runs; starting this program's to take over", "pid", rep.PID, "running", rep.Version, "this", p.Version)
@@ -80,7 +80,7 @@ func (p *Process) connect() error {
 	for {
 		conn, rep, err := p.hello()
 		if err == nil && rep.PID == pid {
-			return p.attachTo(conn, rep)
+			return p.attachTo(conn)
 		}
 		if conn != nil {
 			_ = conn.Close()
@@ -105,7 +105,7 @@ func (p *Process) hello() (*controlConn, reply, error) {
 	return conn, rep, nil
 }
 
-func (p *Process) attachTo(conn *controlConn, rep reply) error {
+func (p *Process) attachTo(conn *controlConn) error {
 	rep, _, err := conn.call(request{Op: "attach"})
 	if err != nil {
 		_ = conn.Close()

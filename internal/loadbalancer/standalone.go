@@ -101,7 +101,6 @@ func (s *Standalone) Run(ctx context.Context) error {
 	go s.acceptControl(ctx, control, cancel)
 	select {
 	case <-ctx.Done():
-		_ = control.Close()
 		return s.lb.Stop()
 	case <-s.handedOff:
 		// The successor accepts on the same socket now; what this process
