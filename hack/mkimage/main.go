@@ -1,13 +1,14 @@
 // Command mkimage builds a single-layer image archive from a directory. The
 // build uses it for the bundled system images, tests for their own images.
 //
-//	go run ./hack/mkimage --rootfs DIR --ref monokube.io/pause:3.10 --entrypoint /pause --out pause.tar
+//	go run ./hack/mkimage --rootfs DIR --ref monokube.io/pause:3.10 --entrypoint /pause --arch arm64 --out pause.tar
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/monokube/monokube/internal/images"
@@ -20,6 +21,7 @@ func main() {
 	flag.StringVar(&spec.Reference, "ref", "", "image reference (name:tag)")
 	flag.StringVar(&entrypoint, "entrypoint", "", "entrypoint, space-separated")
 	flag.StringVar(&out, "out", "", "docker-archive tarball to write")
+	flag.StringVar(&spec.Architecture, "arch", runtime.GOARCH, "the image's architecture (amd64, arm64)")
 	flag.Parse()
 	if spec.RootFS == "" || spec.Reference == "" || out == "" {
 		fmt.Fprintln(os.Stderr, "usage: mkimage --rootfs DIR --ref NAME:TAG [--entrypoint CMD] --out FILE")

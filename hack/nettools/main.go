@@ -4,7 +4,7 @@
 // dependencies, and the dynamic loader. It fails, naming the library, when
 // a package is missing from the list the Makefile downloads.
 //
-//	go run ./hack/nettools --debs DIR --out build/nettools
+//	go run ./hack/nettools --debs DIR --arch amd64 --out build/nettools
 package main
 
 import (
@@ -26,17 +26,26 @@ import (
 // NetworkPolicy controller run (internal/nettools maps names onto them).
 var executables = []string{"xtables-legacy-multi", "xtables-nft-multi", "nft", "ipset", "conntrack"}
 
+// triplets are Debian's library directory names (multiarch) per architecture.
+var triplets = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+
 func main() {
 	debs := flag.String("debs", "", "directory of the .deb files")
+	arch := flag.String("arch", "amd64", "the packages' architecture (amd64, arm64)")
 	out := flag.String("out", "", "directory to fill with lib/, sbin/ and xtables/")
 	flag.Parse()
-	if err := assemble(*debs, *out); err != nil {
+	triplet, ok := triplets[*arch]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "nettools: --arch %q: want amd64 or arm64\n", *arch)
+		os.Exit(2)
+	}
+	if err := assemble(*debs, triplet, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "nettools:", err)
 		os.Exit(1)
 	}
 }
 
-func assemble(debs, out string) error {
+func assemble(debs, triplet, out string) error {
 	root, err := os.MkdirTemp("", "nettools-root")
 	if err != nil {
 		return err
@@ -82,12 +91,12 @@ func assemble(debs, out string) error {
 		}
 		pending = append(pending, target)
 	}
-	return copyLibraries(root, out, pending)
+	return copyLibraries(root, triplet, out, pending)
 }
 
 // copyLibraries copies into out/lib every shared library the pending files
 // need, transitively, and the loader their interpreter names.
-func copyLibraries(root, out string, pending []string) error {
+func copyLibraries(root, triplet, out string, pending []string) error {
 	copied := map[string]bool{}
 	for len(pending) > 0 {
 		file := pending[0]
@@ -103,7 +112,7 @@ func copyLibraries(root, out string, pending []string) error {
 			if copied[soname] {
 				continue
 			}
-			source, err := find(root, soname, "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64")
+			source, err := find(root, soname, "lib/"+triplet, "usr/lib/"+triplet, "lib64", "usr/lib64", "lib")
 			if err != nil {
 				return fmt.Errorf("%s needs %s: add its package to NETTOOLS_PACKAGES: %w", filepath.Base(file), soname, err)
 			}

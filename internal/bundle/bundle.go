@@ -324,6 +324,46 @@ func (i Image) References() ([]string, error) {
 	}
 }
 
+// Platform is the image's OS and architecture ("linux/arm64") as its
+// config says: `images list` shows it, so a binary built for one machine
+// is seen to carry images for that machine.
+func (i Image) Platform() (string, error) {
+	archive, err := OpenImage(i.File)
+	if err != nil {
+		return "", err
+	}
+	defer archive.Close()
+	// The config is small and may come before or after manifest.json.
+	small := map[string][]byte{}
+	var manifest []struct{ Config string }
+	reader := tar.NewReader(archive)
+	for {
+		header, err := reader.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", i.File, err)
+		}
+		if header.Size > 1<<16 {
+			continue
+		}
+		data, err := io.ReadAll(reader)
+		if err != nil {
+			return "", fmt.Errorf("%s: %s: %w", i.File, header.Name, err)
+		}
+		small[header.Name] = data
+	}
+	if err := json.Unmarshal(small["manifest.json"], &manifest); err != nil || len(manifest) == 0 {
+		return "", fmt.Errorf("%s has no readable manifest.json", i.File)
+	}
+	var config struct{ OS, Architecture string }
+	if err := json.Unmarshal(small[manifest[0].Config], &config); err != nil {
+		return "", fmt.Errorf("%s: config %s: %w", i.File, manifest[0].Config, err)
+	}
+	return config.OS + "/" + config.Architecture, nil
+}
+
 // Manifests are the bundled manifests (manifests/*.yaml: CRDs the build
 // copies from pinned modules) by file name.
 func Manifests() (map[string][]byte, error) {

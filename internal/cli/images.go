@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 
@@ -43,15 +44,19 @@ executables it unpacks into <data-dir>/bin. Image archives you put in
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "IMAGE\tARCHIVE\tSIZE")
+			fmt.Fprintln(w, "IMAGE\tPLATFORM\tARCHIVE\tSIZE")
 			for _, image := range images {
 				refs, err := image.References()
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(w, "%s\t%s\t%d KiB\n", strings.Join(refs, ","), image.File, image.Size/1024)
+				platform, err := image.Platform()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d KiB\n", strings.Join(refs, ","), platform, image.File, image.Size/1024)
 			}
-			fmt.Fprintln(w, "\nEXECUTABLE")
+			fmt.Fprintf(w, "\nEXECUTABLE (linux/%s)\n", runtime.GOARCH)
 			for _, name := range executables {
 				fmt.Fprintln(w, name)
 			}

@@ -6,12 +6,15 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,6 +39,9 @@ type Spec struct {
 	Cmd        []string
 	Env        []string
 	User       string
+	// Architecture is the image's (GOARCH spelling); empty means this
+	// program's own, which is right for images a node builds and runs.
+	Architecture string
 }
 
 // WriteArchive builds the images and writes them into one docker-archive
@@ -96,7 +102,7 @@ func build(spec Spec) (v1.Image, error) {
 		return nil, fmt.Errorf("%s: config: %w", spec.Reference, err)
 	}
 	configFile = configFile.DeepCopy()
-	configFile.OS, configFile.Architecture = "linux", "amd64"
+	configFile.OS, configFile.Architecture = "linux", cmp.Or(spec.Architecture, runtime.GOARCH)
 	configFile.Config = v1.Config{Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env, User: spec.User}
 	image, err = mutate.ConfigFile(image, configFile)
 	if err != nil {
@@ -146,6 +152,9 @@ func tarDirectory(dir string) ([]byte, error) {
 			return err
 		}
 		header.Name, header.Uid, header.Gid, header.Uname, header.Gname = filepath.ToSlash(rel), 0, 0, "", ""
+		// No times from the machine that built it: equal trees give equal
+		// layers, so two builds of one commit give the same images.
+		header.ModTime, header.AccessTime, header.ChangeTime = time.Unix(0, 0), time.Time{}, time.Time{}
 		if err := tw.WriteHeader(header); err != nil {
 			return err
 		}

@@ -27,8 +27,6 @@ const (
 	// Dir is the bundled tree beside the launcher: lib/ (the loader and
 	// libraries), sbin/ (the executables) and xtables/ (iptables' extensions).
 	Dir = "nettools"
-	// loader is the dynamic loader in lib/, as Debian's libc6 names it.
-	loader = "ld-linux-x86-64.so.2"
 	// ModeFile records the iptables backend the node chose (Detect), read
 	// by every iptables command without a backend in its name.
 	ModeFile = "iptables-mode"
