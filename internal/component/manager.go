@@ -14,8 +14,15 @@ import (
 // Manager owns the lifecycle of an ordered list of components: startup
 // order, readiness, failure handling and reverse-order shutdown all live here.
 type Manager struct {
-	// ReadyTimeout bounds how long one component may take to become ready.
+	// ReadyTimeout bounds how long one component may take to become ready:
+	// a component that hangs is reported and the process ends, so a service
+	// manager starts it again. It is generous because a small or busy
+	// machine is slow, not hung: an arm64 board on an SD card, or an
+	// emulated machine, takes minutes to get the API server ready, and a
+	// bound shorter than that restarts it forever (test/vm found this).
 	ReadyTimeout time.Duration
+	// WaitingLog is how often a component still not ready is logged.
+	WaitingLog time.Duration
 	// OnChange, when set, gets every component's state after each change
 	// (StatesFile publishes them for `monokube status`). It is called with
 	// the Manager's lock held, in order; it must not call the Manager.
@@ -35,7 +42,8 @@ type Manager struct {
 // NewManager returns a Manager for components, started in the given order.
 func NewManager(components ...Component) *Manager {
 	m := &Manager{
-		ReadyTimeout: 2 * time.Minute,
+		ReadyTimeout: 15 * time.Minute,
+		WaitingLog:   30 * time.Second,
 		components:   components,
 		failures:     make(chan error, len(components)),
 		stopping:     make(chan struct{}),
@@ -120,14 +128,26 @@ func (m *Manager) waitReady(ctx context.Context, c Component) error {
 	defer cancel()
 	readyErr := make(chan error, 1)
 	go func() { readyErr <- c.Ready(ctx) }()
-	select {
-	case err := <-readyErr:
-		return err
-	case err := <-m.failures:
-		return err
-	case <-ctx.Done():
-		// Bound the wait even for a Ready that ignores its context.
-		return ctx.Err()
+	began := time.Now()
+	var tick <-chan time.Time
+	if m.WaitingLog > 0 {
+		ticker := time.NewTicker(m.WaitingLog)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	for {
+		select {
+		case err := <-readyErr:
+			return err
+		case err := <-m.failures:
+			return err
+		case <-tick:
+			klog.InfoS("Waiting for component to be ready", "component", c.Name(),
+				"waited", time.Since(began).Round(time.Second), "limit", m.ReadyTimeout)
+		case <-ctx.Done():
+			// Bound the wait even for a Ready that ignores its context.
+			return ctx.Err()
+		}
 	}
 }
 
