@@ -212,7 +212,7 @@ cross: build
 	MONOKUBE_CROSS_PROGRAM=$(CURDIR)/bin/monokube-linux-arm64 MONOKUBE_CROSS_ARCH=arm64 $(GO) test -count=1 -v ./test/release/
 	MONOKUBE_CROSS_PROGRAM=$(CURDIR)/bin/monokube MONOKUBE_CROSS_ARCH=amd64 $(GO) test -count=1 -v ./test/release/
 
-# Real machines, emulated (test/vm; about NN minutes, not part of make
+# Real machines, emulated (test/vm; more than an hour under TCG on 2 cores, not part of make
 # test): Debian 12 guests with systemd and with OpenRC as PID 1 on cgroup v2
 # (hack/vmimage.sh, cached by its recipe), the service contract in each;
 # and the arm64 build in an aarch64 guest whose userland is busybox and
@@ -239,7 +239,7 @@ vmtest: build
 	./hack/vmimage.sh openrc $(VM_DIR)/openrc
 	$(MAKE) $(VM_DIR)/arm64/.unpacked
 	MONOKUBE_VM_IMAGES=$(VM_DIR) MONOKUBE_VM_ARM64=$(VM_DIR)/arm64/root MONOKUBE_ARM64_PROGRAM=$(CURDIR)/bin/monokube-linux-arm64 \
-		$(TEST_ENV) $(GO) test -count=1 -timeout 180m -v ./test/vm/
+		$(TEST_ENV) $(GO) test -count=1 -timeout 240m -v ./test/vm/
 vmtest: ZSTD_LEVEL = 9
 
 # Two clones of HEAD in two fresh directories, each `make release`, and
