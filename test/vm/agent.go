@@ -173,25 +173,27 @@ type execStatus struct {
 	ErrTruncated bool   `json:"err-truncated"`
 }
 
-// exec runs path with args through guest-exec and polls guest-exec-status
-// until it exits. The agent keeps at most 16 MiB of each output. When ctx
-// ends first, the process is killed in the guest (best effort: its
-// children may stay).
-func (c *agentConn) exec(ctx context.Context, path string, args []string) (stdout, stderr string, exitCode int, err error) {
+// exec runs argv through guest-exec, in a session and process group of
+// its own (setsid), and polls guest-exec-status until it exits. The agent
+// keeps at most 16 MiB of each output. When ctx ends first, the whole
+// process group is killed and reaped before exec returns.
+func (c *agentConn) exec(ctx context.Context, argv []string) (stdout, stderr string, exitCode int, err error) {
+	// qemu-ga's child is not a group leader, so setsid execs in place (same
+	// PID) instead of forking; --wait covers the other case.
 	var started struct {
 		PID int `json:"pid"`
 	}
-	if err := c.call(ctx, "guest-exec", map[string]any{"path": path, "arg": args, "capture-output": true}, &started); err != nil {
+	arguments := map[string]any{"path": "/usr/bin/setsid", "arg": append([]string{"--wait"}, argv...), "capture-output": true}
+	if err := c.call(ctx, "guest-exec", arguments, &started); err != nil {
 		return "", "", -1, err
 	}
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		var status execStatus
-		err := c.call(ctx, "guest-exec-status", map[string]any{"pid": started.PID}, &status)
+		status, err := c.status(ctx, started.PID)
 		if err == nil && status.Exited {
 			return status.result()
 		}
 		if ctx.Err() != nil {
-			c.kill(ctx, started.PID)
+			c.killGroup(ctx, started.PID)
 			return "", "", -1, fmt.Errorf("guest pid %d: %w", started.PID, ctx.Err())
 		}
 		if err != nil {
@@ -204,13 +206,30 @@ func (c *agentConn) exec(ctx context.Context, path string, args []string) (stdou
 	}
 }
 
-// kill sends SIGKILL to a guest-exec'd process whose caller gave up. The
-// deadline may have cut an answer in half, so it syncs again first.
-func (c *agentConn) kill(ctx context.Context, pid int) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+func (c *agentConn) status(ctx context.Context, pid int) (*execStatus, error) {
+	var status execStatus
+	err := c.call(ctx, "guest-exec-status", map[string]any{"pid": pid}, &status)
+	return &status, err
+}
+
+// killGroup kills the process group of a guest-exec'd process whose caller
+// gave up, and waits (up to 30 s) until the agent has reaped its leader.
+// The deadline may have cut an answer in half, so it syncs again first.
+func (c *agentConn) killGroup(ctx context.Context, pid int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if c.sync(ctx) == nil {
-		_ = c.call(ctx, "guest-exec", map[string]any{"path": "/bin/kill", "arg": []string{"-KILL", fmt.Sprint(pid)}}, nil)
+	if c.sync(ctx) != nil {
+		return
+	}
+	kill := map[string]any{"path": "/bin/kill", "arg": []string{"-KILL", "--", fmt.Sprint(-pid)}}
+	if c.call(ctx, "guest-exec", kill, nil) != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		if status, err := c.status(ctx, pid); err != nil || status.Exited {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -72,7 +72,7 @@ func TestBoot(t *testing.T) {
 				t.Fatal(err)
 			}
 			select {
-			case <-g.Down():
+			case <-g.Exited():
 			default:
 				t.Error("Poweroff returned with the guest not down")
 			}

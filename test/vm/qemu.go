@@ -5,7 +5,7 @@
 //
 //	dir := vm.Images(t) // skips the test unless MONOKUBE_VM_IMAGES is set
 //	g := vm.Boot(t, vm.Image(filepath.Join(dir, "systemd")).WithShare(binDir))
-//	out := g.MustRun("/mnt/host/monokube --version")
+//	kernel := g.MustRun("uname -r")
 //
 // qemu emulates the CPU (TCG): KVM is not usable on the machines the tests
 // run on. Each guest runs in a network namespace of its own with only
@@ -17,9 +17,8 @@
 // the overlay and the namespace go away when the test ends.
 //
 // A guest that reboots (Reboot, or a `reboot` of its own) gets a new qemu
-// on the same disk rather than qemu's warm reset: under TCG the kernel took
-// twice as long to boot after a warm reset, and OpenRC's boot up to 2.5 times
-// as long, as after a fresh start.
+// on the same disk rather than qemu's warm reset: under TCG a boot after a
+// warm reset took about twice as long as one in a fresh qemu.
 package vm
 
 import (
@@ -93,8 +92,9 @@ func Images(t testing.TB) string {
 	return dir
 }
 
-// Guest is one running qemu and its guest. Its methods other than MustRun
-// may be called from any goroutine; agent conversations are serialized.
+// Guest is one guest machine: its disk, its namespace and its qemu (a new
+// one after each reboot). Its methods other than MustRun may be called from
+// any goroutine; agent conversations are serialized.
 type Guest struct {
 	// SerialLog is the guest's serial console (kernel and init messages).
 	SerialLog string
@@ -385,13 +385,14 @@ func (g *Guest) WaitAgent(timeout time.Duration) error {
 	return fmt.Errorf("guest agent did not answer within %s (last: %v; see %s)", timeout, lastErr, g.SerialLog)
 }
 
-// Run runs `/bin/sh -c command` in the guest as root and returns its output
-// and exit code (128+N when signal N ended it). err is about the running,
-// not the command: a non-zero exit is not an error. When ctx ends first the
-// shell is killed (its children may outlive it).
+// Run runs `/bin/sh -c command` in the guest as root, in a process group of
+// its own, and returns its output and exit code (128+N when signal N ended
+// it). err is about the running, not the command: a non-zero exit is not an
+// error. When ctx ends first, the process group is killed (a daemon that
+// made a session of its own outlives it) and err wraps ctx.Err().
 func (g *Guest) Run(ctx context.Context, command string) (stdout, stderr string, exitCode int, err error) {
 	err = g.agent.session(ctx, func(c *agentConn) error {
-		stdout, stderr, exitCode, err = c.exec(ctx, "/bin/sh", []string{"-c", command})
+		stdout, stderr, exitCode, err = c.exec(ctx, []string{"/bin/sh", "-c", command})
 		return err
 	})
 	if err != nil {
@@ -502,9 +503,9 @@ func (g *Guest) Stop() {
 	<-g.down
 }
 
-// Down is closed when the guest is off for good: powered off, crashed or
-// stopped. A reboot is not the end: its new qemu takes over.
-func (g *Guest) Down() <-chan struct{} { return g.down }
+// Exited is closed when the guest's qemu has exited for good: poweroff, a
+// crash or Stop. A reboot's exit is not one: the next qemu takes over.
+func (g *Guest) Exited() <-chan struct{} { return g.down }
 
 // dumpLogs prints the end of the serial log (and qemu's own output) into the
 // test output. With MONOKUBE_TEST_LOGS set, both are also kept in that dir.
