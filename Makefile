@@ -74,7 +74,7 @@ DEBS_APT = -o Dir::Etc::SourceList=$(DEBS_DIR)/apt/sources.list -o Dir::Etc::Sou
 	-o APT::Architecture=$(GOARCH) -o APT::Architectures::=$(GOARCH)
 SYSROOT := $(DEBS_DIR)/sysroot
 
-$(DEBS_DIR)/.downloaded: $(DEBIAN_LOCK)
+$(DEBS_DIR)/.downloaded:
 	rm -rf $(DEBS_DIR) && mkdir -p $(DEBS_DIR)/apt/state/lists/partial $(DEBS_DIR)/apt/cache $(DEBS_DIR)/debs
 	echo 'deb [arch=$(GOARCH)] http://deb.debian.org/debian $(DEBIAN_SUITE) main' > $(DEBS_DIR)/apt/sources.list
 	apt-get $(DEBS_APT) update -qq
