@@ -3,6 +3,7 @@ package harness
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,4 +59,35 @@ func (s *Server) CheckSQLiteIntegrity() {
 	if err := db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
 		s.t.Errorf("state.db integrity: %q, %v", integrity, err)
 	}
+}
+
+// evictionPercent is the kubelet's nodefs/imagefs.available eviction
+// threshold monokube sets (internal/node: 5% of the file system's size).
+const evictionPercent = 5
+
+// suiteHeadroom is what a suite's nodes write above that threshold: every
+// node unpacks its own payload (about 560 MB) and imports the images.
+const suiteHeadroom = 8 << 30
+
+// diskShortage says why the disk holding dir is too full for nodes to run
+// on it, or "" when it is not. Below the threshold the kubelets report
+// DiskPressure, evict pods and garbage-collect images no registry can give
+// back, and tests fail far from the cause (a CI run lost a three-node
+// walk-through that way). The size is the file system's whole size, as the
+// kubelet counts it, and the space is what root may use (statfs bavail).
+func diskShortage(dir string) string {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return ""
+	}
+	size := fs.Blocks * uint64(fs.Bsize)
+	available := fs.Bavail * uint64(fs.Bsize)
+	need := size*evictionPercent/100 + suiteHeadroom
+	if available >= need {
+		return ""
+	}
+	const gib = 1 << 30
+	return fmt.Sprintf("the file system of %s has %.1f GiB available of %.1f GiB (%.1f%%): kubelets evict pods and remove images below %d%% (%.1f GiB), and these tests write about %d GiB above that; free %.1f GiB and run again",
+		dir, float64(available)/gib, float64(size)/gib, 100*float64(available)/float64(size), evictionPercent,
+		float64(size*evictionPercent/100)/gib, suiteHeadroom/gib, float64(need-available)/gib)
 }

@@ -28,6 +28,10 @@ import (
 // (MONOKUBE_PAYLOAD_DIR) once hid a restore that failed for every user;
 // only a suite that says why calls SharePayload.
 func Main(m *testing.M) {
+	if why := diskShortage(os.TempDir()); why != "" {
+		fmt.Fprintln(os.Stderr, "FAIL: "+why)
+		os.Exit(1)
+	}
 	var created []string
 	for _, dir := range privateDirs {
 		if _, err := os.Stat(dir); os.IsNotExist(err) {
