@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/monokube/monokube/internal/cli"
+	"github.com/monokube/monokube/internal/service"
 )
 
 func main() {
@@ -15,6 +16,8 @@ func main() {
 	if filepath.Base(os.Args[0]) == "kubectl" {
 		cli.RunKubectl(os.Args[1:])
 	}
+	// Before any embedded component can tell systemd it is ready.
+	service.TakeNotifySocket()
 	if err := cli.NewRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

@@ -115,6 +115,10 @@ func TestNotifyReadySendsReadyToSystemdsSocket(t *testing.T) {
 	}
 	defer conn.Close()
 	t.Setenv("NOTIFY_SOCKET", socket)
+	TakeNotifySocket()
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		t.Error("NOTIFY_SOCKET is still in the environment for the embedded components to find")
+	}
 	NotifyReady()
 	buf := make([]byte, 64)
 	n, _, err := conn.ReadFromUnix(buf)
