@@ -95,7 +95,10 @@ func nonDefault() *ClusterConfig {
 				SANs:             []string{"api.example.com", "198.51.100.7"},
 				EncryptionAtRest: true,
 				PodSecurity:      PodSecuritySpec{Enforce: "restricted", Audit: "baseline", Warn: "privileged"},
-				ExtraArgs:        map[string]string{"v": "3"},
+				// Files the validation finds (the tests run in this dir).
+				Audit: AuditSpec{Enabled: true, Policy: "testdata/audit-policy.yaml", MaxSizeMB: 5, MaxBackups: 2, MaxAgeDays: 7,
+					Webhook: "testdata/audit-webhook.kubeconfig"},
+				ExtraArgs: map[string]string{"v": "3"},
 			},
 			Storage: StorageSpec{
 				Type:       StoragePostgres,
@@ -321,6 +324,20 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			path:     "spec.network.podCidr",
 			line:     3,
 			contains: `did you mean "podCIDR"?`,
+		},
+		{
+			name:     "audit log rotated at zero bytes",
+			raw:      doc("spec:", "  api:", "    audit:", "      enabled: true", "      maxSizeMB: 0"),
+			path:     "spec.api.audit.maxSizeMB",
+			line:     5,
+			contains: "must be at least 1, got 0",
+		},
+		{
+			name:     "audit policy file that is not there",
+			raw:      doc("spec:", "  api:", "    audit:", "      policy: /nonexistent/audit-policy.yaml"),
+			path:     "spec.api.audit.policy",
+			line:     4,
+			contains: `must be a readable file, got "/nonexistent/audit-policy.yaml"`,
 		},
 		{
 			name:     "node label without a value",

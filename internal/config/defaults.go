@@ -24,6 +24,8 @@ func Default() *ClusterConfig {
 				// baseline stops the known privilege escalations while
 				// ordinary workloads run unchanged; restricted is reported.
 				PodSecurity: PodSecuritySpec{Enforce: "baseline", Audit: "restricted", Warn: "restricted"},
+				// As RKE2's defaults for its audit log.
+				Audit: AuditSpec{MaxSizeMB: 100, MaxBackups: 10, MaxAgeDays: 30},
 			},
 			Storage: StorageSpec{
 				Type: StorageSQLite,

@@ -68,8 +68,29 @@ type APISpec struct {
 	// PodSecurity is the Pod Security Admission level for namespaces that
 	// do not set their own pod-security.kubernetes.io labels.
 	PodSecurity PodSecuritySpec `json:"podSecurity"`
+	// Audit is the API server's record of who did what (off by default).
+	Audit AuditSpec `json:"audit"`
 	// ExtraArgs are kube-apiserver flags (without "--") that override ours.
 	ExtraArgs map[string]string `json:"extraArgs"`
+}
+
+// AuditSpec is the API server's audit log: a JSON event per request in
+// <data-dir>/logs/audit.log, rotated by size, and optionally a webhook.
+type AuditSpec struct {
+	// Enabled switches the audit log on.
+	Enabled bool `json:"enabled"`
+	// Policy is an audit.k8s.io/v1 Policy file. Empty: monokube's own
+	// (metadata only for Secrets, ConfigMaps and tokens; request bodies
+	// for other writes; no health checks, leases or events).
+	Policy string `json:"policy"`
+	// MaxSizeMB rotates the file when it reaches this size; MaxBackups
+	// rotated files are kept, none older than MaxAgeDays (0: no age limit).
+	MaxSizeMB  int `json:"maxSizeMB"`
+	MaxBackups int `json:"maxBackups"`
+	MaxAgeDays int `json:"maxAgeDays"`
+	// Webhook is a kubeconfig file naming a remote audit sink that gets
+	// the same events in batches, besides the file.
+	Webhook string `json:"webhook"`
 }
 
 // PodSecuritySpec holds cluster-wide Pod Security Standards levels

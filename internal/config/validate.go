@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.network(&cfg.Spec.Network)
 	v.apiFamily(&cfg.Spec.API, &cfg.Spec.Network)
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
+	v.audit(&cfg.Spec.API.Audit)
 	v.pki(&cfg.Spec.PKI)
 	v.worker(&cfg.Spec.Worker)
 	v.addons(&cfg.Spec.Addons)
@@ -141,6 +143,28 @@ func (v *validator) podSecurity(ps *PodSecuritySpec) {
 	for _, field := range []struct{ name, value string }{{"enforce", ps.Enforce}, {"audit", ps.Audit}, {"warn", ps.Warn}} {
 		if !slices.Contains(podSecurityLevels, field.value) {
 			v.add("spec.api.podSecurity."+field.name, "must be one of %s, got %q", strings.Join(podSecurityLevels, ", "), field.value)
+		}
+	}
+}
+
+func (v *validator) audit(spec *AuditSpec) {
+	if spec.MaxSizeMB < 1 {
+		v.add("spec.api.audit.maxSizeMB", "must be at least 1, got %d", spec.MaxSizeMB)
+	}
+	if spec.MaxBackups < 0 {
+		v.add("spec.api.audit.maxBackups", "must not be negative, got %d", spec.MaxBackups)
+	}
+	if spec.MaxAgeDays < 0 {
+		v.add("spec.api.audit.maxAgeDays", "must not be negative, got %d", spec.MaxAgeDays)
+	}
+	// The files are read when the server starts; naming them here says
+	// which field is wrong before anything runs.
+	for _, file := range []struct{ field, path string }{{"policy", spec.Policy}, {"webhook", spec.Webhook}} {
+		if file.path == "" {
+			continue
+		}
+		if info, err := os.Stat(file.path); err != nil || info.IsDir() {
+			v.add("spec.api.audit."+file.field, "must be a readable file, got %q", file.path)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -39,6 +40,7 @@ type APIServer struct {
 	Etcd             func() datastore.Client
 	EncryptionAtRest bool
 	PodSecurity      PodSecurityLevels
+	Audit            Audit
 	ExtraArgs        Args
 	// DatastoreDir is the local datastore's directory, whose free space
 	// gates writes (diskGuard); empty for a datastore elsewhere.
@@ -54,6 +56,7 @@ type APIServer struct {
 	component.Task
 	client           kubernetes.Interface
 	encryptionConfig string
+	auditPolicy      string
 }
 
 var _ component.Component = (*APIServer)(nil)
@@ -61,14 +64,23 @@ var _ component.Exiter = (*APIServer)(nil)
 
 func (a *APIServer) Name() string { return "apiserver" }
 
-// Init writes the admission and encryption configs the flags point at.
+// Init writes the admission, encryption and audit configs the flags point
+// at.
 func (a *APIServer) Init(context.Context) error {
 	if err := writeAdmissionConfig(a.PKI.Path("admission-config.yaml"), a.PodSecurity); err != nil {
 		return err
 	}
 	var err error
 	a.encryptionConfig, err = writeEncryptionConfig(a.PKI.Path("encryption-config.yaml"), a.PKI.Path("encryption.key"), a.EncryptionAtRest)
-	if err != nil || a.Tunnels == nil {
+	if err != nil {
+		return err
+	}
+	if a.Audit.Path != "" {
+		if a.auditPolicy, err = writeAuditPolicy(a.PKI.Path("audit-policy.yaml"), a.Audit); err != nil {
+			return err
+		}
+	}
+	if a.Tunnels == nil {
 		return err
 	}
 	return tunnel.WriteEgressSelectorConfig(a.PKI.Path("egress-selector.yaml"), a.EgressSocket)
@@ -118,6 +130,9 @@ func (a *APIServer) args() Args {
 	}
 	if a.encryptionConfig != "" {
 		defaults["encryption-provider-config"] = a.encryptionConfig
+	}
+	if a.auditPolicy != "" {
+		maps.Copy(defaults, a.Audit.args(a.auditPolicy))
 	}
 	if a.Tunnels != nil {
 		defaults["egress-selector-config-file"] = a.PKI.Path("egress-selector.yaml")

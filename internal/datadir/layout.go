@@ -169,6 +169,7 @@ func (l Layout) ImagesDir() string      { return l.path("images") }
 func (l Layout) StorageDir() string     { return l.path("storage") }
 func (l Layout) StaticPodsDir() string  { return l.path("static-pods") }
 func (l Layout) PodLogsDir() string     { return l.path("logs", "pods") }
+func (l Layout) AuditLog() string       { return l.path("logs", "audit.log") }
 func (l Layout) KubeletRoot() string    { return l.path("kubelet") }
 func (l Layout) KubeletPKIDir() string  { return l.path("kubelet", "pki") }
 

@@ -188,6 +188,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		PodSecurity: controlplane.PodSecurityLevels{
 			Enforce: spec.API.PodSecurity.Enforce, Audit: spec.API.PodSecurity.Audit, Warn: spec.API.PodSecurity.Warn,
 		},
+		Audit:     s.audit(),
 		ExtraArgs: spec.API.ExtraArgs,
 	}
 	var tunnels *tunnel.Server
@@ -293,6 +294,16 @@ func (s *Server) addons() config.AddonsSpec {
 
 // localDatastoreDir is where this server's own datastore keeps its data,
 // empty when the data lives in PostgreSQL, MySQL or an external etcd.
+// audit is the API server's audit log, or none when spec.api.audit is off.
+func (s *Server) audit() controlplane.Audit {
+	spec := s.Config.Spec.API.Audit
+	if !spec.Enabled {
+		return controlplane.Audit{}
+	}
+	return controlplane.Audit{Path: s.Layout.AuditLog(), Policy: spec.Policy, MaxSizeMB: spec.MaxSizeMB,
+		MaxBackups: spec.MaxBackups, MaxAgeDays: spec.MaxAgeDays, Webhook: spec.Webhook}
+}
+
 func (s *Server) localDatastoreDir() string {
 	storage := s.Config.Spec.Storage
 	switch {

@@ -178,7 +178,7 @@ func checkPrivateFiles(t *testing.T, dataDir string, required ...string) {
 		privateDirs[filepath.Join(dataDir, dir)] = true
 	}
 	private := func(path string) bool {
-		for _, suffix := range []string{".key", ".pem", ".conf", ".db", ".db-wal", ".db-shm", "encryption-config.yaml"} {
+		for _, suffix := range []string{".key", ".pem", ".conf", ".db", ".db-wal", ".db-shm", "encryption-config.yaml", "audit.log"} {
 			if strings.HasSuffix(path, suffix) {
 				return true
 			}
