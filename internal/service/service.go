@@ -162,9 +162,11 @@ respawn_max=0
 retry="TERM/90/KILL/5"
 rc_ulimit="-n 1048576 -u unlimited"
 
+# "use", not "need": Debian's OpenRC has no "net" service (ifupdown's
+# networking is an LSB script) and would refuse to start us at all.
 depend() {
-	need net
-	after firewall
+	use net
+	after network-online firewall
 }
 
 start_pre() {

@@ -385,14 +385,19 @@ func (g *Guest) WaitAgent(timeout time.Duration) error {
 	return fmt.Errorf("guest agent did not answer within %s (last: %v; see %s)", timeout, lastErr, g.SerialLog)
 }
 
-// Run runs `/bin/sh -c command` in the guest as root, in a process group of
-// its own, and returns its output and exit code (128+N when signal N ended
+// guestPath is the PATH of a root login shell: qemu-ga started by OpenRC
+// has only /sbin:/bin:/usr/sbin:/usr/bin, where /usr/local/bin/monokube is
+// not found.
+const guestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Run runs `/bin/sh -c command` in the guest as root with a login shell's
+// PATH, in a process group of its own, and returns its output and exit code (128+N when signal N ended
 // it). err is about the running, not the command: a non-zero exit is not an
 // error. When ctx ends first, the process group is killed (a daemon that
 // made a session of its own outlives it) and err wraps ctx.Err().
 func (g *Guest) Run(ctx context.Context, command string) (stdout, stderr string, exitCode int, err error) {
 	err = g.agent.session(ctx, func(c *agentConn) error {
-		stdout, stderr, exitCode, err = c.exec(ctx, []string{"/bin/sh", "-c", command})
+		stdout, stderr, exitCode, err = c.exec(ctx, []string{"/bin/sh", "-c", "PATH=" + guestPath + "; export PATH; " + command})
 		return err
 	})
 	if err != nil {
