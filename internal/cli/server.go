@@ -31,6 +31,7 @@ func newServerCommand(g *globals) *cobra.Command {
 		restorePath  string
 		egressMode   string
 		embeddedReg  bool
+		profile      string
 		node         nodeFlags
 	)
 	cmd := &cobra.Command{
@@ -54,6 +55,7 @@ exits. Start it again without the flag; the other servers then join anew
 (` + "`monokube reset`" + ` on them, then server --token).`,
 		Example: `  sudo monokube server --enable-worker        # single-node cluster
   sudo monokube server --enable-worker --node-ip 192.168.1.5 --node-ip 2001:db8::5   # dual-stack
+  sudo monokube server --profile cis           # hardened to the CIS benchmark; then: monokube check cis
   monokube server --data-dir /tmp/mk --config ./monokube.yaml --api-port 7443
   sudo monokube server --config /etc/monokube/ha.yaml --token-file /etc/monokube/controller-token
   sudo monokube server --cluster-reset         # then start again without the flag
@@ -75,6 +77,9 @@ exits. Start it again without the flag; the other servers then join anew
 			}
 			if embeddedReg {
 				cfg.Spec.Registries.EmbeddedMirror = true
+			}
+			if cmd.Flags().Changed("profile") {
+				cfg.Spec.Profile = profile
 			}
 			if err := node.apply(cmd, &cfg.Spec.Worker); err != nil {
 				return err
@@ -121,6 +126,7 @@ exits. Start it again without the flag; the other servers then join anew
 		"what the API server reaches through the tunnels nodes open to it: "+strings.Join(config.EgressSelectorModes, ", ")+" (overrides spec.network.egressSelectorMode)")
 	cmd.Flags().BoolVar(&embeddedReg, "embedded-registry", false,
 		"nodes serve each other the images they hold and pull from their peers first (as spec.registries.embeddedMirror: true)")
+	cmd.Flags().StringVar(&profile, "profile", "", `harden the cluster to a benchmark (overrides spec.profile): "cis", the CIS Kubernetes Benchmark (see monokube check cis)`)
 	cmd.Flags().StringVar(&token, "token", "", "controller join token: join a running cluster as another server")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "read the controller join token from this file")
 	cmd.Flags().BoolVar(&clusterReset, "cluster-reset", false, "make this server's embedded etcd a one-member cluster keeping its data, then exit")

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -40,23 +38,11 @@ The server and worker run the same checks (without ports) before they start.`,
 				return err
 			}
 			results := sysinfo.Run(opts)
-			switch output {
-			case "json":
-				out, err := json.MarshalIndent(results, "", "  ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), string(out))
-			case "text":
-				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				for _, r := range results {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", r.Status, r.Name, r.Message)
-				}
-				if err := w.Flush(); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("-o must be text or json, got %q", output)
+			err = printReport(cmd.OutOrStdout(), output, results, func(r sysinfo.Result) string {
+				return fmt.Sprintf("%s\t%s\t%s", r.Status, r.Name, r.Message)
+			})
+			if err != nil {
+				return err
 			}
 			if sysinfo.Failed(results) != nil {
 				return errors.New("a check failed")

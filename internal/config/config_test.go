@@ -143,6 +143,7 @@ func nonDefault() *ClusterConfig {
 				}},
 				EmbeddedMirror: true,
 			},
+			Profile: ProfileCIS,
 		},
 	}
 }
@@ -324,6 +325,13 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			path:     "spec.network.podCidr",
 			line:     3,
 			contains: `did you mean "podCIDR"?`,
+		},
+		{
+			name:     "unknown profile",
+			raw:      doc("spec:", "  profile: stig"),
+			path:     "spec.profile",
+			line:     2,
+			contains: `must be "" (none) or "cis", got "stig"`,
 		},
 		{
 			name:     "audit log rotated at zero bytes",

@@ -35,6 +35,9 @@ type Spec struct {
 	// Registries are the cluster's registry mirrors, credentials and TLS,
 	// in k3s's registries.yaml format; servers hand them to every node.
 	Registries RegistriesSpec `json:"registries"`
+	// Profile hardens the cluster to a benchmark: "" (none) or "cis",
+	// the CIS Kubernetes Benchmark (ApplyProfile; `monokube check cis`).
+	Profile string `json:"profile"`
 }
 
 // WorkerSpec configures this machine as a node (server --enable-worker, worker).

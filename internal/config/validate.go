@@ -28,6 +28,9 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.apiFamily(&cfg.Spec.API, &cfg.Spec.Network)
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
 	v.audit(&cfg.Spec.API.Audit)
+	if !slices.Contains(Profiles, cfg.Spec.Profile) {
+		v.add("spec.profile", `must be "" (none) or %q, got %q`, ProfileCIS, cfg.Spec.Profile)
+	}
 	v.pki(&cfg.Spec.PKI)
 	v.worker(&cfg.Spec.Worker)
 	v.addons(&cfg.Spec.Addons)

@@ -18,9 +18,10 @@ type PodSecurityLevels struct {
 	Enforce, Audit, Warn string
 }
 
-// writeAdmissionConfig configures the PodSecurity admission plugin.
-// kube-system is exempt: the cluster's own system pods need host access.
-func writeAdmissionConfig(path string, levels PodSecurityLevels) error {
+// writeAdmissionConfig configures the PodSecurity admission plugin, and
+// EventRateLimit under the CIS profile. kube-system is exempt: the
+// cluster's own system pods need host access.
+func writeAdmissionConfig(path string, levels PodSecurityLevels, cis bool) error {
 	podSecurity, err := json.Marshal(podsecurityv1.PodSecurityConfiguration{
 		TypeMeta: metav1.TypeMeta{APIVersion: "pod-security.admission.config.k8s.io/v1", Kind: "PodSecurityConfiguration"},
 		Defaults: podsecurityv1.PodSecurityDefaults{
@@ -39,6 +40,13 @@ func writeAdmissionConfig(path string, levels PodSecurityLevels) error {
 			Name:          "PodSecurity",
 			Configuration: &runtime.Unknown{Raw: podSecurity, ContentType: runtime.ContentTypeJSON},
 		}},
+	}
+	if cis {
+		plugin, err := eventRateLimitPlugin()
+		if err != nil {
+			return err
+		}
+		admission.Plugins = append(admission.Plugins, plugin)
 	}
 	out, err := yaml.Marshal(admission)
 	if err != nil {

@@ -41,7 +41,11 @@ type APIServer struct {
 	EncryptionAtRest bool
 	PodSecurity      PodSecurityLevels
 	Audit            Audit
-	ExtraArgs        Args
+	// CIS hardens the API server to the CIS benchmark (spec.profile: cis).
+	CIS       bool
+	ExtraArgs Args
+	// Flags, when set, records the flags it starts with.
+	Flags *FlagRecord
 	// DatastoreDir is the local datastore's directory, whose free space
 	// gates writes (diskGuard); empty for a datastore elsewhere.
 	DatastoreDir string
@@ -67,7 +71,7 @@ func (a *APIServer) Name() string { return "apiserver" }
 // Init writes the admission, encryption and audit configs the flags point
 // at.
 func (a *APIServer) Init(context.Context) error {
-	if err := writeAdmissionConfig(a.PKI.Path("admission-config.yaml"), a.PodSecurity); err != nil {
+	if err := writeAdmissionConfig(a.PKI.Path("admission-config.yaml"), a.PodSecurity, a.CIS); err != nil {
 		return err
 	}
 	var err error
@@ -134,6 +138,9 @@ func (a *APIServer) args() Args {
 	if a.auditPolicy != "" {
 		maps.Copy(defaults, a.Audit.args(a.auditPolicy))
 	}
+	if a.CIS {
+		maps.Copy(defaults, cisAPIServerArgs())
+	}
 	if a.Tunnels != nil {
 		defaults["egress-selector-config-file"] = a.PKI.Path("egress-selector.yaml")
 		if a.PodEgress {
@@ -158,10 +165,14 @@ func (a *APIServer) args() Args {
 
 // admissionPlugins are those enabled besides upstream's defaults.
 func (a *APIServer) admissionPlugins() string {
-	if a.DatastoreDir != "" {
-		return "NodeRestriction," + diskGuardPlugin
+	plugins := []string{"NodeRestriction"}
+	if a.CIS {
+		plugins = append(plugins, cisAdmissionPlugins...)
 	}
-	return "NodeRestriction"
+	if a.DatastoreDir != "" {
+		plugins = append(plugins, diskGuardPlugin)
+	}
+	return strings.Join(plugins, ",")
 }
 
 func (a *APIServer) Start(ctx context.Context) error {
@@ -171,7 +182,11 @@ func (a *APIServer) Start(ctx context.Context) error {
 		registerDiskGuard(admissionOpts.Plugins, a.DatastoreDir, DefaultDatastoreReserve)
 		admissionOpts.RecommendedPluginOrder = append(admissionOpts.RecommendedPluginOrder, diskGuardPlugin)
 	}
-	if err := applyFlags(opts.Flags(), a.args(), "spec.api.extraArgs"); err != nil {
+	args := a.args()
+	if err := applyFlags(opts.Flags(), args, "spec.api.extraArgs"); err != nil {
+		return err
+	}
+	if err := a.Flags.Record(a.Name(), args); err != nil {
 		return err
 	}
 	if err := opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {

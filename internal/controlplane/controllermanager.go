@@ -36,7 +36,11 @@ type ControllerManager struct {
 	// for workers (their kubelets and kube-proxies), the same as the
 	// server's own leaves (spec.pki.leafValidity).
 	SigningDuration time.Duration
-	ExtraArgs       Args
+	// CIS keeps at most 1000 terminated pods (CIS 1.3.1; upstream: 12500).
+	CIS       bool
+	ExtraArgs Args
+	// Flags, when set, records the flags it starts with.
+	Flags *FlagRecord
 
 	component.Task
 }
@@ -54,7 +58,7 @@ func (c *ControllerManager) args() Args {
 	if signing == 0 {
 		signing = pki.DefaultLeafValidity
 	}
-	return merged(Args{
+	defaults := Args{
 		"kubeconfig":                       kubeconfig,
 		"authentication-kubeconfig":        kubeconfig,
 		"authorization-kubeconfig":         kubeconfig,
@@ -83,7 +87,11 @@ func (c *ControllerManager) args() Args {
 		"flex-volume-plugin-dir": c.FlexVolumeDir,
 		"leader-elect":           strconv.FormatBool(c.LeaderElect),
 		"profiling":              "false",
-	}, c.ExtraArgs)
+	}
+	if c.CIS {
+		defaults["terminated-pod-gc-threshold"] = "1000"
+	}
+	return merged(defaults, c.ExtraArgs)
 }
 
 // Start uses the options → Config → Run path: the cobra command re-applies
@@ -96,7 +104,11 @@ func (c *ControllerManager) Start(ctx context.Context) error {
 	known, disabled, aliases := cmapp.KnownControllers(), cmapp.ControllersDisabledByDefault(), cmapp.ControllerAliases()
 	flags := opts.Flags(known, disabled, aliases)
 	opts.ParsedFlags = &flags
-	if err := applyFlags(flags, c.args(), "spec.controllerManager.extraArgs"); err != nil {
+	args := c.args()
+	if err := applyFlags(flags, args, "spec.controllerManager.extraArgs"); err != nil {
+		return err
+	}
+	if err := c.Flags.Record(c.Name(), args); err != nil {
 		return err
 	}
 	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {

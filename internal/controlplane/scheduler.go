@@ -21,6 +21,8 @@ type Scheduler struct {
 	// LeaderElect is on when several servers may run: one acts at a time.
 	LeaderElect bool
 	ExtraArgs   Args
+	// Flags, when set, records the flags it starts with.
+	Flags *FlagRecord
 
 	component.Task
 }
@@ -49,7 +51,11 @@ func (s *Scheduler) args() Args {
 // re-applies process-wide logging and calls os.Exit on errors.
 func (s *Scheduler) Start(ctx context.Context) error {
 	opts := scheduleroptions.NewOptions()
-	if err := applyFlags(*opts.Flags, s.args(), "spec.scheduler.extraArgs"); err != nil {
+	args := s.args()
+	if err := applyFlags(*opts.Flags, args, "spec.scheduler.extraArgs"); err != nil {
+		return err
+	}
+	if err := s.Flags.Record(s.Name(), args); err != nil {
 		return err
 	}
 	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {

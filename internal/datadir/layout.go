@@ -93,9 +93,14 @@ func (l Layout) CheckNoPartialRestore() error {
 
 // Server files.
 
-func (l Layout) PKIDir() string            { return l.path("pki") }
-func (l Layout) DBFile() string            { return l.path("db", "state.db") }
-func (l Layout) KineSocket() string        { return l.path("run", "kine.sock") }
+func (l Layout) PKIDir() string     { return l.path("pki") }
+func (l Layout) DBFile() string     { return l.path("db", "state.db") }
+func (l Layout) KineSocket() string { return l.path("run", "kine.sock") }
+
+// ComponentFlags is what the running control plane's components started
+// with, for `check cis` (controlplane.FlagRecord).
+func (l Layout) ComponentFlags() string { return l.path("run", "component-flags.json") }
+
 func (l Layout) AdvertisedURLFile() string { return l.path("advertised-url") }
 
 // ServerRecordFile records which config file and datastore the server

@@ -12,6 +12,8 @@ type ClusterSettings struct {
 	// NetworkPolicy says whether every node enforces NetworkPolicies;
 	// absent (a server from before the setting) means yes.
 	NetworkPolicy *bool `json:"networkPolicy,omitempty"`
+	// Profile is the cluster's spec.profile: every node hardens to it.
+	Profile string `json:"profile,omitempty"`
 }
 
 // EnforceNetworkPolicy reports whether nodes enforce NetworkPolicies.

@@ -45,6 +45,9 @@ type Setup struct {
 
 	// NetworkPolicy enforces NetworkPolicies on this node's pods.
 	NetworkPolicy bool
+	// CIS hardens the kubelet to the CIS benchmark (the cluster's
+	// spec.profile: cis).
+	CIS bool
 
 	// StoragePath holds this node's local-path volumes; empty means
 	// <data-dir>/storage.
@@ -158,7 +161,7 @@ func Components(s Setup) (Parts, error) {
 		&Kubelet{
 			Layout: s.Layout, Kubeconfig: s.KubeletKubeconfig, CAFile: s.CAFile, ServingCert: s.ServingCert, ServingKey: s.ServingKey,
 			Identity: id, NodeIP: joinIPs(s.NodeIPs), Cgroups: cgroupMode, SystemdCgroups: systemd,
-			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: startAfter,
+			ClusterDNS: s.Network.ClusterDNS, ClusterDomain: s.Network.ClusterDomain, StartAfter: startAfter, CIS: s.CIS,
 		},
 	)
 	if s.Network.KubeProxy.Mode != config.ProxyDisabled {

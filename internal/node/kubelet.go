@@ -26,6 +26,7 @@ import (
 	"github.com/monokube/monokube/internal/cgroups"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/datadir"
+	"github.com/monokube/monokube/internal/pki"
 )
 
 // healthzPort is the kubelet's plain-HTTP health port on 127.0.0.1.
@@ -50,6 +51,9 @@ type Kubelet struct {
 	SystemdCgroups bool
 	ClusterDNS     string
 	ClusterDomain  string
+	// CIS protects the kernel's defaults and allows strong TLS ciphers only
+	// (CIS benchmark 4.2.6, 4.2.12); sysinfo checks the kernel first.
+	CIS bool
 	// StartAfter, when set, is waited for before the kubelet starts: until
 	// the pause image is imported, and in a server's process until the
 	// controller-manager has initialised its volume plugins too (see
@@ -110,6 +114,10 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 		// worker's kubelet requests and rotates them through the cluster.
 		RotateCertificates: k.ServingCert == "",
 		ServerTLSBootstrap: k.ServingCert == "",
+	}
+	if k.CIS {
+		config.ProtectKernelDefaults = true
+		config.TLSCipherSuites = pki.StrongCipherSuites
 	}
 	if k.Cgroups == cgroups.V1 {
 		// kubelet 1.37 refuses cgroup v1 unless told otherwise.

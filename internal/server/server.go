@@ -73,6 +73,9 @@ type Server struct {
 func (s *Server) Run(ctx context.Context) error {
 	began := time.Now()
 	klog.InfoS("Starting monokube server", "version", version.Version, "kubernetes", version.Kubernetes(), "dataDir", s.Layout.Dir)
+	for _, change := range s.Config.Spec.ApplyProfile() {
+		klog.InfoS("The profile raised a setting", "profile", s.Config.Spec.Profile, "change", change)
+	}
 	if s.Token != "" {
 		if _, err := s.joinToken(); err != nil {
 			return err
@@ -175,6 +178,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 	// With more than one server possible, only one scheduler and one
 	// controller-manager may act at a time.
 	leaderElect := spec.Storage.Type != config.StorageSQLite
+	flags := &controlplane.FlagRecord{Path: s.Layout.ComponentFlags()}
 	apiServer := &controlplane.APIServer{
 		PKI:              files,
 		BindAddress:      addrs.bind,
@@ -189,7 +193,9 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 			Enforce: spec.API.PodSecurity.Enforce, Audit: spec.API.PodSecurity.Audit, Warn: spec.API.PodSecurity.Warn,
 		},
 		Audit:     s.audit(),
+		CIS:       spec.Profile == config.ProfileCIS,
 		ExtraArgs: spec.API.ExtraArgs,
+		Flags:     flags,
 	}
 	var tunnels *tunnel.Server
 	if mode := spec.Network.EgressSelectorMode; mode != config.EgressDisabled {
@@ -201,6 +207,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		Port:        schedulerPort,
 		LeaderElect: leaderElect,
 		ExtraArgs:   spec.Scheduler.ExtraArgs,
+		Flags:       flags,
 	}
 	controllerManager := &controlplane.ControllerManager{
 		PKI:             files,
@@ -210,7 +217,9 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		Port:            controllerManagerPort,
 		LeaderElect:     leaderElect,
 		SigningDuration: spec.PKI.Validity(),
+		CIS:             spec.Profile == config.ProfileCIS,
 		ExtraArgs:       spec.ControllerManager.ExtraArgs,
+		Flags:           flags,
 	}
 	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings(), Registries: s.published}
 	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,

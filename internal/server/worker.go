@@ -66,6 +66,7 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		// as servers reach each other.
 		TunnelServers: func() []string { return []string{strings.TrimPrefix(addrs.localURL, "https://")} },
 		NetworkPolicy: s.Config.Spec.Addons.NetworkPolicy.On(),
+		CIS:           s.Config.Spec.Profile == config.ProfileCIS,
 		// The kubelet's CSI plugin shares process-wide state with the
 		// controller-manager's; the kubelet must initialise it last.
 		KubeletStartAfter: controllerManager.ControllersBuilt,
@@ -98,5 +99,5 @@ func (s *Server) publishedRegistries() (registries.Settings, error) {
 // clusterSettings are what every node of this cluster shares.
 func (s *Server) clusterSettings() join.ClusterSettings {
 	enforce := s.Config.Spec.Addons.NetworkPolicy.On()
-	return join.ClusterSettings{ClusterName: s.Config.Metadata.Name, Network: s.Config.Spec.Network, NetworkPolicy: &enforce}
+	return join.ClusterSettings{ClusterName: s.Config.Metadata.Name, Network: s.Config.Spec.Network, NetworkPolicy: &enforce, Profile: s.Config.Spec.Profile}
 }

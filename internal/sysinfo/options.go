@@ -8,6 +8,7 @@ func For(spec config.Spec, dataDir string, server, node bool) Options {
 	return Options{
 		Server: server, Node: node, DataDir: dataDir, CgroupRoot: spec.Worker.CgroupRoot,
 		NetworkPolicy: spec.Addons.NetworkPolicy.On(), IPVS: spec.Network.KubeProxy.Mode == config.ProxyIPVS,
+		ProtectKernelDefaults: spec.Profile == config.ProfileCIS,
 	}
 }
 

@@ -42,6 +42,9 @@ type Options struct {
 	Ports []int
 	// NetworkPolicy and IPVS say whether ipset and ip_vs are needed.
 	NetworkPolicy, IPVS bool
+	// ProtectKernelDefaults says the node's kubelet refuses kernel
+	// parameters other than its own (spec.profile: cis).
+	ProtectKernelDefaults bool
 }
 
 // Run performs every check that applies to opts, in a fixed order.
@@ -51,7 +54,7 @@ func Run(opts Options) []Result {
 		kernel, cgroupControllers, namespaces, nestedCgroup, diskSpace, ports,
 	}
 	if opts.Node {
-		checks = append(checks, overlayfs, bridgeNetfilter, vxlan, ipForward, conntrack, ipvs, netTools, inotify, swap, resolvConf)
+		checks = append(checks, overlayfs, bridgeNetfilter, vxlan, ipForward, conntrack, ipvs, netTools, inotify, swap, resolvConf, protectedKernelDefaults)
 	}
 	var results []Result
 	for _, check := range checks {

@@ -2,6 +2,7 @@ package sysinfo
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -70,7 +71,7 @@ func goodHost() fakeHost {
 func run(h Host, opts Options) map[string]Result {
 	out := map[string]Result{}
 	checks := []func(Host, Options) []Result{kernel, cgroupControllers, namespaces, nestedCgroup, diskSpace, ports,
-		overlayfs, bridgeNetfilter, vxlan, ipForward, conntrack, ipvs, netTools, inotify, swap, resolvConf}
+		overlayfs, bridgeNetfilter, vxlan, ipForward, conntrack, ipvs, netTools, inotify, swap, resolvConf, protectedKernelDefaults}
 	for _, check := range checks {
 		for _, r := range check(h, opts) {
 			out[r.Name] = r
@@ -127,6 +128,14 @@ func TestEachProblemIsNamedWithItsFix(t *testing.T) {
 		{"swap on", func(h *fakeHost, _ *Options) { h.files["/proc/swaps"] += "/swapfile\tfile\t1024\t0\t-2\n" }, "swap", Warn, "swapoff"},
 		{"loopback resolver only", func(h *fakeHost, _ *Options) { h.files["/etc/resolv.conf"] = "nameserver 127.0.0.53\n" }, "resolv.conf", Warn, "8.8.8.8"},
 		{"no overlayfs", func(h *fakeHost, _ *Options) { h.files["/proc/filesystems"] = "nodev\tsysfs\n" }, "overlayfs", Fail, "modprobe overlay"},
+		{"cis profile on Debian's kernel defaults", func(h *fakeHost, o *Options) {
+			o.ProtectKernelDefaults = true
+			setKernelDefaults(h, map[string]string{"vm/overcommit_memory": "0", "kernel/panic": "0", "kernel/panic_on_oops": "0"})
+		}, "kernel defaults", Fail, "vm.overcommit_memory is 0, needs 1, kernel.panic is 0, needs 10, kernel.panic_on_oops is 0, needs 1: put vm.overcommit_memory=1 kernel.panic=10 kernel.panic_on_oops=1 in /etc/sysctl.d/90-kubelet.conf"},
+		{"cis profile on the kubelet's kernel defaults", func(h *fakeHost, o *Options) {
+			o.ProtectKernelDefaults = true
+			setKernelDefaults(h, nil)
+		}, "kernel defaults", Pass, "protectKernelDefaults"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -138,6 +147,17 @@ func TestEachProblemIsNamedWithItsFix(t *testing.T) {
 				t.Fatalf("%s: got %+v, want %s mentioning %q", c.check, r, c.status, c.says)
 			}
 		})
+	}
+}
+
+// setKernelDefaults gives h the kubelet's kernel defaults but for except.
+func setKernelDefaults(h *fakeHost, except map[string]string) {
+	for _, param := range kernelDefaults {
+		value, changed := except[param.path]
+		if !changed {
+			value = fmt.Sprint(param.value)
+		}
+		h.files["/proc/sys/"+param.path] = value + "\n"
 	}
 }
 

@@ -110,6 +110,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if settings.Profile == config.ProfileCIS {
+		// Known only now: the cluster's profile hardens this kubelet, which
+		// then needs the kernel as it protects it.
+		if err := sysinfo.CheckKernelDefaults(); err != nil {
+			return err
+		}
+	}
 	registrySettings, err := w.registrySettings(ctx, creds)
 	if err != nil {
 		return err
@@ -135,6 +142,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		CAFile:              creds.CAFile,
 		Network:             settings.Network,
 		NetworkPolicy:       settings.EnforceNetworkPolicy(),
+		CIS:                 settings.Profile == config.ProfileCIS,
 		Registries:          registrySettings,
 		RegistriesFile:      w.RegistriesFile,
 		FollowRegistries:    true,
