@@ -85,7 +85,7 @@ func (a *APIServer) Init(context.Context) error {
 		}
 	}
 	if a.Tunnels == nil {
-		return err
+		return nil
 	}
 	return tunnel.WriteEgressSelectorConfig(a.PKI.Path("egress-selector.yaml"), a.EgressSocket)
 }
