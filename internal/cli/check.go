@@ -12,6 +12,7 @@ func newCheckCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check a running server against a security benchmark",
+		Example: `  sudo monokube check cis`,
 	}
 	cmd.AddCommand(newCheckCISCommand(g))
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -34,6 +35,10 @@ func (r *FlagRecord) Record(component string, args Args) error {
 	out, err := json.MarshalIndent(r.flags, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode component flags: %w", err)
+	}
+	// <data-dir>/run exists only where kine made its socket there.
+	if err := os.MkdirAll(filepath.Dir(r.Path), 0o700); err != nil {
+		return fmt.Errorf("record component flags: %w", err)
 	}
 	next := r.Path + ".new"
 	if err := os.WriteFile(next, out, 0o600); err != nil {
