@@ -10,8 +10,8 @@ import (
 
 func newCheckCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Check a running server against a security benchmark",
+		Use:     "check",
+		Short:   "Check a running server against a security benchmark",
 		Example: `  sudo monokube check cis`,
 	}
 	cmd.AddCommand(newCheckCISCommand(g))
