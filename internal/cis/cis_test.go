@@ -67,7 +67,7 @@ func TestFilesLooserThanAllowedFail(t *testing.T) {
 	results := Check(Inputs{Files: []File{
 		{ID: "a", Path: "/x", Most: 0o600, Mode: 0o644},
 		{ID: "b", Path: "/y", Most: 0o600, Mode: 0o600, UID: 1000},
-		{ID: "c", Path: "/z", Most: 0o700, Mode: 0o700, Dir: true},
+		{ID: "c", Path: "/z", Most: 0o700, Mode: 0o700},
 		{ID: "d", Path: "/w", Most: 0o600, Missing: true},
 	}})
 	for id, want := range map[string]Status{"a": Fail, "b": Fail, "c": Pass, "d": Manual} {

@@ -37,9 +37,8 @@ type Node struct {
 // File is one file's role (what CIS calls it), path, mode and owner.
 type File struct {
 	ID, Role, Path string
-	// Mode is the most the CIS allows; Dir says Path is a directory.
+	// Most is the loosest mode the CIS allows.
 	Most    uint32
-	Dir     bool
 	Mode    uint32
 	UID     uint32
 	Missing bool

@@ -144,11 +144,11 @@ func fileModes(layout datadir.Layout) []File {
 	}
 	list := []File{
 		{ID: "1.1.1-1.1.8", Role: "the control plane's config file (it has no pod specs)", Path: configFile, Most: 0o600},
-		{ID: "1.1.11-1.1.12", Role: "the datastore directory", Path: datastore, Most: 0o700, Dir: true},
+		{ID: "1.1.11-1.1.12", Role: "the datastore directory", Path: datastore, Most: 0o700},
 		{ID: "1.1.13-1.1.14", Role: "the admin kubeconfig", Path: files.AdminKubeconfig(), Most: 0o600},
 		{ID: "1.1.15-1.1.16", Role: "the scheduler's kubeconfig", Path: files.Kubeconfig(pki.Scheduler), Most: 0o600},
 		{ID: "1.1.17-1.1.18", Role: "the controller-manager's kubeconfig", Path: files.Kubeconfig(pki.ControllerManager), Most: 0o600},
-		{ID: "1.1.19", Role: "the PKI directory", Path: layout.PKIDir(), Most: 0o700, Dir: true},
+		{ID: "1.1.19", Role: "the PKI directory", Path: layout.PKIDir(), Most: 0o700},
 		{ID: "1.1.21", Role: "the CA's private key", Path: files.CAKey(), Most: 0o600},
 	}
 	for i := range list {

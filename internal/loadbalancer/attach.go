@@ -137,8 +137,6 @@ func (p *Process) start() (int, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// Only the worker speaks to a service manager.
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, "NOTIFY_SOCKET=") })
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start the API balancer process: %w", err)
 	}

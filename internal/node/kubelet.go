@@ -102,8 +102,8 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 		ResolverConfig:       ptr.To(resolvConf),
 		// All five signals, or the unnamed ones are switched off.
 		EvictionHard: map[string]string{
-			"memory.available": "100Mi", "nodefs.available": "5%", "imagefs.available": "5%",
-			"nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%",
+			"memory.available": "100Mi", "nodefs.available": diskEviction, "imagefs.available": diskEviction,
+			"nodefs.inodesFree": diskEviction, "imagefs.inodesFree": diskEviction,
 		},
 		FailSwapOn:          ptr.To(false),
 		RegisterWithTaints:  k.Identity.Taints,
@@ -125,6 +125,12 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 	}
 	return config
 }
+
+// DiskEvictionPercent is the share of a file system's size (and inodes)
+// under which the kubelet evicts pods and removes images.
+const DiskEvictionPercent = 5
+
+var diskEviction = fmt.Sprintf("%d%%", DiskEvictionPercent)
 
 func (k *Kubelet) Init(context.Context) error {
 	if err := k.preflight(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	_ "modernc.org/sqlite" // the driver kine uses, to check state.db
+
+	"github.com/monokube/monokube/internal/node"
 )
 
 // SmallDataDir puts the server's data dir on a tmpfs of size ("1700m"),
@@ -62,8 +64,8 @@ func (s *Server) CheckSQLiteIntegrity() {
 }
 
 // evictionPercent is the kubelet's nodefs/imagefs.available eviction
-// threshold monokube sets (internal/node: 5% of the file system's size).
-const evictionPercent = 5
+// threshold monokube sets.
+const evictionPercent = node.DiskEvictionPercent
 
 // suiteHeadroom is what a suite's nodes write above that threshold: every
 // node unpacks its own payload (about 560 MB) and imports the images.
