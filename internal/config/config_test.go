@@ -100,6 +100,7 @@ func nonDefault() *ClusterConfig {
 					Webhook: "testdata/audit-webhook.kubeconfig"},
 				ExtraArgs: map[string]string{"v": "3"},
 			},
+			SecretsEncryption: SecretsEncryptionSpec{Provider: "kms", KMS: KMSSpec{Endpoint: "unix:///run/kms/plugin.sock", Timeout: "10s"}},
 			Storage: StorageSpec{
 				Type:       StoragePostgres,
 				DataSource: "postgres://kube:secret@db.example.com:5432/kubernetes",
@@ -332,6 +333,20 @@ func TestInvalidFilesReportPathLineAndReason(t *testing.T) {
 			path:     "spec.profile",
 			line:     2,
 			contains: `must be "" (none) or "cis", got "stig"`,
+		},
+		{
+			name:     "unknown encryption provider",
+			raw:      doc("spec:", "  secretsEncryption:", "    provider: aes"),
+			path:     "spec.secretsEncryption.provider",
+			line:     3,
+			contains: `must be one of secretbox, aescbc, aesgcm, kms, got "aes"`,
+		},
+		{
+			name:     "kms provider without its plugin",
+			raw:      doc("spec:", "  secretsEncryption:", "    provider: kms", "    kms:", "      endpoint: /run/kms.sock"),
+			path:     "spec.secretsEncryption.kms.endpoint",
+			line:     5,
+			contains: `must be the plugin's socket as "unix:///path/to/socket"`,
 		},
 		{
 			name:     "audit log rotated at zero bytes",

@@ -27,6 +27,7 @@ func Default() *ClusterConfig {
 				// As RKE2's defaults for its audit log.
 				Audit: AuditSpec{MaxSizeMB: 100, MaxBackups: 10, MaxAgeDays: 30},
 			},
+			SecretsEncryption: SecretsEncryptionSpec{Provider: "secretbox", KMS: KMSSpec{Timeout: "3s"}},
 			Storage: StorageSpec{
 				Type: StorageSQLite,
 				Etcd: EtcdSpec{Endpoints: []string{}, ClientPort: DefaultEtcdClientPort, PeerPort: DefaultEtcdPeerPort},

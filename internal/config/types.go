@@ -35,6 +35,8 @@ type Spec struct {
 	// Registries are the cluster's registry mirrors, credentials and TLS,
 	// in k3s's registries.yaml format; servers hand them to every node.
 	Registries RegistriesSpec `json:"registries"`
+	// SecretsEncryption chooses how spec.api.encryptionAtRest encrypts.
+	SecretsEncryption SecretsEncryptionSpec `json:"secretsEncryption"`
 	// Profile hardens the cluster to a benchmark: "" (none) or "cis",
 	// the CIS Kubernetes Benchmark (ApplyProfile; `monokube check cis`).
 	Profile string `json:"profile"`
@@ -65,8 +67,9 @@ type APISpec struct {
 	Port int `json:"port"`
 	// SANs are extra names and addresses for the API server certificate.
 	SANs []string `json:"sans"`
-	// EncryptionAtRest encrypts Secrets in the datastore with a key kept in
-	// <data-dir>/pki/encryption-config.yaml (secretbox, XSalsa20-Poly1305).
+	// EncryptionAtRest encrypts Secrets in the datastore with keys kept in
+	// <data-dir>/pki/encryption-config.yaml (spec.secretsEncryption says
+	// how; `monokube secrets-encrypt` rotates them).
 	EncryptionAtRest bool `json:"encryptionAtRest"`
 	// PodSecurity is the Pod Security Admission level for namespaces that
 	// do not set their own pod-security.kubernetes.io labels.
@@ -75,6 +78,24 @@ type APISpec struct {
 	Audit AuditSpec `json:"audit"`
 	// ExtraArgs are kube-apiserver flags (without "--") that override ours.
 	ExtraArgs map[string]string `json:"extraArgs"`
+}
+
+// SecretsEncryptionSpec is how new encryption keys are made: the first one,
+// and each one `monokube secrets-encrypt rotate` makes.
+type SecretsEncryptionSpec struct {
+	// Provider is secretbox (default, XSalsa20-Poly1305), aescbc, aesgcm
+	// or kms (a KMS v2 plugin of an external key manager).
+	Provider string `json:"provider"`
+	// KMS is the plugin, when Provider is kms.
+	KMS KMSSpec `json:"kms"`
+}
+
+// KMSSpec locates a KMS v2 plugin.
+type KMSSpec struct {
+	// Endpoint is the plugin's gRPC socket, "unix:///path/to/socket".
+	Endpoint string `json:"endpoint"`
+	// Timeout bounds each call to the plugin, as a Go duration.
+	Timeout string `json:"timeout"`
 }
 
 // AuditSpec is the API server's audit log: a JSON event per request in

@@ -28,6 +28,7 @@ func Validate(cfg *ClusterConfig, lines Lines) *InvalidError {
 	v.apiFamily(&cfg.Spec.API, &cfg.Spec.Network)
 	v.podSecurity(&cfg.Spec.API.PodSecurity)
 	v.audit(&cfg.Spec.API.Audit)
+	v.secretsEncryption(&cfg.Spec.SecretsEncryption)
 	if !slices.Contains(Profiles, cfg.Spec.Profile) {
 		v.add("spec.profile", `must be "" (none) or %q, got %q`, ProfileCIS, cfg.Spec.Profile)
 	}
@@ -170,6 +171,28 @@ func (v *validator) audit(spec *AuditSpec) {
 			v.add("spec.api.audit."+file.field, "must be a readable file, got %q", file.path)
 		}
 	}
+}
+
+// encryptionProviders are encryption.Providers (config does not import it).
+var encryptionProviders = []string{"secretbox", "aescbc", "aesgcm", "kms"}
+
+func (v *validator) secretsEncryption(spec *SecretsEncryptionSpec) {
+	v.oneOf("spec.secretsEncryption.provider", spec.Provider, encryptionProviders)
+	if timeout, err := time.ParseDuration(spec.KMS.Timeout); err != nil || timeout <= 0 {
+		v.add("spec.secretsEncryption.kms.timeout", "must be a positive duration like 3s, got %q", spec.KMS.Timeout)
+	}
+	if spec.Provider != "kms" {
+		return
+	}
+	if path, ok := strings.CutPrefix(spec.KMS.Endpoint, "unix://"); !ok || !strings.HasPrefix(path, "/") {
+		v.add("spec.secretsEncryption.kms.endpoint", `must be the plugin's socket as "unix:///path/to/socket" with provider kms, got %q`, spec.KMS.Endpoint)
+	}
+}
+
+// KMSTimeout is spec.secretsEncryption.kms.timeout parsed; call it after Validate.
+func (s SecretsEncryptionSpec) KMSTimeout() time.Duration {
+	timeout, _ := time.ParseDuration(s.KMS.Timeout)
+	return timeout
 }
 
 func (v *validator) pki(spec *PKISpec) {

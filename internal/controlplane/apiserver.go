@@ -11,6 +11,7 @@ import (
 	"time"
 
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	encryptionreload "k8s.io/apiserver/pkg/server/options/encryptionconfig/controller"
 	"k8s.io/client-go/tools/cache"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/datastore"
+	"github.com/monokube/monokube/internal/encryption"
 	"github.com/monokube/monokube/internal/kubeclient"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/tunnel"
@@ -39,8 +41,10 @@ type APIServer struct {
 	// Etcd returns how to reach the datastore; known only once it started.
 	Etcd             func() datastore.Client
 	EncryptionAtRest bool
-	PodSecurity      PodSecurityLevels
-	Audit            Audit
+	// Encryption is how the first encryption key is made.
+	Encryption  encryption.Settings
+	PodSecurity PodSecurityLevels
+	Audit       Audit
 	// CIS hardens the API server to the CIS benchmark (spec.profile: cis).
 	CIS       bool
 	ExtraArgs Args
@@ -75,7 +79,7 @@ func (a *APIServer) Init(context.Context) error {
 		return err
 	}
 	var err error
-	a.encryptionConfig, err = writeEncryptionConfig(a.PKI.Path("encryption-config.yaml"), a.PKI.Path("encryption.key"), a.EncryptionAtRest)
+	a.encryptionConfig, err = encryption.Files{Dir: a.PKI.Dir}.Prepare(a.EncryptionAtRest, a.Encryption)
 	if err != nil {
 		return err
 	}
@@ -134,6 +138,9 @@ func (a *APIServer) args() Args {
 	}
 	if a.encryptionConfig != "" {
 		defaults["encryption-provider-config"] = a.encryptionConfig
+		// A key rotation rewrites the file on every server; each API
+		// server loads it while serving (encryption.Syncer).
+		defaults["encryption-provider-config-automatic-reload"] = "true"
 	}
 	if a.auditPolicy != "" {
 		maps.Copy(defaults, a.Audit.args(a.auditPolicy))
@@ -175,7 +182,13 @@ func (a *APIServer) admissionPlugins() string {
 	return strings.Join(plugins, ",")
 }
 
+// encryptionReloadEvery is how often the API server looks at its
+// encryption configuration file; upstream's minute would make each step of
+// a key rotation wait that long on every server.
+const encryptionReloadEvery = 2 * time.Second
+
 func (a *APIServer) Start(ctx context.Context) error {
+	encryptionreload.EncryptionConfigFileChangePollDuration = encryptionReloadEvery
 	opts := apiserveroptions.NewServerRunOptions()
 	if a.DatastoreDir != "" {
 		admissionOpts := opts.Admission.GenericAdmission

@@ -26,11 +26,13 @@ import (
 
 // SharedKeys are the PKI files (relative to <data-dir>/pki) that every
 // server of a cluster holds the same: the CAs and their keys, the
-// service-account key pair and the encryption-at-rest key. A server that
-// joins gets them from the cluster; its own leaves it issues itself.
+// service-account key pair and the encryption-at-rest keys (the API
+// server's configuration, and the key file of clusters made before key
+// rotation). A server that joins gets them from the cluster; its own
+// leaves it issues itself.
 var SharedKeys = []string{
 	"ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub",
-	"encryption.key", "etcd/ca.crt", "etcd/ca.key",
+	"encryption-config.yaml", "encryption.key", "etcd/ca.crt", "etcd/ca.key",
 }
 
 // sealedKey is the data key of the Secret that carries the sealed keys.

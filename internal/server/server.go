@@ -21,7 +21,9 @@ import (
 	"github.com/monokube/monokube/internal/controlplane"
 	"github.com/monokube/monokube/internal/datadir"
 	"github.com/monokube/monokube/internal/datastore"
+	"github.com/monokube/monokube/internal/encryption"
 	"github.com/monokube/monokube/internal/manifests"
+	"github.com/monokube/monokube/internal/node"
 	"github.com/monokube/monokube/internal/pki"
 	"github.com/monokube/monokube/internal/registries"
 	"github.com/monokube/monokube/internal/server/nodejoin"
@@ -189,6 +191,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		Etcd:             store.Client,
 		DatastoreDir:     s.localDatastoreDir(),
 		EncryptionAtRest: spec.API.EncryptionAtRest,
+		Encryption:       s.encryptionSettings(),
 		PodSecurity: controlplane.PodSecurityLevels{
 			Enforce: spec.API.PodSecurity.Enforce, Audit: spec.API.PodSecurity.Audit, Warn: spec.API.PodSecurity.Warn,
 		},
@@ -222,7 +225,13 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		Flags:           flags,
 	}
 	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings(), Registries: s.published}
-	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
+	identity, err := node.NewIdentity(spec.Worker)
+	if err != nil {
+		return nil, err
+	}
+	keys := &encryption.Syncer{Kubeconfig: files.SelfKubeconfig(), Files: encryption.Files{Dir: files.Dir}, CAKey: files.CAKey(),
+		Server: identity.Name, Address: addrs.advertise, Enabled: spec.API.EncryptionAtRest, Settings: s.encryptionSettings()}
+	components := []component.Component{store, apiServer, keys, controllerManager, scheduler, joinController,
 		&manifests.Deployer{Kubeconfig: files.SelfKubeconfig(), Dir: s.Layout.ManifestsDir()}}
 	if tunnels != nil {
 		egress := &tunnel.Egress{Tunnels: tunnels, Mode: spec.Network.EgressSelectorMode, Socket: s.Layout.EgressSocket(),
@@ -304,6 +313,11 @@ func (s *Server) addons() config.AddonsSpec {
 // localDatastoreDir is where this server's own datastore keeps its data,
 // empty when the data lives in PostgreSQL, MySQL or an external etcd.
 // audit is the API server's audit log, or none when spec.api.audit is off.
+func (s *Server) encryptionSettings() encryption.Settings {
+	spec := s.Config.Spec.SecretsEncryption
+	return encryption.Settings{Provider: spec.Provider, KMSEndpoint: spec.KMS.Endpoint, KMSTimeout: spec.KMSTimeout()}
+}
+
 func (s *Server) audit() controlplane.Audit {
 	spec := s.Config.Spec.API.Audit
 	if !spec.Enabled {

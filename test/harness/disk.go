@@ -93,3 +93,36 @@ func diskShortage(dir string) string {
 		dir, float64(available)/gib, float64(size)/gib, 100*float64(available)/float64(size), evictionPercent,
 		float64(size*evictionPercent/100)/gib, suiteHeadroom/gib, float64(need-available)/gib)
 }
+
+// StoredSecrets reads the running server's SQLite file directly, as
+// someone with the disk would: every Secret's newest stored value by its
+// datastore key. kine keeps older revisions until it compacts; those are
+// not what the datastore holds for the Secret.
+func (s *Server) StoredSecrets() map[string][]byte {
+	s.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.DataDir, "db", "state.db")+"?mode=ro")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT k.name, k.value FROM kine k
+		JOIN (SELECT MAX(id) AS id FROM kine WHERE name LIKE '/registry/secrets/%' GROUP BY name) newest ON k.id = newest.id
+		WHERE k.deleted = 0`)
+	if err != nil {
+		s.t.Fatalf("read state.db: %v", err)
+	}
+	defer rows.Close()
+	stored := map[string][]byte{}
+	for rows.Next() {
+		var name string
+		var value []byte
+		if err := rows.Scan(&name, &value); err != nil {
+			s.t.Fatal(err)
+		}
+		stored[name] = value
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	return stored
+}

@@ -104,8 +104,8 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 				t.Fatal("secret not readable through the API")
 			}
 			if encrypted {
-				// The secretbox key, and the config the API server reads it from.
-				checkPrivateFiles(t, server.DataDir, "pki/encryption.key", "pki/encryption-config.yaml")
+				// The config the API server reads its keys from.
+				checkPrivateFiles(t, server.DataDir, "pki/encryption-config.yaml")
 			}
 			raw := datastoreBytes(t, server)
 			hasPlain := bytes.Contains(raw, []byte(plaintext))
