@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +108,9 @@ func leaseRenewed(t *testing.T, client kubernetes.Interface, node string) time.T
 func TestHAEmbeddedEtcd(t *testing.T) {
 	c := harness.NewCluster(t, etcdSpec)
 	servers := []*harness.Node{c.Server, c.NewNode(etcdSpec), c.NewNode(etcdSpec)}
+	for _, s := range servers {
+		s.WriteConfig("    encryptionAtRest: true\n", etcdSpec)
+	}
 	servers[0].StartServer()
 	servers[0].WaitReady(3 * time.Minute)
 
@@ -135,6 +140,8 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 	if err != nil || lease.Spec.HolderIdentity == nil || !strings.HasPrefix(*lease.Spec.HolderIdentity, "node") {
 		t.Fatalf("the add-on controllers' lease has no server holding it: %v %+v", err, lease)
 	}
+
+	rotateSecretsKeyOnAll(t, servers)
 
 	// Writes go on while the first server (the worker's first choice)
 	// is killed.
@@ -218,4 +225,52 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 	if missing := w.missing(t, servers[1].Client()); len(missing) > 0 {
 		t.Fatalf("rejoined server lacks %d objects", len(missing))
 	}
+}
+
+// rotateSecretsKeyOnAll runs a secrets-encryption key rotation on one
+// server: every server's API server must take the new key (the joined ones
+// got the first key with the cluster's keys), and a Secret must read the
+// same through each of them after the old key is gone.
+func rotateSecretsKeyOnAll(t *testing.T, servers []*harness.Node) {
+	t.Helper()
+	servers[0].MustKubectl("create", "secret", "generic", "ha-secret", "--from-literal=v=kept")
+	start := time.Now()
+	for _, verb := range []string{"rotate", "reencrypt"} {
+		out, err := servers[1].InNode(servers[1].Bin, "secrets-encrypt", verb, "--data-dir", servers[1].DataDir)
+		if err != nil {
+			t.Fatalf("secrets-encrypt %s on %s: %v\n%s", verb, servers[1].Name, err, out)
+		}
+	}
+	t.Logf("secrets-encrypt rotate + reencrypt on 3 servers: %s", time.Since(start).Round(100*time.Millisecond))
+	status, err := servers[2].InNode(servers[2].Bin, "secrets-encrypt", "status", "--data-dir", servers[2].DataDir)
+	if err != nil {
+		t.Fatalf("secrets-encrypt status: %v\n%s", err, status)
+	}
+	for _, s := range servers {
+		config, err := os.ReadFile(filepath.Join(s.DataDir, "pki", "encryption-config.yaml"))
+		if err != nil || !strings.Contains(string(config), "monokube-2") || strings.Contains(string(config), "monokube-1") {
+			t.Fatalf("%s's encryption config after the rotation (want only monokube-2): %v\n%s\nstatus:\n%s", s.Name, err, config, status)
+		}
+		if !hasStatusLine(status, s.Name, s.IP, "yes", "monokube-2") {
+			t.Fatalf("status has no line for %s running with monokube-2 loaded:\n%s", s.Name, status)
+		}
+		if got := s.MustKubectl("get", "secret", "ha-secret", "-o", "jsonpath={.data.v}"); got != "a2VwdA==" {
+			t.Fatalf("ha-secret through %s reads %q", s.Name, got)
+		}
+	}
+	t.Logf("secrets-encrypt status:\n%s", status)
+}
+
+func hasStatusLine(text string, parts ...string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		fields := strings.Fields(line)
+		all := true
+		for _, part := range parts {
+			all = all && slices.Contains(fields, part)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
