@@ -494,7 +494,7 @@ bench: build kubectl
 	# The start soak as the reliability issue asks: 50 fresh and 50 warm single-node
 	# starts and 20 three-node clusters, two CPU hogs beside them (about 25 min);
 	# and 30 minutes of pod create/delete churn on one node (TestPodChurnSoak).
-	MONOKUBE_BENCH=1 MONOKUBE_SOAK_RUNS=50 MONOKUBE_SOAK_CLUSTERS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 180m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers|TestImageImportNumbers|TestPodChurnNumbers|TestPodChurnSoak|TestTunnelNumbers|TestPodNetworkNumbers|TestIngressNumbers" -v ./bench/
+	MONOKUBE_BENCH=1 MONOKUBE_SOAK_RUNS=50 MONOKUBE_SOAK_CLUSTERS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 180m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers|TestImageImportNumbers|TestPodChurnNumbers|TestPodChurnSoak|TestTunnelNumbers|TestPodNetworkNumbers|TestIngressNumbers|TestSecretsReencryptNumbers" -v ./bench/
 	# kill -9 at random moments of 20 starts, single node and worker (CI runs 5).
 	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestKillNineDuringStartRecovers" -v ./test/e2e/
 	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestWorkerKillNineDuringStartRecovers" -v ./test/multinode/

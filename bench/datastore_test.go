@@ -123,7 +123,7 @@ func writeConfigMaps(t *testing.T, server *harness.Node, count, clients int) wri
 
 // unlimitedClient is an admin client without client-go's rate limit, so
 // the server is what a benchmark measures.
-func unlimitedClient(t *testing.T, server *harness.Node) kubernetes.Interface {
+func unlimitedClient(t *testing.T, server interface{ AdminKubeconfig() string }) kubernetes.Interface {
 	t.Helper()
 	config, err := clientcmd.BuildConfigFromFlags("", server.AdminKubeconfig())
 	if err != nil {
