@@ -4,9 +4,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +41,8 @@ type auditEvent struct {
 // carries its body; health checks are not recorded.
 func TestAuditLogRecordsWhoWithoutSecrets(t *testing.T) {
 	server := harness.NewServer(t, "")
-	server.WriteConfig("    audit:\n      enabled: true\n", "")
+	sink := startAuditSink(t)
+	server.WriteConfig("    audit:\n      enabled: true\n      webhook: "+sink.kubeconfig+"\n", "")
 	server.StartReady()
 	const plaintext = "not-for-the-audit-log-5520"
 	who := strings.TrimSpace(server.MustKubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"))
@@ -90,4 +98,74 @@ func TestAuditLogRecordsWhoWithoutSecrets(t *testing.T) {
 		return false, nil
 	})
 	checkPrivateFiles(t, server.DataDir, "logs/audit.log")
+
+	// The webhook got the same events, in batches, without the value.
+	harness.Poll(t, 60*time.Second, "the Secret's creation at the audit webhook", func(context.Context) (bool, error) {
+		return sink.has(func(e auditEvent) bool {
+			return e.Verb == "create" && e.ObjectRef != nil && e.ObjectRef.Resource == "secrets" && e.ObjectRef.Name == "vault" &&
+				e.User.Username == who && e.Level == "Metadata"
+		}), nil
+	})
+	if leaked := sink.received(plaintext) || sink.received(base64.StdEncoding.EncodeToString([]byte(plaintext))); leaked {
+		t.Error("the audit webhook received the Secret's value")
+	}
+}
+
+// auditSink is a remote audit backend: an HTTPS endpoint that takes the
+// API server's batches (audit.k8s.io/v1 EventList).
+type auditSink struct {
+	kubeconfig string
+	mu         sync.Mutex
+	events     []auditEvent
+	bodies     []string
+}
+
+func startAuditSink(t *testing.T) *auditSink {
+	sink := &auditSink{}
+	server := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var list struct {
+			Items []auditEvent `json:"items"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sink.mu.Lock()
+		sink.events = append(sink.events, list.Items...)
+		sink.bodies = append(sink.bodies, string(body))
+		sink.mu.Unlock()
+	}))
+	t.Cleanup(server.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw})
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: sink
+  cluster: {server: %q, certificate-authority-data: %s}
+contexts:
+- name: sink
+  context: {cluster: sink, user: sink}
+users:
+- name: sink
+  user: {}
+current-context: sink
+`, server.URL+"/events", base64.StdEncoding.EncodeToString(ca))
+	sink.kubeconfig = filepath.Join(t.TempDir(), "audit-webhook.kubeconfig")
+	if err := os.WriteFile(sink.kubeconfig, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sink
+}
+
+func (s *auditSink) has(match func(auditEvent) bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(s.events, match)
+}
+
+func (s *auditSink) received(text string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(s.bodies, func(body string) bool { return strings.Contains(body, text) })
 }
