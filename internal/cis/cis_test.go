@@ -76,3 +76,18 @@ func TestFilesLooserThanAllowedFail(t *testing.T) {
 		}
 	}
 }
+
+func TestAWorkerIsCheckedOnItsNodeAlone(t *testing.T) {
+	results := Check(Inputs{Worker: true, Node: &Node{AnonymousAuth: "false"}, Files: []File{{ID: "4.1.7", Path: "/ca", Most: 0o600, Mode: 0o644}}})
+	if got := find(t, results, "4.1.7"); got.Status != Fail {
+		t.Errorf("a 644 client CA file: %s, want FAIL", got.Status)
+	}
+	if got := find(t, results, "4.2.1"); got.Status != Pass {
+		t.Errorf("4.2.1: %s, want PASS", got.Status)
+	}
+	for _, r := range results {
+		if !strings.HasPrefix(r.ID, "4.") {
+			t.Errorf("control %s checked on a worker", r.ID)
+		}
+	}
+}

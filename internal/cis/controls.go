@@ -7,8 +7,10 @@ import (
 	"strings"
 )
 
-// Inputs are what the checks read from a server's data dir.
+// Inputs are what the checks read from a server's or a worker's data dir.
 type Inputs struct {
+	// Worker is a worker's data dir: only its node is checked.
+	Worker                                  bool
 	APIServer, ControllerManager, Scheduler Flags
 	// Node is the kubelet's and kube-proxy's settings; nil without a node.
 	Node *Node
@@ -32,6 +34,7 @@ type Node struct {
 	PodPidsLimit                                   int64
 	ProtectKernelDefaults                          bool
 	KubeProxyMetricsBindAddress                    string
+	KubeProxyKubeconfig                            string
 }
 
 // File is one file's role (what CIS calls it), path, mode and owner.
@@ -44,10 +47,14 @@ type File struct {
 	Missing bool
 }
 
-// Check runs every control that applies to a server (and its node).
+// Check runs every control that applies to a server (and its node), or
+// to a worker.
 func Check(in Inputs) []Result {
 	var results []Result
 	results = append(results, files(in.Files)...)
+	if in.Worker {
+		return append(results, node(*in.Node)...)
+	}
 	results = append(results, apiServer(in)...)
 	results = append(results, controllerManager(in.ControllerManager)...)
 	results = append(results, scheduler(in.Scheduler)...)
@@ -64,7 +71,7 @@ func files(files []File) []Result {
 		title := fmt.Sprintf("%s permissions %o or stricter, owned by root", f.Role, f.Most)
 		switch {
 		case f.Missing:
-			results = append(results, manual(f.ID, title, f.Path+" is not there on this server"))
+			results = append(results, manual(f.ID, title, f.Path+" is not there on this machine"))
 		case f.Mode&^f.Most != 0 || f.UID != 0:
 			results = append(results, check(f.ID, title, false, "%s is %o, owner uid %d", f.Path, f.Mode, f.UID))
 		default:

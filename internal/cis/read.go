@@ -23,7 +23,7 @@ import (
 func Read(layout datadir.Layout) (Inputs, error) {
 	flags, err := controlplane.ReadFlagRecord(layout.ComponentFlags())
 	if errors.Is(err, os.ErrNotExist) {
-		return Inputs{}, fmt.Errorf("no server has run on %s since this version (%s is missing): start the server, then check", layout.Dir, layout.ComponentFlags())
+		return readWorker(layout)
 	}
 	if err != nil {
 		return Inputs{}, err
@@ -91,6 +91,25 @@ func readEncryptionProviders(file string) ([]string, error) {
 	return kinds, nil
 }
 
+// readWorker gathers a worker's inputs: its node's settings and files
+// (CIS section 4); a worker has no control plane to check.
+func readWorker(layout datadir.Layout) (Inputs, error) {
+	n, err := readNode(layout)
+	if err != nil {
+		return Inputs{}, err
+	}
+	if n == nil {
+		return Inputs{}, fmt.Errorf("neither a server nor a worker has run on %s since this version (%s and %s are missing): start it, then check",
+			layout.Dir, layout.ComponentFlags(), layout.KubeletConfigFile())
+	}
+	return Inputs{Worker: true, Node: n, Files: statFiles([]File{
+		{ID: "4.1.3-4.1.4", Role: "kube-proxy's kubeconfig", Path: n.KubeProxyKubeconfig, Most: 0o600},
+		{ID: "4.1.5-4.1.6", Role: "the kubelet's kubeconfig", Path: filepath.Join(layout.AgentPKIDir(), "kubelet.conf"), Most: 0o600},
+		{ID: "4.1.7", Role: "the kubelet's client CA file", Path: n.ClientCAFile, Most: 0o600},
+		{ID: "4.1.9-4.1.10", Role: "the kubelet's config file", Path: layout.KubeletConfigFile(), Most: 0o600},
+	}, "(not set)")}, nil
+}
+
 func readNode(layout datadir.Layout) (*Node, error) {
 	var kubelet kubeletv1beta1.KubeletConfiguration
 	if err := readYAML(layout.KubeletConfigFile(), &kubelet); errors.Is(err, os.ErrNotExist) {
@@ -100,6 +119,9 @@ func readNode(layout datadir.Layout) (*Node, error) {
 	}
 	var proxy struct {
 		MetricsBindAddress string `json:"metricsBindAddress"`
+		ClientConnection   struct {
+			Kubeconfig string `json:"kubeconfig"`
+		} `json:"clientConnection"`
 	}
 	if err := readYAML(layout.KubeProxyConfigFile(), &proxy); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -108,7 +130,8 @@ func readNode(layout datadir.Layout) (*Node, error) {
 		AuthorizationMode: string(kubelet.Authorization.Mode), ClientCAFile: kubelet.Authentication.X509.ClientCAFile,
 		TLSCertFile: kubelet.TLSCertFile, TLSCipherSuites: kubelet.TLSCipherSuites, ServerTLSBootstrap: kubelet.ServerTLSBootstrap,
 		RotateCertificates: kubelet.RotateCertificates, ProtectKernelDefaults: kubelet.ProtectKernelDefaults,
-		KubeProxyMetricsBindAddress: proxy.MetricsBindAddress, AnonymousAuth: "true (default)", MakeIPTablesUtilChains: true,
+		KubeProxyMetricsBindAddress: proxy.MetricsBindAddress, KubeProxyKubeconfig: proxy.ClientConnection.Kubeconfig,
+		AnonymousAuth: "true (default)", MakeIPTablesUtilChains: true,
 	}
 	if enabled := kubelet.Authentication.Anonymous.Enabled; enabled != nil {
 		n.AnonymousAuth = fmt.Sprint(*enabled)
@@ -151,13 +174,19 @@ func fileModes(layout datadir.Layout) []File {
 		{ID: "1.1.19", Role: "the PKI directory", Path: layout.PKIDir(), Most: 0o700},
 		{ID: "1.1.21", Role: "the CA's private key", Path: files.CAKey(), Most: 0o600},
 	}
+	return statFiles(list, "(the server ran on its defaults, with no config file)")
+}
+
+// statFiles fills in each file's mode and owner; unset names read as
+// unnamed.
+func statFiles(list []File, unnamed string) []File {
 	for i := range list {
 		f := &list[i]
 		var stat syscall.Stat_t
 		if f.Path == "" || syscall.Stat(f.Path, &stat) != nil {
 			f.Missing = true
 			if f.Path == "" {
-				f.Path = "(the server ran on its defaults, with no config file)"
+				f.Path = unnamed
 			}
 			continue
 		}

@@ -53,6 +53,11 @@ type WorkerCredentials struct {
 }
 
 // ErrTokenRefused is wrapped when the cluster does not accept the token.
+// caFileMode keeps the cluster CA the kubelet trusts writable and
+// readable by root alone, as CIS 4.1.7 asks (only the node's components,
+// as root, read it).
+const caFileMode = 0o600
+
 var ErrTokenRefused = errors.New("the cluster refused the join token")
 
 // EnsureWorkerCredentials keeps a worker's credentials: with a valid kubelet
@@ -91,6 +96,10 @@ func EnsureWorkerCredentials(ctx context.Context, req WorkerRequest) (WorkerCred
 		if creds.Server, err = bootstrapKubelet(ctx, req, creds, store); err != nil {
 			return creds, err
 		}
+	}
+	// Data dirs joined before the CA file was private keep theirs 0644.
+	if err := os.Chmod(creds.CAFile, caFileMode); err != nil {
+		return creds, fmt.Errorf("restrict the cluster CA file: %w", err)
 	}
 	// The node's clients read the certificates the cluster rotates (at
 	// 70-90% of their life) from files; they re-read them well within the
@@ -154,7 +163,7 @@ func bootstrapKubelet(ctx context.Context, req WorkerRequest, creds WorkerCreden
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(creds.CAFile, caPEM, 0o644); err != nil {
+	if err := os.WriteFile(creds.CAFile, caPEM, caFileMode); err != nil {
 		return "", fmt.Errorf("save cluster CA: %w", err)
 	}
 	klog.InfoS("Server verified against the token's CA pin", "server", server)
