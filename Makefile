@@ -47,7 +47,7 @@ PROGRAM    := bin/monokube-linux-$(GOARCH)
 endif
 
 .PHONY: conformance-gateway conformance-gateway-tools
-.PHONY: debian-lock release release-arch release-check cross vmtest build bundle kubectl test test-tools upgrade-bench unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
+.PHONY: scale debian-lock release release-arch release-check cross vmtest build bundle kubectl test test-tools upgrade-bench unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
 
 # Debian's packages the binary carries or links, at the versions
 # hack/debian-packages.lock pins for each architecture (`make debian-lock`
@@ -489,6 +489,20 @@ upgrade-bench: build kubectl
 	$(GO) run ./hack/pack --launcher $(ARCH_BUILD)/launcher --payload $(UPGRADE_DIR)/payload --level 3 --to $(UPGRADE_DIR)/monokube-to
 	MONOKUBE_UPGRADE_FROM=$(CURDIR)/$(UPGRADE_DIR)/monokube-from MONOKUBE_UPGRADE_TO=$(CURDIR)/$(UPGRADE_DIR)/monokube-to \
 		$(TEST_ENV) $(GO) test -count=1 -timeout 40m -run '^TestRollingUpgrade$$' -v ./bench/
+
+# Scale (issue 30): one real server, NODES simulated nodes (kwok, in the
+# test process), PODS_PER_NODE pods each through clusterloader2's load
+# phases; prints `slo ... met|violated` lines and figures, exits 1 on a
+# violated SLO. DATASTORE=sqlite|etcd. SCALE_REPORT=file keeps the JSON.
+NODES ?= 100
+PODS_PER_NODE ?= 10
+DATASTORE ?= sqlite
+SCALE_QPS ?= 20
+SCALE_REPORT ?= $(CURDIR)/build/scale-$(DATASTORE)-$(NODES).json
+scale: build kubectl
+	mkdir -p build
+	MONOKUBE_SCALE=1 NODES=$(NODES) PODS_PER_NODE=$(PODS_PER_NODE) DATASTORE=$(DATASTORE) SCALE_QPS=$(SCALE_QPS) \
+		MONOKUBE_SCALE_REPORT=$(SCALE_REPORT) $(TEST_ENV) $(GO) test -count=1 -timeout 180m -run '^TestScale$$' -v ./bench/
 
 bench: build kubectl
 	# The start soak as the reliability issue asks: 50 fresh and 50 warm single-node
