@@ -78,7 +78,10 @@ func createLoad(ctx context.Context, client kubernetes.Interface, deployments []
 			made[d.namespace] = true
 			meta := metav1.ObjectMeta{Name: d.namespace, Labels: labels}
 			steps := []func() error{
-				func() error { _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{}); return err },
+				func() error {
+					_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{})
+					return err
+				},
 				func() error {
 					cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Labels: labels}, Data: map[string]string{"mode": "load"}}
 					_, err := client.CoreV1().ConfigMaps(d.namespace).Create(ctx, cm, metav1.CreateOptions{})

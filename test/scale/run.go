@@ -32,7 +32,7 @@ type Options struct {
 	// IdleWindow is how long the nodes' idle cost is measured, before the
 	// load (0: not measured).
 	IdleWindow time.Duration
-	Log          func(format string, args ...any)
+	Log        func(format string, args ...any)
 }
 
 // Report is every figure of a run; Lines prints it.
