@@ -37,15 +37,18 @@ type Options struct {
 
 // Report is every figure of a run; Lines prints it.
 type Report struct {
-	Nodes               int                `json:"nodes"`
-	Pods                int                `json:"pods"`
-	SLOs                []SLO              `json:"slos"`
-	SchedulerThroughput float64            `json:"scheduler_throughput_pods_per_second"`
-	ServerRSSMaxMiB     float64            `json:"server_rss_max_mib"`
-	ServerCPUAvgCores   float64            `json:"server_cpu_avg_cores"`
-	IdleCPUCores        float64            `json:"idle_cpu_cores_with_nodes"`
-	DatastoreMiB        float64            `json:"datastore_mib"`
-	PhaseSeconds        map[string]float64 `json:"phase_seconds"`
+	Nodes int   `json:"nodes"`
+	Pods  int   `json:"pods"`
+	SLOs  []SLO `json:"slos"`
+	// SchedulerThroughput is the most pods bound in one second.
+	SchedulerThroughput float64 `json:"scheduler_throughput_pods_per_second"`
+	// Calls are the slowest API calls of the run, for finding why.
+	Calls             []CallLatency      `json:"slowest_calls"`
+	ServerRSSMaxMiB   float64            `json:"server_rss_max_mib"`
+	ServerCPUAvgCores float64            `json:"server_cpu_avg_cores"`
+	IdleCPUCores      float64            `json:"idle_cpu_cores_with_nodes"`
+	DatastoreMiB      float64            `json:"datastore_mib"`
+	PhaseSeconds      map[string]float64 `json:"phase_seconds"`
 }
 
 // Violated is whether any SLO was not met.
@@ -82,6 +85,7 @@ func Run(ctx context.Context, target Target, opts Options) (Report, error) {
 	report := Report{Nodes: opts.Nodes, PhaseSeconds: map[string]float64{}}
 	config := rest.CopyConfig(target.Config)
 	config.QPS, config.Burst = 1000, 2000
+	config.WarningHandler = rest.NoWarnings{}
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return report, err
@@ -148,10 +152,8 @@ func Run(ctx context.Context, target Target, opts Options) (Report, error) {
 			if err := settled("the load Running"); err != nil {
 				return err
 			}
-			_, bound, span := tracker.startups()
-			if span > 0 {
-				report.SchedulerThroughput = float64(bound) / span.Seconds()
-			}
+			_, _, peak := tracker.startups()
+			report.SchedulerThroughput = float64(peak)
 			return nil
 		}},
 		{"scale-up", func() error { return scaleThenSettle(ctx, client, deployments, 1.5, opts, settled) }},
@@ -182,7 +184,9 @@ func Run(ctx context.Context, target Target, opts Options) (Report, error) {
 		return report, err
 	}
 	latencies, _, _ := tracker.startups()
-	report.SLOs = append(APISLOs(after.Since(before)),
+	run := after.Since(before)
+	report.Calls = Slowest(run, 25)
+	report.SLOs = append(APISLOs(run),
 		SLO{Name: "pod-startup", P99: Percentile(latencies, 0.99), Limit: PodStartupLimit, Calls: uint64(len(latencies))})
 	report.ServerRSSMaxMiB, report.ServerCPUAvgCores = monitor.finish()
 	report.DatastoreMiB = dirMiB(target.DatastoreDir)

@@ -196,7 +196,9 @@ func APISLOs(h Histograms) []SLO {
 	for _, call := range calls {
 		var group *SLO
 		switch {
-		case call.Verb == "POST" || call.Verb == "PUT" || call.Verb == "PATCH" || call.Verb == "DELETE" || call.Verb == "APPLY":
+		case (call.Verb == "POST" || call.Verb == "PUT" || call.Verb == "PATCH" || call.Verb == "DELETE" || call.Verb == "APPLY") && call.Scope == "resource":
+			// Single objects only: a DELETE of a namespace's collection
+			// (the namespace controller's) is outside the SLO.
 			group = &groups[0]
 		case call.Verb == "GET" && call.Scope == "resource":
 			group = &groups[1]
@@ -224,4 +226,24 @@ func Percentile(durations []time.Duration, q float64) time.Duration {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[max(rank, 0)]
+}
+
+// CallLatency is one kind of call's count and p99.
+type CallLatency struct {
+	Call  string        `json:"call"`
+	Count uint64        `json:"count"`
+	P99   time.Duration `json:"p99"`
+}
+
+// Slowest are the n calls with the highest p99 (long-running verbs left out).
+func Slowest(h Histograms, n int) []CallLatency {
+	var out []CallLatency
+	for call, histogram := range h {
+		if call.Verb == "WATCH" || call.Verb == "CONNECT" {
+			continue
+		}
+		out = append(out, CallLatency{Call: call.String(), Count: histogram.Count(), P99: histogram.Quantile(0.99)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].P99 > out[j].P99 })
+	return out[:min(n, len(out))]
 }

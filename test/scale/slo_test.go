@@ -11,12 +11,12 @@ import (
 // leaves out.
 const recorded = `# HELP apiserver_request_sli_duration_seconds x
 # TYPE apiserver_request_sli_duration_seconds histogram
-apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="0.05"} 90
-apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="0.1"} 99
-apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="1"} 100
-apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1",le="+Inf"} 100
-apiserver_request_sli_duration_seconds_sum{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1"} 4
-apiserver_request_sli_duration_seconds_count{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1"} 100
+apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="0.05"} 90
+apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="0.1"} 99
+apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="1"} 100
+apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="+Inf"} 100
+apiserver_request_sli_duration_seconds_sum{component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 4
+apiserver_request_sli_duration_seconds_count{component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 100
 apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="nodes",scope="cluster",subresource="",verb="LIST",version="v1",le="0.05"} 0
 apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="nodes",scope="cluster",subresource="",verb="LIST",version="v1",le="0.1"} 0
 apiserver_request_sli_duration_seconds_bucket{component="apiserver",group="",resource="nodes",scope="cluster",subresource="",verb="LIST",version="v1",le="1"} 5
@@ -42,7 +42,7 @@ func parse(t *testing.T, text string) Histograms {
 
 func TestP99FromTheHistogram(t *testing.T) {
 	h := parse(t, recorded)
-	post := h[Call{Verb: "POST", Resource: "pods", Scope: "namespace"}]
+	post := h[Call{Verb: "POST", Resource: "pods", Scope: "resource"}]
 	// Rank 99 of 100 falls at the top of the 50-100 ms bucket (90..99).
 	if got := post.Quantile(0.99); got != 100*time.Millisecond {
 		t.Errorf("POST pods p99 = %s, want 100ms", got)
@@ -65,7 +65,7 @@ func TestOnlyTheRunCounts(t *testing.T) {
 		`le="1"} 100`, `le="1"} 200`, `verb="POST",version="v1",le="+Inf"} 100`, `verb="POST",version="v1",le="+Inf"} 200`,
 		`verb="POST",version="v1"} 100`, `verb="POST",version="v1"} 200`).Replace(recorded))
 	run := after.Since(before)
-	post := run[Call{Verb: "POST", Resource: "pods", Scope: "namespace"}]
+	post := run[Call{Verb: "POST", Resource: "pods", Scope: "resource"}]
 	if post.Count() != 100 || post.Quantile(0.99) > 50*time.Millisecond {
 		t.Errorf("the run's POSTs: %d calls, p99 %s; want 100 under 50ms", post.Count(), post.Quantile(0.99))
 	}
@@ -102,5 +102,15 @@ func TestPercentileIsNearestRank(t *testing.T) {
 	}
 	if Percentile(nil, 0.99) != 0 {
 		t.Error("p99 of nothing is not 0")
+	}
+}
+
+func TestCollectionDeletesAreOutsideTheMutatingSLO(t *testing.T) {
+	h := Histograms{
+		{Verb: "DELETE", Resource: "pods", Scope: "namespace"}: {Bounds: []float64{1, 60, 1e308}, Counts: []uint64{0, 10, 10}},
+		{Verb: "DELETE", Resource: "pods", Scope: "resource"}:  {Bounds: []float64{0.1, 1, 1e308}, Counts: []uint64{100, 100, 100}},
+	}
+	if s := APISLOs(h)[0]; s.Name != "api-mutating" || s.Calls != 100 || !s.Met() {
+		t.Errorf("mutating SLO %+v: the namespace's collection delete must not count", s)
 	}
 }
