@@ -64,7 +64,9 @@ func runScale(t *testing.T, datastore string, opts scale.Options) scale.Report {
 	default:
 		t.Fatalf("DATASTORE=%s: this run knows sqlite and etcd", datastore)
 	}
-	server := harness.NewServer(t, spec)
+	// SCALE_SPEC adds YAML under the server's spec, for A/B runs (upstream's
+	// scheduler client limit: "  scheduler: {extraArgs: {kube-api-qps: '50'}}").
+	server := harness.NewServer(t, spec+os.Getenv("SCALE_SPEC"))
 	server.StartReady()
 	config, err := clientcmd.BuildConfigFromFlags("", server.AdminKubeconfig())
 	if err != nil {
