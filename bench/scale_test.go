@@ -72,7 +72,10 @@ func runScale(t *testing.T, datastore string, opts scale.Options) scale.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report, err := scale.Run(context.Background(), scale.Target{Config: config, PID: server.PID(), DatastoreDir: filepath.Join(server.DataDir, dir)}, opts)
+	// The simulated nodes and the pod watch stop before the server does.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	report, err := scale.Run(ctx, scale.Target{Config: config, PID: server.PID(), DatastoreDir: filepath.Join(server.DataDir, dir)}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

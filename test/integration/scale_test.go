@@ -24,7 +24,10 @@ func TestScaleHarnessSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report, err := scale.Run(context.Background(), scale.Target{Config: config, PID: server.PID(), DatastoreDir: filepath.Join(server.DataDir, "db")},
+	// The simulated nodes and the pod watch stop before the server does.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	report, err := scale.Run(ctx, scale.Target{Config: config, PID: server.PID(), DatastoreDir: filepath.Join(server.DataDir, "db")},
 		scale.Options{Nodes: 10, PodsPerNode: 3, QPS: 20, PhaseTimeout: 3 * time.Minute, Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
