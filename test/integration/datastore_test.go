@@ -121,7 +121,7 @@ func TestBackupAndRestore(t *testing.T) {
 			if got := target.MustKubectl("get", "secret", "kept", "-o", "jsonpath={.data.password}"); got != "aHVudGVyMg==" {
 				t.Fatalf("restored Secret reads %q", got)
 			}
-			for _, file := range []string{"ca.crt", "sa.pub", "encryption.key"} {
+			for _, file := range []string{"ca.crt", "sa.pub", "encryption-config.yaml"} {
 				a, _ := os.ReadFile(filepath.Join(source.DataDir, "pki", file))
 				b, _ := os.ReadFile(filepath.Join(target.DataDir, "pki", file))
 				if len(a) == 0 || !bytes.Equal(a, b) {
