@@ -310,14 +310,13 @@ func (s *Server) addons() config.AddonsSpec {
 	return spec
 }
 
-// localDatastoreDir is where this server's own datastore keeps its data,
-// empty when the data lives in PostgreSQL, MySQL or an external etcd.
-// audit is the API server's audit log, or none when spec.api.audit is off.
+// encryptionSettings are how this server makes encryption keys.
 func (s *Server) encryptionSettings() encryption.Settings {
 	spec := s.Config.Spec.SecretsEncryption
 	return encryption.Settings{Provider: spec.Provider, KMSEndpoint: spec.KMS.Endpoint, KMSTimeout: spec.KMSTimeout()}
 }
 
+// audit is the API server's audit log, or none when spec.api.audit is off.
 func (s *Server) audit() controlplane.Audit {
 	spec := s.Config.Spec.API.Audit
 	if !spec.Enabled {
@@ -327,6 +326,8 @@ func (s *Server) audit() controlplane.Audit {
 		MaxBackups: spec.MaxBackups, MaxAgeDays: spec.MaxAgeDays, Webhook: spec.Webhook}
 }
 
+// localDatastoreDir is where this server's own datastore keeps its data,
+// empty when the data lives in PostgreSQL, MySQL or an external etcd.
 func (s *Server) localDatastoreDir() string {
 	storage := s.Config.Spec.Storage
 	switch {
