@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,6 +130,3 @@ func (s *State) Save(ctx context.Context, client kubernetes.Interface, caKey []b
 	s.resourceVersion = saved.ResourceVersion
 	return nil
 }
-
-// sameKeys is whether a and b hold the same keys in the same order.
-func sameKeys(a, b []Key) bool { return slices.Equal(a, b) }
