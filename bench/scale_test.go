@@ -1,15 +1,12 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/monokube/monokube/test/harness"
 	"github.com/monokube/monokube/test/scale"
@@ -68,16 +65,5 @@ func runScale(t *testing.T, datastore string, opts scale.Options) scale.Report {
 	// scheduler client limit: "  scheduler: {extraArgs: {kube-api-qps: '50'}}").
 	server := harness.NewServer(t, spec+os.Getenv("SCALE_SPEC"))
 	server.StartReady()
-	config, err := clientcmd.BuildConfigFromFlags("", server.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The simulated nodes and the pod watch stop before the server does.
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	report, err := scale.Run(ctx, scale.Target{Config: config, PID: server.PID(), DatastoreDir: filepath.Join(server.DataDir, dir)}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return report
+	return scale.RunAgainst(t, server, filepath.Join(server.DataDir, dir), opts)
 }

@@ -1,13 +1,10 @@
 package integration
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/monokube/monokube/test/harness"
 	"github.com/monokube/monokube/test/scale"
@@ -20,18 +17,8 @@ import (
 func TestScaleHarnessSmoke(t *testing.T) {
 	server := harness.NewServer(t, "")
 	server.StartReady()
-	config, err := clientcmd.BuildConfigFromFlags("", server.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The simulated nodes and the pod watch stop before the server does.
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	report, err := scale.Run(ctx, scale.Target{Config: config, PID: server.PID(), DatastoreDir: filepath.Join(server.DataDir, "db")},
+	report := scale.RunAgainst(t, server, filepath.Join(server.DataDir, "db"),
 		scale.Options{Nodes: 10, PodsPerNode: 3, QPS: 20, PhaseTimeout: 3 * time.Minute, Log: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Logf("report:\n%s", strings.Join(report.Lines(), "\n"))
 	if report.Nodes != 10 || report.Pods != 30 {
 		t.Errorf("nodes=%d pods=%d, want 10 and 30", report.Nodes, report.Pods)
