@@ -225,13 +225,7 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		Flags:           flags,
 	}
 	joinController := &nodejoin.Controller{Kubeconfig: files.SelfKubeconfig(), Settings: s.clusterSettings(), Registries: s.published}
-	identity, err := node.NewIdentity(spec.Worker)
-	if err != nil {
-		return nil, err
-	}
-	keys := &encryption.Syncer{Kubeconfig: files.SelfKubeconfig(), Files: encryption.Files{Dir: files.Dir}, CAKey: files.CAKey(),
-		Server: identity.Name, Address: addrs.advertise, Enabled: spec.API.EncryptionAtRest, Settings: s.encryptionSettings()}
-	components := []component.Component{store, apiServer, keys, controllerManager, scheduler, joinController,
+	components := []component.Component{store, apiServer, controllerManager, scheduler, joinController,
 		&manifests.Deployer{Kubeconfig: files.SelfKubeconfig(), Dir: s.Layout.ManifestsDir()}}
 	if tunnels != nil {
 		egress := &tunnel.Egress{Tunnels: tunnels, Mode: spec.Network.EgressSelectorMode, Socket: s.Layout.EgressSocket(),
@@ -266,7 +260,15 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		// and imports the images, while the control plane comes up.
 		components = slices.Concat(components[:1], parts.Runtime, components[1:], parts.Node)
 	}
-	components = append(components, &certificateRenewal{certs: certs, every: renewEvery})
+	identity, err := node.NewIdentity(spec.Worker)
+	if err != nil {
+		return nil, err
+	}
+	keys := &encryption.Syncer{Kubeconfig: files.SelfKubeconfig(), Files: encryption.Files{Dir: files.Dir}, CAKey: files.CAKey(),
+		Server: identity.Name, Address: addrs.advertise, Enabled: spec.API.EncryptionAtRest, Settings: s.encryptionSettings()}
+	// Last: its Ready waits for its first report to the cluster, which
+	// nothing else needs before the node is up.
+	components = append(components, keys, &certificateRenewal{certs: certs, every: renewEvery})
 	return component.NewManager(components...), nil
 }
 
