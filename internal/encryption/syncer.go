@@ -158,14 +158,18 @@ func (s *Syncer) sync(ctx context.Context, client kubernetes.Interface, caKey []
 		klog.InfoS("Wrote the cluster's secrets encryption keys; the API server reloads them", "generation", state.Generation,
 			"stage", state.Stage, "writeKey", state.Keys[0].Name, "keys", len(state.Keys))
 	}
-	loaded, err := s.loaded()
-	if err != nil {
-		return err
-	}
-	record := Record{Address: s.Address, Generation: state.Generation, Loaded: loaded, WriteKey: state.Keys[0].Name,
+	record := Record{Address: s.Address, Generation: state.Generation, Loaded: true, WriteKey: state.Keys[0].Name,
 		Enabled: s.Enabled, Settings: s.Settings}
 	old := state.Servers[s.Server]
 	old.Time = time.Time{}
+	// Once reported loaded, nothing is left to look at until the keys
+	// change: reading every metric each second would cost an idle server.
+	if !changed && reflect.DeepEqual(old, record) {
+		return nil
+	}
+	if record.Loaded, err = s.loaded(); err != nil {
+		return err
+	}
 	if reflect.DeepEqual(old, record) {
 		return nil
 	}
@@ -174,7 +178,7 @@ func (s *Syncer) sync(ctx context.Context, client kubernetes.Interface, caKey []
 	if err := state.Save(ctx, client, caKey); err != nil {
 		return err
 	}
-	if loaded {
+	if record.Loaded {
 		klog.InfoS("The API server uses the cluster's secrets encryption keys", "generation", state.Generation, "writeKey", record.WriteKey)
 	}
 	return nil
