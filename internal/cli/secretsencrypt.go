@@ -16,6 +16,13 @@ import (
 	"github.com/monokube/monokube/internal/pki"
 )
 
+// stepLog prints a long command's steps, each with the time.
+func stepLog(out io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+}
+
 func newSecretsEncryptCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secrets-encrypt",
@@ -49,10 +56,7 @@ Interrupted, run the same command again: it goes on from the stage it finds.`,
 		if err != nil {
 			return nil, err
 		}
-		out := cmd.OutOrStdout()
-		return &encryption.Rotation{Client: client, CAKey: caKey, Wait: wait, Log: func(format string, args ...any) {
-			fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-		}}, nil
+		return &encryption.Rotation{Client: client, CAKey: caKey, Wait: wait, Log: stepLog(cmd.OutOrStdout())}, nil
 	}
 	rotate := &cobra.Command{
 		Use:   "rotate",

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
+	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/memory"
 	"github.com/monokube/monokube/internal/server"
@@ -147,8 +148,24 @@ func optional(value string) []string {
 func runResident(run func(ctx context.Context) error) error {
 	memory.Starting()
 	ctx, stop := signalContext()
-	defer stop()
-	return run(ctx)
+	err := run(ctx)
+	stop()
+	if errors.Is(err, component.ErrRestart) {
+		return restart()
+	}
+	return err
+}
+
+// restart runs this program again in this process, with the same
+// arguments, once everything stopped: the PID stays, so a service manager
+// or a test that started it sees one long-running process.
+func restart() error {
+	klog.InfoS("Starting again")
+	klog.Flush()
+	if err := syscall.Exec("/proc/self/exe", os.Args, os.Environ()); err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return nil
 }
 
 // loadConfig reads the config file; the default path is optional, an

@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"strings"
@@ -110,3 +111,8 @@ func callers() []string {
 func markStoppingWhenDone(ctx context.Context) {
 	context.AfterFunc(ctx, func() { stopping.Store(true) })
 }
+
+// ErrRestart ends a component's task when what it changed is read by
+// upstream code only at start: the Manager stops every component as on a
+// signal, and the command starts the process again (see the cli package).
+var ErrRestart = errors.New("restart requested")

@@ -218,7 +218,11 @@ func (m *Manager) Run(ctx context.Context, onReady func()) error {
 		m.Stop()
 		return nil
 	case err := <-m.Failed():
-		klog.ErrorS(err, "A component failed; shutting down")
+		if errors.Is(err, ErrRestart) {
+			klog.InfoS("Restarting", "reason", err.Error())
+		} else {
+			klog.ErrorS(err, "A component failed; shutting down")
+		}
 		m.Stop()
 		return err
 	}

@@ -64,7 +64,7 @@ func (c *ControllerManager) args() Args {
 		"authorization-kubeconfig":         kubeconfig,
 		"bind-address":                     "127.0.0.1",
 		"secure-port":                      strconv.Itoa(c.Port),
-		"cluster-signing-cert-file":        c.PKI.CACert(),
+		"cluster-signing-cert-file":        c.PKI.SigningCACert(),
 		"cluster-signing-key-file":         c.PKI.CAKey(),
 		"cluster-signing-duration":         signing.String(),
 		"root-ca-file":                     c.PKI.CACert(),

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 	"k8s.io/apiserver/pkg/storage/value"
@@ -172,3 +173,26 @@ func TestServersMustAgreeOnTheProvider(t *testing.T) {
 }
 
 func secretsResource() schema.GroupResource { return schema.GroupResource{Resource: "secrets"} }
+
+// During a CA rotation the keys are also sealed under the new CA key: a
+// server that already holds it opens that copy, and no key change (which
+// would reseal under one CA key only) is allowed until the rotation ends.
+func TestKeysOpenOnEitherSideOfACARotation(t *testing.T) {
+	key, _ := NewKey(Settings{Provider: ProviderSecretbox}, nil)
+	sealed, _ := seal([]byte("old ca key"), []Key{key})
+	next, _ := seal([]byte("new ca key"), []Key{key})
+	cm := &corev1.ConfigMap{Data: map[string]string{dataGeneration: "1", dataStage: StageStart},
+		BinaryData: map[string][]byte{dataKeys: sealed, dataKeysNext: next}}
+	for _, caKey := range []string{"old ca key", "new ca key"} {
+		state, err := decode(cm, []byte(caKey))
+		if err != nil || len(state.Keys) != 1 || state.Keys[0] != key {
+			t.Fatalf("with the %s: %+v, %v", caKey, state.Keys, err)
+		}
+	}
+	state, _ := decode(cm, []byte("new ca key"))
+	other, _ := NewKey(Settings{Provider: ProviderSecretbox}, state.Keys)
+	state.Keys = append(state.Keys, other)
+	if err := state.Save(context.Background(), nil, []byte("new ca key")); err == nil || !strings.Contains(err.Error(), "CA rotation") {
+		t.Fatalf("a key change during a CA rotation: %v", err)
+	}
+}

@@ -3,7 +3,10 @@ package encryption
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/monokube/monokube/internal/kubeclient"
 )
 
 // ConfigMapName is where servers agree on the keys (kube-system).
@@ -35,7 +40,10 @@ const (
 	dataStage      = "stage"
 	dataGeneration = "generation"
 	dataKeys       = "keys"
-	serverPrefix   = "server."
+	// dataKeysNext holds the keys sealed under the next CA key during a
+	// CA rotation.
+	dataKeysNext = "keys.next"
+	serverPrefix = "server."
 )
 
 // State is the cluster's copy of the keys and how far a rotation got.
@@ -47,6 +55,10 @@ type State struct {
 	Servers    map[string]Record
 
 	resourceVersion string
+	// sealed and sealedNext are the keys as stored; opened is what they
+	// held, so a Save that changes no key keeps both copies.
+	sealed, sealedNext []byte
+	opened             []Key
 }
 
 // Record is what one server reports: the generation whose keys its API
@@ -82,9 +94,16 @@ func decode(cm *corev1.ConfigMap, caKey []byte) (State, error) {
 	if state.Generation, err = strconv.ParseInt(cm.Data[dataGeneration], 10, 64); err != nil {
 		return state, fmt.Errorf("%s: generation %q: %w", ConfigMapName, cm.Data[dataGeneration], err)
 	}
-	if state.Keys, err = unseal(caKey, cm.BinaryData[dataKeys]); err != nil {
+	state.sealed, state.sealedNext = cm.BinaryData[dataKeys], cm.BinaryData[dataKeysNext]
+	state.Keys, err = unseal(caKey, state.sealed)
+	if err != nil && state.sealedNext != nil {
+		// This server already holds the CA key a rotation brings.
+		state.Keys, err = unseal(caKey, state.sealedNext)
+	}
+	if err != nil {
 		return state, err
 	}
+	state.opened = slices.Clone(state.Keys)
 	for name, value := range cm.Data {
 		server, ok := strings.CutPrefix(name, serverPrefix)
 		if !ok {
@@ -101,14 +120,28 @@ func decode(cm *corev1.ConfigMap, caKey []byte) (State, error) {
 // Save writes state back; it fails with a conflict when someone changed
 // it since it was read (read again and retry).
 func (s *State) Save(ctx context.Context, client kubernetes.Interface, caKey []byte) error {
-	sealed, err := seal(caKey, s.Keys)
-	if err != nil {
-		return err
+	if s.sealed == nil || !reflect.DeepEqual(s.Keys, s.opened) {
+		if s.sealedNext != nil {
+			return errors.New("a CA rotation is under way: the encryption keys change only after `monokube certs rotate-ca --finish`")
+		}
+		sealed, err := seal(caKey, s.Keys)
+		if err != nil {
+			return err
+		}
+		s.sealed, s.opened = sealed, slices.Clone(s.Keys)
 	}
+	return s.save(ctx, client)
+}
+
+// save writes the state with the keys as sealed.
+func (s *State) save(ctx context.Context, client kubernetes.Interface) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: metav1.NamespaceSystem, ResourceVersion: s.resourceVersion},
 		Data:       map[string]string{dataStage: s.Stage, dataGeneration: strconv.FormatInt(s.Generation, 10)},
-		BinaryData: map[string][]byte{dataKeys: sealed},
+		BinaryData: map[string][]byte{dataKeys: s.sealed},
+	}
+	if s.sealedNext != nil {
+		cm.BinaryData[dataKeysNext] = s.sealedNext
 	}
 	for name, record := range s.Servers {
 		data, err := json.Marshal(record)
@@ -117,15 +150,9 @@ func (s *State) Save(ctx context.Context, client kubernetes.Interface, caKey []b
 		}
 		cm.Data[serverPrefix+name] = string(data)
 	}
-	configMaps := client.CoreV1().ConfigMaps(metav1.NamespaceSystem)
-	var saved *corev1.ConfigMap
-	if s.resourceVersion == "" {
-		saved, err = configMaps.Create(ctx, cm, metav1.CreateOptions{})
-	} else {
-		saved, err = configMaps.Update(ctx, cm, metav1.UpdateOptions{})
-	}
+	saved, err := kubeclient.WriteConfigMap(ctx, client, cm)
 	if err != nil {
-		return fmt.Errorf("write %s/%s: %w", metav1.NamespaceSystem, ConfigMapName, err)
+		return err
 	}
 	s.resourceVersion = saved.ResourceVersion
 	return nil

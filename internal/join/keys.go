@@ -28,10 +28,10 @@ import (
 // server of a cluster holds the same: the CAs and their keys, the
 // service-account key pair and the encryption-at-rest keys (the API
 // server's configuration, and the key file of clusters made before key
-// rotation). A server that joins gets them from the cluster; its own
-// leaves it issues itself.
+// rotation), and the CA a CA rotation retired. A server that joins gets
+// them from the cluster; its own leaves it issues itself.
 var SharedKeys = []string{
-	"ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub",
+	"ca.crt", "ca.key", "ca-retired.crt", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub",
 	"encryption-config.yaml", "encryption.key", "etcd/ca.crt", "etcd/ca.key",
 }
 

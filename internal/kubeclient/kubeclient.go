@@ -4,6 +4,7 @@ package kubeclient
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -48,4 +49,25 @@ func New(path string, opts ...Option) (kubernetes.Interface, error) {
 // WithTimeout bounds every request, for commands a user waits on.
 func WithTimeout(timeout time.Duration) Option {
 	return func(c *rest.Config) { c.Timeout = timeout }
+}
+
+// WithFilesReadNow reads the kubeconfig's CA and certificate files now,
+// into the client: client-go otherwise shares one transport per file path
+// within a process and re-reads the files only every few minutes, while a
+// command that lives through a CA rotation needs them as they are at each
+// call.
+func WithFilesReadNow() Option {
+	return func(c *rest.Config) {
+		for _, f := range []struct {
+			path *string
+			data *[]byte
+		}{{&c.CAFile, &c.CAData}, {&c.CertFile, &c.CertData}, {&c.KeyFile, &c.KeyData}} {
+			if *f.path == "" {
+				continue
+			}
+			if data, err := os.ReadFile(*f.path); err == nil {
+				*f.data, *f.path = data, ""
+			}
+		}
+	}
 }

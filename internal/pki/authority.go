@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
@@ -18,9 +19,15 @@ import (
 
 // Authority is a certificate authority whose key is on disk.
 type Authority struct {
-	Cert    *x509.Certificate
-	Key     crypto.Signer
+	// Cert is the certificate that signs: the one Key belongs to.
+	Cert *x509.Certificate
+	Key  crypto.Signer
+	// CertPEM is what clients trust: Cert, and during a CA rotation the
+	// other CA beside it (see the carotation package).
 	CertPEM []byte
+	// Retired are CAs a rotation dropped; a serving chain ends with them so
+	// a join token pinning one is told the CA rotated (see ServeCA).
+	Retired []byte
 }
 
 // LoadOrCreateAuthority reuses <dir>/<name>.crt and .key, or creates a new
@@ -35,21 +42,36 @@ func LoadOrCreateAuthority(dir, name, commonName string) (*Authority, error) {
 	case certExists || keyExists:
 		return nil, fmt.Errorf("CA %s: only one of %s and %s exists; restore the missing file or remove both to create a new CA (every certificate it signed becomes invalid)", name, certPath, keyPath)
 	}
+	ca, err := NewAuthority(commonName)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeKeyPair(certPath, keyPath, ca.CertPEM, ca.Key); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// LoadAuthority reads the CA in certPath and keyPath.
+func LoadAuthority(certPath, keyPath string) (*Authority, error) {
+	return loadAuthority(certPath, keyPath)
+}
+
+// NewAuthority makes a new self-signed CA (ten years) in memory.
+func NewAuthority(commonName string) (*Authority, error) {
 	key, err := newKey()
 	if err != nil {
 		return nil, err
 	}
 	caCert, err := cert.NewSelfSignedCACert(cert.Config{CommonName: commonName}, key)
 	if err != nil {
-		return nil, fmt.Errorf("create CA %s: %w", name, err)
+		return nil, fmt.Errorf("create CA %s: %w", commonName, err)
 	}
-	certPEM := encodeCert(caCert)
-	if err := writeKeyPair(certPath, keyPath, certPEM, key); err != nil {
-		return nil, err
-	}
-	return &Authority{Cert: caCert, Key: key, CertPEM: certPEM}, nil
+	return &Authority{Cert: caCert, Key: key, CertPEM: encodeCert(caCert)}, nil
 }
 
+// loadAuthority reads a CA whose certificate file may hold several CAs
+// (a trust bundle during a rotation): the one the key belongs to signs.
 func loadAuthority(certPath, keyPath string) (*Authority, error) {
 	certs, err := cert.CertsFromFile(certPath)
 	if err != nil {
@@ -67,8 +89,40 @@ func loadAuthority(certPath, keyPath string) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate: %w", err)
 	}
-	return &Authority{Cert: certs[0], Key: signer, CertPEM: certPEM}, nil
+	ca := &Authority{Key: signer, CertPEM: certPEM}
+	for _, c := range certs {
+		if KeyMatches(c, signer) {
+			ca.Cert = c
+			break
+		}
+	}
+	if ca.Cert == nil {
+		return nil, fmt.Errorf("no certificate in %s belongs to the key %s", certPath, keyPath)
+	}
+	if retired, err := os.ReadFile(RetiredFile(certPath)); err == nil {
+		ca.Retired = retired
+	}
+	return ca, nil
 }
+
+// RetiredFile is where the CAs a rotation dropped are kept, beside the
+// CA certificate file: <name>-retired.crt.
+func RetiredFile(certPath string) string {
+	return strings.TrimSuffix(certPath, ".crt") + "-retired.crt"
+}
+
+// KeyMatches reports whether key is c's private key.
+func KeyMatches(c *x509.Certificate, key crypto.Signer) bool {
+	public, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && public.Equal(c.PublicKey)
+}
+
+// EncodeCert is c as PEM.
+func EncodeCert(c *x509.Certificate) []byte { return encodeCert(c) }
+
+// SignerPEM is the signing certificate alone, for a signer that takes
+// exactly one (the controller-manager's).
+func (ca *Authority) SignerPEM() []byte { return encodeCert(ca.Cert) }
 
 // newKey makes an ECDSA P-256 key: as strong as RSA-3072 for TLS and about a
 // hundred times faster to generate, which shows in first-start time.

@@ -150,7 +150,7 @@ func (ca *Authority) writePair(dir string, leaf Leaf) error {
 	}
 	pair := slices.Clone(certPEM)
 	if leaf.ServeCA {
-		pair = append(pair, ca.CertPEM...)
+		pair = append(append(pair, ca.CertPEM...), ca.Retired...)
 	}
 	return writeIfChanged(PairFile(dir, leaf.Name), append(pair, keyPEM...), 0o600)
 }
@@ -222,6 +222,12 @@ func writeIfChanged(path string, data []byte, mode os.FileMode) error {
 	if current, err := os.ReadFile(path); err == nil && bytes.Equal(current, data) {
 		return nil
 	}
+	return writeAtomic(path, data, mode)
+}
+
+// WriteFile replaces path through a rename, so readers never see half a
+// file.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
 	return writeAtomic(path, data, mode)
 }
 

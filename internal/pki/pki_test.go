@@ -107,7 +107,7 @@ func TestEnsureServerCreatesEveryFileWithPrivateModes(t *testing.T) {
 	ensureServer(t, req)
 
 	want := []string{
-		"ca.crt", "ca.key",
+		"ca.crt", "ca.key", "ca-signing.crt",
 		"front-proxy-ca.crt", "front-proxy-ca.key",
 		"sa.key", "sa.pub",
 		"apiserver.crt", "apiserver.key", "apiserver.pem",

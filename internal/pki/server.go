@@ -21,6 +21,7 @@ func (f Files) Path(name string) string { return filepath.Join(f.Dir, name) }
 
 func (f Files) CACert() string                { return f.Path("ca.crt") }
 func (f Files) CAKey() string                 { return f.Path("ca.key") }
+func (f Files) SigningCACert() string         { return f.Path("ca-signing.crt") }
 func (f Files) FrontProxyCACert() string      { return f.Path("front-proxy-ca.crt") }
 func (f Files) ServiceAccountKey() string     { return f.Path("sa.key") }
 func (f Files) ServiceAccountPub() string     { return f.Path("sa.pub") }
@@ -76,6 +77,11 @@ func EnsureServer(req ServerRequest) (Files, error) {
 	}
 	ca, err := LoadOrCreateAuthority(req.Dir, "ca", "kubernetes-ca")
 	if err != nil {
+		return files, err
+	}
+	// The controller-manager's signer takes exactly one certificate;
+	// ca.crt holds two during a CA rotation.
+	if err := writeIfChanged(files.SigningCACert(), ca.SignerPEM(), 0o644); err != nil {
 		return files, err
 	}
 	frontProxyCA, err := LoadOrCreateAuthority(req.Dir, "front-proxy-ca", "kubernetes-front-proxy-ca")

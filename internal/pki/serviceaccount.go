@@ -40,9 +40,19 @@ func EnsureServiceAccountKey(dir string) error {
 }
 
 func writePublic(path string, public crypto.PublicKey) error {
+	data, err := PublicKeyPEM(public)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, data, 0o644)
+}
+
+// PublicKeyPEM encodes a service-account public key as sa.pub holds it
+// (the file may list several: the API server verifies with each).
+func PublicKeyPEM(public crypto.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(public)
 	if err != nil {
-		return fmt.Errorf("encode service-account public key: %w", err)
+		return nil, fmt.Errorf("encode service-account public key: %w", err)
 	}
-	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }

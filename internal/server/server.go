@@ -16,6 +16,7 @@ import (
 	"github.com/monokube/monokube/internal/addons"
 	"github.com/monokube/monokube/internal/backup"
 	"github.com/monokube/monokube/internal/bundle"
+	"github.com/monokube/monokube/internal/carotation"
 	"github.com/monokube/monokube/internal/component"
 	"github.com/monokube/monokube/internal/config"
 	"github.com/monokube/monokube/internal/controlplane"
@@ -268,7 +269,11 @@ func (s *Server) components(etcdJoin []string) (*component.Manager, error) {
 		Server: identity.Name, Address: addrs.advertise, Enabled: spec.API.EncryptionAtRest, Settings: s.encryptionSettings()}
 	// Last: its Ready waits for its first report to the cluster, which
 	// nothing else needs before the node is up.
-	components = append(components, keys, &certificateRenewal{certs: certs, every: renewEvery})
+	caRotation := &carotation.Syncer{Kubeconfig: files.SelfKubeconfig(), Files: files, Server: identity.Name, Address: addrs.advertise}
+	if s.EnableWorker {
+		caRotation.NodeName = identity.Name
+	}
+	components = append(components, keys, &certificateRenewal{certs: certs, every: renewEvery}, caRotation)
 	return component.NewManager(components...), nil
 }
 

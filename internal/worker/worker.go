@@ -87,13 +87,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The balancer process stays for the next start, unless this was a
 	// first join that failed: then nothing will start here again.
 	defer lb.Close()
-	creds, err := bootstrap.EnsureWorkerCredentials(ctx, bootstrap.WorkerRequest{
+	request := bootstrap.WorkerRequest{
 		PKIDir:         w.Layout.AgentPKIDir(),
 		KubeletCertDir: w.Layout.KubeletPKIDir(),
 		Token:          w.Token,
 		NodeName:       w.Identity.Name,
 		APIURL:         lb.URL(),
-	})
+	}
+	creds, err := bootstrap.EnsureWorkerCredentials(ctx, request)
 	if err != nil {
 		if firstJoin {
 			lb.Shutdown()
@@ -154,7 +155,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	components := append(parts.All(), &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig})
+	components := append(parts.All(), &bootstrap.KubeProxyRotation{PKIDir: w.Layout.AgentPKIDir(), NodeKubeconfig: creds.KubeletKubeconfig},
+		&bootstrap.CATrust{Request: request, Credentials: creds, NodeKubeconfig: creds.KubeletKubeconfig})
 	manager := component.NewManager(components...)
 	manager.OnChange = component.StatesFile(w.Layout.ComponentStates())
 	return manager.Run(ctx, func() {

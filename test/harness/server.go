@@ -137,7 +137,7 @@ func (s *Server) WaitReady(timeout time.Duration) {
 			return false, fmt.Errorf("server exited: %v", s.exitErr)
 		default:
 		}
-		client, err := s.clientOrNil()
+		client, err := s.ClientOrNil()
 		if err != nil || client == nil {
 			return false, nil
 		}
@@ -175,7 +175,9 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 // AdminKubeconfig is the path of the admin kubeconfig.
 func (s *Server) AdminKubeconfig() string { return filepath.Join(s.DataDir, "pki", "admin.conf") }
 
-func (s *Server) clientOrNil() (kubernetes.Interface, error) {
+// ClientOrNil is an admin client made from the admin kubeconfig as it is
+// now, or nil before the server wrote one.
+func (s *Server) ClientOrNil() (kubernetes.Interface, error) {
 	if _, err := os.Stat(s.AdminKubeconfig()); err != nil {
 		return nil, nil
 	}
@@ -190,7 +192,7 @@ func (s *Server) clientOrNil() (kubernetes.Interface, error) {
 // Client is a client-go clientset with admin rights.
 func (s *Server) Client() kubernetes.Interface {
 	s.t.Helper()
-	client, err := s.clientOrNil()
+	client, err := s.ClientOrNil()
 	if err != nil || client == nil {
 		s.t.Fatalf("admin client: %v", err)
 	}
@@ -200,7 +202,13 @@ func (s *Server) Client() kubernetes.Interface {
 // Kubectl runs the stock kubectl against the server with admin rights and
 // returns its combined output.
 func (s *Server) Kubectl(args ...string) (string, error) {
-	cmd := exec.Command(Kubectl, append([]string{"--kubeconfig", s.AdminKubeconfig()}, args...)...)
+	return KubectlWith(s.AdminKubeconfig(), args...)
+}
+
+// KubectlWith runs the stock kubectl with a kubeconfig and returns its
+// combined output.
+func KubectlWith(kubeconfig string, args ...string) (string, error) {
+	cmd := exec.Command(Kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -142,6 +142,7 @@ func TestHAEmbeddedEtcd(t *testing.T) {
 	}
 
 	rotateSecretsKeyOnAll(t, servers)
+	rotateCAOnAll(t, servers, worker)
 
 	// Writes go on while the first server (the worker's first choice)
 	// is killed.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/monokube/monokube/internal/carotation"
 	"github.com/monokube/monokube/internal/join"
 	"github.com/monokube/monokube/internal/registries"
 )
@@ -38,7 +39,8 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "monokube:cluster-settings", Namespace: metav1.NamespaceSystem},
 		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{join.SettingsConfigMap}, Verbs: []string{"get"},
+			// The CA rotation's bundle: what nodes trust, and the stage.
+			APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{join.SettingsConfigMap, carotation.BundleConfigMap}, Verbs: []string{"get"},
 		}},
 	}
 	// Registry credentials: for joined nodes only, which follow changes.

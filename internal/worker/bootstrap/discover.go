@@ -51,6 +51,10 @@ func Discover(ctx context.Context, token join.Token) (server string, ca *x509.Ce
 	}
 }
 
+// ErrCARotated refuses a token made before the cluster's CA rotated: the
+// server still shows the CA the token pins, but no longer uses it.
+var ErrCARotated = errors.New("the cluster's CA rotated after this token was made (CA rotated): create a new one on a server with `monokube token create`")
+
 // caRefused is a server that answered with a CA other than the pinned one.
 type caRefused struct{ err error }
 
@@ -101,6 +105,10 @@ func pinnedCA(chain []*x509.Certificate, host string, token join.Token) (*x509.C
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
+	if chain[0].CheckSignatureFrom(ca) != nil {
+		// Servers present the CAs a rotation dropped after their own.
+		return nil, ErrCARotated
+	}
 	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: host}); err != nil {
 		return nil, fmt.Errorf("its certificate is not valid for %s under the pinned CA: %w", host, err)
 	}

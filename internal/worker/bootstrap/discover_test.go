@@ -31,7 +31,13 @@ func pinServer(t *testing.T, withCA bool) (url string, caHash string) {
 	if withCA {
 		certPEM = append(certPEM, ca.CertPEM...)
 	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	return serveChain(t, certPEM, keyPEM), join.CAHash(ca.Cert)
+}
+
+// serveChain serves TLS with chain (PEM) and its first certificate's key.
+func serveChain(t *testing.T, chain, keyPEM []byte) (url string) {
+	t.Helper()
+	pair, err := tls.X509KeyPair(chain, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,7 @@ func pinServer(t *testing.T, withCA bool) (url string, caHash string) {
 	server.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 	server.StartTLS()
 	t.Cleanup(server.Close)
-	return server.URL, join.CAHash(ca.Cert)
+	return server.URL
 }
 
 func tokenFor(url, caHash string) join.Token {
@@ -73,5 +79,32 @@ func TestDiscoverNeedsTheCAInTheChain(t *testing.T) {
 	_, _, err := Discover(ctx, tokenFor(url, hash))
 	if err == nil || !strings.Contains(err.Error(), "does not present its CA") {
 		t.Fatalf("Discover = %v, want a refusal saying the CA is missing", err)
+	}
+}
+
+// After a CA rotation a server still shows the CA it dropped, last in its
+// chain: a token pinning it is told the CA rotated, not that someone
+// impersonates the server.
+func TestDiscoverSaysTheCARotated(t *testing.T) {
+	dir := t.TempDir()
+	retired, err := pki.LoadOrCreateAuthority(dir, "old", "old-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, err := pki.LoadOrCreateAuthority(dir, "ca", "new-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := current.Issue(pki.Leaf{Name: "serving", CommonName: "server", IPs: []net.IP{net.ParseIP("127.0.0.1")}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveChain(t, append(append(certPEM, current.CertPEM...), retired.CertPEM...), keyPEM)
+	_, _, err = Discover(context.Background(), tokenFor(url, join.CAHash(retired.Cert)))
+	if !errors.Is(err, ErrCARotated) || !strings.Contains(err.Error(), "CA rotated") {
+		t.Fatalf("Discover with a token pinning the retired CA = %v; want ErrCARotated", err)
+	}
+	if _, _, err := Discover(context.Background(), tokenFor(url, join.CAHash(current.Cert))); err != nil {
+		t.Fatalf("Discover with a token pinning the current CA: %v", err)
 	}
 }

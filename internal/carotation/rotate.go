@@ -1,0 +1,407 @@
+package carotation
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
+
+	"github.com/monokube/monokube/internal/encryption"
+	"github.com/monokube/monokube/internal/kubeclient"
+	"github.com/monokube/monokube/internal/pki"
+)
+
+// Rotation drives the stages from one server: it saves each stage, waits
+// until every server runs it, publishes it to the nodes and waits until
+// every Ready node runs it. Interrupted, the same command goes on from the
+// stage it finds.
+type Rotation struct {
+	// Kubeconfig is this server's own admin identity; the client is made
+	// again for every call, because the CA it trusts changes under it.
+	Kubeconfig string
+	Files      pki.Files
+	// CACert and CAKey (PEM) are a CA the user brings; empty makes one.
+	CACert, CAKey []byte
+	// Wait bounds each stage's wait for the servers and for the nodes.
+	Wait time.Duration
+	Log  func(format string, args ...any)
+}
+
+// Start trusts a new CA everywhere, then makes it sign everything.
+func (r *Rotation) Start(ctx context.Context) error {
+	state, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	switch state.Stage {
+	case StageRotated:
+		r.Log("Stage rotated: the new CA already signs; run `monokube certs rotate-ca --finish` to drop the old one")
+		return nil
+	case StageTrusted:
+		r.Log("Going on from stage trusted (generation %d)", state.Generation)
+	default:
+		if state, err = r.begin(ctx, state); err != nil {
+			return err
+		}
+	}
+	if err := r.waitFor(ctx, state); err != nil {
+		return err
+	}
+	r.Log("The new CA is trusted on every server and node")
+	if state, err = r.step(ctx, StageRotated); err != nil {
+		return err
+	}
+	if err := r.waitFor(ctx, state); err != nil {
+		return err
+	}
+	r.Log("The new CA signs every certificate and the new key every service-account token; the old CA is still trusted.")
+	r.Log("Hand out new kubeconfigs and join tokens now, then run `monokube certs rotate-ca --finish` to drop the old CA.")
+	return nil
+}
+
+// Finish drops the old CA everywhere.
+func (r *Rotation) Finish(ctx context.Context) error {
+	state, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	switch state.Stage {
+	case StageRotated:
+		if state, err = r.step(ctx, StageFinished); err != nil {
+			return err
+		}
+	case StageFinished:
+		r.Log("Going on from stage finished (generation %d)", state.Generation)
+	default:
+		return fmt.Errorf("no CA rotation to finish (stage %q): start one with `monokube certs rotate-ca`", state.Stage)
+	}
+	if err := r.waitFor(ctx, state); err != nil {
+		return err
+	}
+	caKey, err := os.ReadFile(r.Files.CAKey())
+	if err != nil {
+		return err
+	}
+	if err := retry(ctx, r, func(client kubernetes.Interface) error {
+		_, err := encryption.AdoptNextCA(ctx, client, caKey)
+		return err
+	}); err != nil {
+		return fmt.Errorf("re-seal the secrets-encryption keys under the new CA: %w", err)
+	}
+	r.Log("The old CA is trusted nowhere. Old service-account keys still verify the tokens they signed; kubeconfigs and join tokens made before the rotation no longer work.")
+	return nil
+}
+
+// begin makes (or takes) the new CA and key and saves stage trusted.
+func (r *Rotation) begin(ctx context.Context, state State) (State, error) {
+	oldKey, err := os.ReadFile(r.Files.CAKey())
+	if err != nil {
+		return state, fmt.Errorf("read the cluster CA key (run on a server, as root): %w", err)
+	}
+	current, err := pki.LoadAuthority(r.Files.CACert(), r.Files.CAKey())
+	if err != nil {
+		return state, err
+	}
+	if all, err := cert.ParseCertsPEM(current.CertPEM); err != nil || len(all) != 1 {
+		return state, errors.New("ca.crt holds more than one CA but no rotation is under way; restore it from a backup")
+	}
+	newCA, newKey, err := r.newCA()
+	if err != nil {
+		return state, err
+	}
+	saKey, err := keyutil.MakeEllipticPrivateKeyPEM()
+	if err != nil {
+		return state, err
+	}
+	oldPub, err := os.ReadFile(r.Files.ServiceAccountPub())
+	if err != nil {
+		return state, err
+	}
+	if err := retry(ctx, r, func(client kubernetes.Interface) error {
+		_, err := encryption.SealForNextCA(ctx, client, oldKey, newKey)
+		return err
+	}); err != nil {
+		return state, fmt.Errorf("seal the secrets-encryption keys for the new CA: %w", err)
+	}
+	err = retry(ctx, r, func(client kubernetes.Interface) error {
+		s, _, err := Load(ctx, client, oldKey)
+		if err != nil {
+			return err
+		}
+		s.Generation++
+		s.Stage, s.OldCA, s.NewCA, s.OldSAPub, s.Started = StageTrusted, current.SignerPEM(), newCA, oldPub, time.Now()
+		if err := s.SealKeys(Keys{CAKey: newKey, ServiceAccountKey: saKey}, oldKey, newKey); err != nil {
+			return err
+		}
+		if err := s.Save(ctx, client); err != nil {
+			return err
+		}
+		state = s
+		return nil
+	})
+	if err != nil {
+		return state, err
+	}
+	c, _ := cert.ParseCertsPEM(newCA)
+	r.Log("Stage trusted (generation %d): new CA %q (expires %s) is trusted beside the old one", state.Generation,
+		c[0].Subject.CommonName, c[0].NotAfter.UTC().Format(time.RFC3339))
+	return state, nil
+}
+
+// newCA is the CA the user brought, checked, or a new one.
+func (r *Rotation) newCA() (certPEM, keyPEM []byte, err error) {
+	if len(r.CACert) == 0 {
+		ca, err := pki.NewAuthority("kubernetes-ca")
+		if err != nil {
+			return nil, nil, err
+		}
+		keyPEM, err := keyutil.MarshalPrivateKeyToPEM(ca.Key)
+		return ca.CertPEM, keyPEM, err
+	}
+	certs, err := cert.ParseCertsPEM(r.CACert)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	if len(certs) != 1 || !certs[0].IsCA || certs[0].KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, nil, errors.New("--ca-cert must hold exactly one CA certificate allowed to sign certificates")
+	}
+	if time.Until(certs[0].NotAfter) < 365*24*time.Hour {
+		return nil, nil, fmt.Errorf("--ca-cert expires at %s, within a year: the certificates it signs would not last", certs[0].NotAfter.UTC().Format(time.RFC3339))
+	}
+	key, err := keyutil.ParsePrivateKeyPEM(r.CAKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--ca-key: %w", err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok || !pki.KeyMatches(certs[0], signer) {
+		return nil, nil, errors.New("--ca-key is not the private key of --ca-cert")
+	}
+	return pki.EncodeCert(certs[0]), r.CAKey, nil
+}
+
+func (r *Rotation) load(ctx context.Context) (State, error) {
+	caKey, err := os.ReadFile(r.Files.CAKey())
+	if err != nil {
+		return State{}, fmt.Errorf("read the cluster CA key (run on a server, as root): %w", err)
+	}
+	var state State
+	err = retry(ctx, r, func(client kubernetes.Interface) error {
+		state, _, err = Load(ctx, client, caKey)
+		return err
+	})
+	return state, err
+}
+
+// step saves the next stage.
+func (r *Rotation) step(ctx context.Context, stage string) (State, error) {
+	caKey, err := os.ReadFile(r.Files.CAKey())
+	if err != nil {
+		return State{}, err
+	}
+	var state State
+	err = retry(ctx, r, func(client kubernetes.Interface) error {
+		s, _, err := Load(ctx, client, caKey)
+		if err != nil {
+			return err
+		}
+		s.Generation++
+		s.Stage = stage
+		if stage == StageFinished && s.Keys != nil {
+			// Every server holds the new CA key now: the copy sealed
+			// under the old one goes with it.
+			if err := s.SealKeys(*s.Keys, s.Keys.CAKey); err != nil {
+				return err
+			}
+		}
+		if err := s.Save(ctx, client); err != nil {
+			return err
+		}
+		state = s
+		return nil
+	})
+	if err == nil {
+		r.Log("Stage %s (generation %d)", stage, state.Generation)
+	}
+	return state, err
+}
+
+// waitFor waits until every server runs state's generation, then
+// publishes it to the nodes and waits for every Ready node.
+func (r *Rotation) waitFor(ctx context.Context, state State) error {
+	r.Log("Waiting for every server to restart with it (one at a time)")
+	if err := r.poll(ctx, "servers", func(client kubernetes.Interface) ([]string, error) {
+		caKey, err := os.ReadFile(r.Files.CAKey())
+		if err != nil {
+			return nil, err
+		}
+		current, _, err := Load(ctx, client, caKey)
+		if err != nil {
+			return nil, err
+		}
+		return Lagging(current, state.Generation, time.Now()), nil
+	}); err != nil {
+		return err
+	}
+	bundle := corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: BundleConfigMap, Namespace: metav1.NamespaceSystem},
+		Data: map[string]string{dataGeneration: fmt.Sprint(state.Generation), dataStage: state.Stage,
+			"ca.crt": string(state.Trust())},
+	}
+	if err := retry(ctx, r, func(client kubernetes.Interface) error { return apply(ctx, client, &bundle) }); err != nil {
+		return err
+	}
+	r.Log("Every server runs stage %s; waiting for every Ready node to restart with it", state.Stage)
+	return r.poll(ctx, "nodes", func(client kubernetes.Interface) ([]string, error) {
+		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		lagging, down := LaggingNodes(nodes.Items, state.Generation)
+		for _, name := range down {
+			r.Log("Node %s is not Ready: it is not waited for; if it returns after --finish, join it again with a new token", name)
+		}
+		return lagging, nil
+	})
+}
+
+// poll calls lagging every second until it lists nothing, logging who is
+// awaited every 10 s.
+func (r *Rotation) poll(ctx context.Context, what string, lagging func(kubernetes.Interface) ([]string, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, r.Wait)
+	defer cancel()
+	var waiting []string
+	var lastErr error
+	lastLog := time.Now()
+	for {
+		client, err := kubeclient.New(r.Kubeconfig, kubeclient.WithTimeout(5*time.Second), kubeclient.WithFilesReadNow())
+		if err == nil {
+			waiting, err = lagging(client)
+		}
+		lastErr = err
+		if err == nil && len(waiting) == 0 {
+			return nil
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			if err != nil {
+				r.Log("  waiting for the API server (%v)", err)
+			} else {
+				r.Log("  waiting for %s: %s", what, strings.Join(waiting, ", "))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("waiting for the %s: %w (run the command again to go on)", what, lastErr)
+			}
+			return fmt.Errorf("%s %s did not apply the stage within %s (see `monokube certs status`; run the command again to go on)", what, strings.Join(waiting, ", "), r.Wait)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Lagging lists the servers that have not reported generation: every
+// server with a live record (a heartbeat within recordExpires), and the
+// one whose restart turn it is.
+func Lagging(state State, generation int64, now time.Time) []string {
+	var lagging []string
+	for _, name := range sortedKeys(state.Servers) {
+		record := state.Servers[name]
+		if now.Sub(record.Time) > recordExpires && name != state.Restarting {
+			continue // stopped: it applies the stage when it starts
+		}
+		if record.Generation < generation || name == state.Restarting {
+			lagging = append(lagging, name)
+		}
+	}
+	if len(state.Servers) == 0 {
+		lagging = append(lagging, "(no server has reported yet)")
+	}
+	return lagging
+}
+
+// LaggingNodes lists the Ready nodes not annotated with generation, and
+// the nodes that are not Ready.
+func LaggingNodes(nodes []corev1.Node, generation int64) (lagging, down []string) {
+	for _, node := range nodes {
+		if !ready(node) {
+			down = append(down, node.Name)
+			continue
+		}
+		if applied(node) < generation {
+			lagging = append(lagging, node.Name)
+		}
+	}
+	return lagging, down
+}
+
+func ready(node corev1.Node) bool {
+	return slices.ContainsFunc(node.Status.Conditions, func(c corev1.NodeCondition) bool {
+		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+	})
+}
+
+func applied(node corev1.Node) int64 {
+	var g int64
+	fmt.Sscan(node.Annotations[NodeAnnotation], &g)
+	return g
+}
+
+// retry runs call with a fresh client until it succeeds or the wait ends:
+// the API server this command talks to restarts during a rotation.
+func retry(ctx context.Context, r *Rotation, call func(kubernetes.Interface) error) error {
+	ctx, cancel := context.WithTimeout(ctx, r.Wait)
+	defer cancel()
+	for {
+		client, err := kubeclient.New(r.Kubeconfig, kubeclient.WithTimeout(5*time.Second), kubeclient.WithFilesReadNow())
+		if err == nil {
+			if err = call(client); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// transient errors are those of a server that is restarting, or of a
+// write that raced another: the client cannot reach or trust the server
+// yet, or the API server asks to try again.
+func transient(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return apierrors.IsConflict(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) ||
+			apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err)
+	}
+	var urlErr *url.Error
+	return errors.As(err, &urlErr)
+}
+
+// apply creates or replaces cm, whatever it held.
+func apply(ctx context.Context, client kubernetes.Interface, cm *corev1.ConfigMap) error {
+	cm = cm.DeepCopy()
+	if current, err := client.CoreV1().ConfigMaps(cm.Namespace).Get(ctx, cm.Name, metav1.GetOptions{}); err == nil {
+		cm.ResourceVersion = current.ResourceVersion
+	}
+	_, err := kubeclient.WriteConfigMap(ctx, client, cm)
+	return err
+}
