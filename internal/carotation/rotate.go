@@ -164,7 +164,8 @@ func (r *Rotation) begin(ctx context.Context, state State) (State, error) {
 // newCA is the CA the user brought, checked, or a new one.
 func (r *Rotation) newCA() (certPEM, keyPEM []byte, err error) {
 	if len(r.CACert) == 0 {
-		ca, err := pki.NewAuthority("kubernetes-ca")
+		// Named apart from the CA it replaces, for whoever reads both.
+		ca, err := pki.NewAuthority("kubernetes-ca-" + time.Now().UTC().Format("20060102-150405"))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -167,6 +167,13 @@ func (m *Manager) watch(i int, c Component) {
 	}()
 }
 
+// ProcessEnder is a component whose upstream code ends the whole process
+// when asked to stop; the Manager leaves it running when it stops the
+// others.
+type ProcessEnder interface {
+	EndsProcessWhenStopped() bool
+}
+
 // Failed delivers the first unexpected end of a started component's work.
 func (m *Manager) Failed() <-chan error { return m.failures }
 
@@ -182,6 +189,13 @@ func (m *Manager) Stop() {
 	// m.started is a prefix of m.components, so index i is both's.
 	for i := len(m.started) - 1; i >= 0; i-- {
 		c := m.started[i]
+		if ender, ok := c.(ProcessEnder); ok && ender.EndsProcessWhenStopped() {
+			// It ends with the process instead: an upstream goroutine
+			// without a way to stop it that does not exit.
+			klog.InfoS("Leaving component running until the process ends (stopping it would end the process)", "component", c.Name())
+			m.set(i, Stopped, nil)
+			continue
+		}
 		began := time.Now()
 		klog.InfoS("Stopping component", "component", c.Name())
 		m.set(i, Stopping, nil)

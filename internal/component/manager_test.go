@@ -447,3 +447,53 @@ func TestManagerStartStopsOnCallerCancel(t *testing.T) {
 		t.Errorf("events = %q, want them to end with %q", got, want)
 	}
 }
+
+// processEnder is a fake whose upstream code would end the process if
+// it were stopped.
+type processEnder struct{ fake }
+
+func (p *processEnder) EndsProcessWhenStopped() bool { return true }
+
+func TestManagerLeavesAProcessEnderRunning(t *testing.T) {
+	ev := &events{}
+	m := NewManager(
+		&fake{name: "apiserver", events: ev},
+		&processEnder{fake{name: "scheduler", events: ev}},
+		&fake{name: "addons", events: ev},
+	)
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	m.Stop()
+	got := ev.get()
+	want := []string{"stop addons", "stop apiserver"}
+	if stops := got[len(got)-2:]; !slices.Equal(stops, want) {
+		t.Errorf("stops %q, want %q (the scheduler left to end with the process, the rest stopped after it)", stops, want)
+	}
+}
+
+// A task that asks for a restart ends the Manager's Run with ErrRestart,
+// after every component stopped.
+func TestManagerRunEndsWithARestartRequest(t *testing.T) {
+	ev := &events{}
+	restarter := &restarting{}
+	m := NewManager(&fake{name: "apiserver", events: ev}, restarter)
+	err := m.Run(context.Background(), func() {})
+	if !errors.Is(err, ErrRestart) {
+		t.Fatalf("Run = %v, want ErrRestart", err)
+	}
+	if got := ev.get(); got[len(got)-1] != "stop apiserver" {
+		t.Errorf("events %q: the others were not stopped", got)
+	}
+}
+
+type restarting struct{ Task }
+
+func (r *restarting) Name() string                { return "restarting" }
+func (r *restarting) Init(context.Context) error  { return nil }
+func (r *restarting) Ready(context.Context) error { return nil }
+func (r *restarting) Stop() error                 { return r.Task.Stop(time.Second) }
+func (r *restarting) Start(ctx context.Context) error {
+	r.Go(ctx, func(context.Context) error { return ErrRestart })
+	return nil
+}

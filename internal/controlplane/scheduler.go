@@ -81,3 +81,8 @@ func (s *Scheduler) Ready(ctx context.Context) error {
 }
 
 func (s *Scheduler) Stop() error { return s.Task.Stop(15 * time.Second) }
+
+// EndsProcessWhenStopped: with leader election on, upstream's scheduler
+// calls os.Exit(0) once its context ends (fatal-exits.md, S2), which would
+// cut short the stop of everything after it, and a restart.
+func (s *Scheduler) EndsProcessWhenStopped() bool { return s.LeaderElect }

@@ -11,6 +11,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -79,6 +80,21 @@ func TestCARotation(t *testing.T) {
 	} else {
 		t.Logf("old kubeconfig refused: %s", lastLines(out, 1))
 	}
+	// Not only does the old kubeconfig not trust the server: the server
+	// no longer accepts its certificate.
+	oldConfig, err := clientcmd.RESTConfigFromKubeConfig(oldAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freshConfig, err := clientcmd.BuildConfigFromFlags("", freshPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldConfig.Host, oldConfig.CAData = freshConfig.Host, freshConfig.CAData
+	_, err = kubernetes.NewForConfigOrDie(oldConfig).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if !apierrors.IsUnauthorized(err) {
+		t.Errorf("the old admin certificate, presented to the server after --finish: %v; want Unauthorized", err)
+	}
 	// The worker's kubelet serves logs under the new CA.
 	harness.Poll(t, 2*time.Minute, "logs of the worker's pod", func(context.Context) (bool, error) {
 		out, err := c.Server.Kubectl("logs", "on-worker")
@@ -86,12 +102,8 @@ func TestCARotation(t *testing.T) {
 	})
 	// The pod's token, signed by the old service-account key, still
 	// authenticates: that key verifies until its tokens expire.
-	config, err := clientcmd.BuildConfigFromFlags("", freshPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokenClient := kubernetes.NewForConfigOrDie(&rest.Config{Host: config.Host, BearerToken: podToken,
-		TLSClientConfig: rest.TLSClientConfig{CAData: config.CAData}})
+	tokenClient := kubernetes.NewForConfigOrDie(&rest.Config{Host: freshConfig.Host, BearerToken: podToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: freshConfig.CAData}})
 	review, err := tokenClient.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil || review.Status.UserInfo.Username != "system:serviceaccount:default:default" {
 		t.Errorf("the pod's token from before the rotation: %v %+v", err, review)
