@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -20,7 +21,7 @@ import (
 // Timings of the server's part. A server restarts in well under the
 // turn's limit; a turn older than that belongs to a server that died.
 const (
-	syncEvery     = 2 * time.Second
+	retryEvery    = 5 * time.Second
 	heartbeat     = 20 * time.Second
 	restartTurn   = 2 * time.Minute
 	recordExpires = 3 * heartbeat
@@ -53,8 +54,14 @@ func (s *Syncer) Start(ctx context.Context) error {
 		return err
 	}
 	s.Go(ctx, func(ctx context.Context) error {
+		changed, err := kubeclient.ConfigMapChanges(ctx, client, metav1.NamespaceSystem, StateConfigMap)
+		if err != nil {
+			return err
+		}
 		var lastReport time.Time
-		ticker := time.NewTicker(syncEvery)
+		// Also on a tick: for the heartbeat, for another server's turn
+		// running out, and to retry what failed.
+		ticker := time.NewTicker(retryEvery)
 		defer ticker.Stop()
 		for {
 			reported, err := s.sync(ctx, client, time.Since(lastReport) > heartbeat)
@@ -69,6 +76,7 @@ func (s *Syncer) Start(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-changed:
 			case <-ticker.C:
 			}
 		}

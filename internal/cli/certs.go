@@ -190,7 +190,7 @@ func printCARotation(cmd *cobra.Command, g *globals) error {
 		r := state.Servers[name]
 		fmt.Fprintf(w, "  %s\t%s\t%d\t%s ago\n", name, r.Address, r.Generation, time.Since(r.Time).Round(time.Second))
 	}
-	if nodes, err := client.CoreV1().Nodes().List(cmd.Context(), metav1.ListOptions{}); err == nil {
+	if nodes, err := client.CoreV1().Nodes().List(cmd.Context(), metav1.ListOptions{}); err == nil && len(nodes.Items) > 0 {
 		fmt.Fprintln(w, "  NODE\t\tGENERATION\t")
 		for _, n := range nodes.Items {
 			fmt.Fprintf(w, "  %s\t\t%s\t\n", n.Name, orDash(n.Annotations[carotation.NodeAnnotation]))

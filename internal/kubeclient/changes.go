@@ -1,6 +1,14 @@
 package kubeclient
 
-import "k8s.io/client-go/tools/cache"
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
 
 // Changes signals, coalesced, whenever any of the informers sees an
 // object added, updated or deleted: for controllers that recompute their
@@ -19,5 +27,27 @@ func Changes(informers ...cache.SharedIndexInformer) (<-chan struct{}, error) {
 			return nil, err
 		}
 	}
+	return changed, nil
+}
+
+// ConfigMapChanges signals, coalesced, every change of one ConfigMap (and
+// once its first list arrived), watching it alone: what a component on
+// every node can afford, where polling would cost the API server a
+// request per node every few seconds. The watch ends with ctx.
+func ConfigMapChanges(ctx context.Context, client kubernetes.Interface, namespace, name string) (<-chan struct{}, error) {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}))
+	informer := factory.Core().V1().ConfigMaps().Informer()
+	changed, err := Changes(informer)
+	if err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	go func() {
+		<-ctx.Done()
+		factory.Shutdown()
+	}()
 	return changed, nil
 }

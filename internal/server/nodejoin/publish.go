@@ -39,8 +39,10 @@ func PublishClusterSettings(ctx context.Context, client kubernetes.Interface, se
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "monokube:cluster-settings", Namespace: metav1.NamespaceSystem},
 		Rules: []rbacv1.PolicyRule{{
-			// The CA rotation's bundle: what nodes trust, and the stage.
-			APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{join.SettingsConfigMap, carotation.BundleConfigMap}, Verbs: []string{"get"},
+			// The CA rotation's bundle: what nodes trust, and the stage,
+			// watched by name (a field selector on metadata.name).
+			APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{join.SettingsConfigMap, carotation.BundleConfigMap},
+			Verbs: []string{"get", "list", "watch"},
 		}},
 	}
 	// Registry credentials: for joined nodes only, which follow changes.

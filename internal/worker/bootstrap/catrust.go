@@ -12,6 +12,7 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate"
@@ -49,7 +50,12 @@ func (t *CATrust) Start(ctx context.Context) error {
 		return err
 	}
 	t.Go(ctx, func(ctx context.Context) error {
-		ticker := time.NewTicker(5 * time.Second)
+		changed, err := kubeclient.ConfigMapChanges(ctx, client, metav1.NamespaceSystem, carotation.BundleConfigMap)
+		if err != nil {
+			return err
+		}
+		// Also now and then, to retry what failed.
+		ticker := time.NewTicker(time.Minute)
 		defer ticker.Stop()
 		for {
 			if err := t.sync(ctx, client); errors.Is(err, component.ErrRestart) {
@@ -60,6 +66,7 @@ func (t *CATrust) Start(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-changed:
 			case <-ticker.C:
 			}
 		}
