@@ -72,6 +72,32 @@ func (r *Rotation) Start(ctx context.Context) error {
 	return nil
 }
 
+// DropOldServiceAccountKeys makes the servers stop verifying tokens
+// signed by the service-account keys a finished rotation replaced: run it
+// once no such token is in use (the kubelet renews a pod's token within
+// about an hour; a token someone made for a year lasts a year).
+func (r *Rotation) DropOldServiceAccountKeys(ctx context.Context) error {
+	state, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	if state.Stage != StageFinished {
+		return fmt.Errorf("stage %q: old service-account keys are dropped after `monokube certs rotate-ca --finish`", state.Stage)
+	}
+	if len(state.OldSAPub) == 0 {
+		r.Log("No old service-account key is left")
+		return nil
+	}
+	if state, err = r.change(ctx, StageFinished, func(s *State) { s.OldSAPub = nil }); err != nil {
+		return err
+	}
+	if err := r.waitFor(ctx, state); err != nil {
+		return err
+	}
+	r.Log("Tokens signed by the old service-account keys are refused everywhere")
+	return nil
+}
+
 // Finish drops the old CA everywhere.
 func (r *Rotation) Finish(ctx context.Context) error {
 	state, err := r.load(ctx)
@@ -208,6 +234,11 @@ func (r *Rotation) load(ctx context.Context) (State, error) {
 
 // step saves the next stage.
 func (r *Rotation) step(ctx context.Context, stage string) (State, error) {
+	return r.change(ctx, stage, func(*State) {})
+}
+
+// change saves the next generation at stage, changed by edit.
+func (r *Rotation) change(ctx context.Context, stage string, edit func(*State)) (State, error) {
 	caKey, err := os.ReadFile(r.Files.CAKey())
 	if err != nil {
 		return State{}, err
@@ -220,6 +251,7 @@ func (r *Rotation) step(ctx context.Context, stage string) (State, error) {
 		}
 		s.Generation++
 		s.Stage = stage
+		edit(&s)
 		if stage == StageFinished && s.Keys != nil {
 			// Every server holds the new CA key now: the copy sealed
 			// under the old one goes with it.

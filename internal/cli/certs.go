@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -88,7 +89,7 @@ func renewal(s pki.CertificateStatus) string {
 }
 
 func newRotateCACommand(g *globals) *cobra.Command {
-	var finish bool
+	var finish, dropOldKeys bool
 	var caCert, caKey string
 	var wait time.Duration
 	cmd := &cobra.Command{
@@ -108,8 +109,9 @@ commands run on any one server, as root:
 Between the two, hand out new kubeconfigs (monokube kubeconfig admin, monokube
 kubeconfig create) and join tokens: from stage rotated on, a join token made before is
 refused with "CA rotated", and after --finish so is every kubeconfig the old CA
-signed. Tokens the old service-account key signed keep working until they
-expire: that key still verifies.
+signed. Tokens the old service-account key signed keep working: that key still
+verifies, until --drop-old-service-account-keys (run it once no such token is
+in use: the kubelet renews pods' tokens within about an hour).
 
 Each stage restarts the monokube process of every server (one at a time, so
 three servers keep the API up) and every Ready node (pods keep running): some
@@ -121,13 +123,14 @@ Interrupted, run the same command again: it goes on from the stage it finds.
 		Example: `  sudo monokube certs rotate-ca
   sudo monokube kubeconfig admin > admin.conf      # a kubeconfig under the new CA
   sudo monokube certs rotate-ca --finish
+  sudo monokube certs rotate-ca --drop-old-service-account-keys   # an hour or more later
   sudo monokube certs rotate-ca --ca-cert corp-intermediate.crt --ca-key corp-intermediate.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (caCert == "") != (caKey == "") {
 				return errors.New("--ca-cert and --ca-key go together")
 			}
-			if finish && caCert != "" {
+			if (finish || dropOldKeys) && caCert != "" {
 				return errors.New("--ca-cert is for starting a rotation, not --finish")
 			}
 			files := pki.Files{Dir: g.layout.PKIDir()}
@@ -143,8 +146,18 @@ Interrupted, run the same command again: it goes on from the stage it finds.
 			}
 			began := time.Now()
 			run := r.Start
-			if finish {
+			switch {
+			case finish && dropOldKeys:
+				run = func(ctx context.Context) error {
+					if err := r.Finish(ctx); err != nil {
+						return err
+					}
+					return r.DropOldServiceAccountKeys(ctx)
+				}
+			case finish:
 				run = r.Finish
+			case dropOldKeys:
+				run = r.DropOldServiceAccountKeys
 			}
 			if err := run(cmd.Context()); err != nil {
 				return err
@@ -154,6 +167,7 @@ Interrupted, run the same command again: it goes on from the stage it finds.
 		},
 	}
 	cmd.Flags().BoolVar(&finish, "finish", false, "drop the old CA everywhere (after rotate-ca)")
+	cmd.Flags().BoolVar(&dropOldKeys, "drop-old-service-account-keys", false, "after --finish: stop verifying tokens the replaced service-account keys signed")
 	cmd.Flags().StringVar(&caCert, "ca-cert", "", "the new CA's certificate (PEM); default: a new self-signed CA")
 	cmd.Flags().StringVar(&caKey, "ca-key", "", "the new CA's private key (PEM), with --ca-cert")
 	cmd.Flags().DurationVar(&wait, "wait", 10*time.Minute, "how long each stage may take on the servers, and on the nodes")

@@ -22,11 +22,13 @@ import (
 )
 
 // TestCARotation replaces the CA of a server and a worker with a pod
-// running on it: `certs rotate-ca`, then `--finish`. A kubeconfig the
+// running on it: `certs rotate-ca`, then `--finish`, then
+// `--drop-old-service-account-keys`. A kubeconfig the
 // server prints afterwards works and the one printed before is refused;
 // the worker stays Ready throughout and its pod's logs stream; the pod's
-// service-account token (signed by the old key) still authenticates; a
-// join token made before the rotation is refused with "CA rotated".
+// service-account token (signed by the old key) still authenticates until
+// the old keys are dropped; a join token made before the rotation is
+// refused with "CA rotated".
 func TestCARotation(t *testing.T) {
 	c := harness.NewCluster(t, "")
 	c.Server.StartReady()
@@ -108,6 +110,15 @@ func TestCARotation(t *testing.T) {
 	if err != nil || review.Status.UserInfo.Username != "system:serviceaccount:default:default" {
 		t.Errorf("the pod's token from before the rotation: %v %+v", err, review)
 	}
+	// Once the old keys are dropped, that token is refused.
+	out, err := c.Server.InNode(c.Server.Bin, "certs", "rotate-ca", "--drop-old-service-account-keys", "--data-dir", c.Server.DataDir)
+	if err != nil {
+		t.Fatalf("--drop-old-service-account-keys: %v\n%s", err, out)
+	}
+	harness.Poll(t, time.Minute, "the old token refused", func(ctx context.Context) (bool, error) {
+		_, err := tokenClient.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		return apierrors.IsUnauthorized(err), nil
+	})
 	// A new pod runs on the worker (its kubelet talks to the API under
 	// the new CA).
 	c.Server.Apply(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"after"},"spec":{"nodeName":"` + worker.Name + `",
