@@ -191,12 +191,10 @@ func printCARotation(cmd *cobra.Command, g *globals) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "CA rotation: cannot read its state: %v\n", err)
 		return nil
 	}
-	out := cmd.OutOrStdout()
 	if !found || state.Stage == "" {
-		fmt.Fprintln(out, "CA rotation: none")
-		fmt.Fprintln(out)
-		return nil
+		return nil // never rotated: the table alone, as before
 	}
+	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "CA rotation: stage %s (generation %d), started %s\n", state.Stage, state.Generation, state.Started.UTC().Format(time.RFC3339))
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  SERVER\tADDRESS\tGENERATION\tSEEN")
