@@ -3,6 +3,7 @@ package carotation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,33 +54,22 @@ func (s *Syncer) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var lastReport time.Time
+	// Also on a tick: for the heartbeat, for another server's turn
+	// running out, and to retry what failed.
 	s.Go(ctx, func(ctx context.Context) error {
-		changed, err := kubeclient.ConfigMapChanges(ctx, client, metav1.NamespaceSystem, StateConfigMap)
-		if err != nil {
-			return err
-		}
-		var lastReport time.Time
-		// Also on a tick: for the heartbeat, for another server's turn
-		// running out, and to retry what failed.
-		ticker := time.NewTicker(retryEvery)
-		defer ticker.Stop()
-		for {
+		return kubeclient.OnConfigMapChange(ctx, client, metav1.NamespaceSystem, StateConfigMap, retryEvery, func(ctx context.Context) error {
 			reported, err := s.sync(ctx, client, time.Since(lastReport) > heartbeat)
 			switch {
-			case err == component.ErrRestart:
+			case errors.Is(err, component.ErrRestart):
 				return err
 			case err != nil:
 				klog.V(2).InfoS("CA rotation state not in sync yet", "reason", err.Error())
 			case reported:
 				lastReport = time.Now()
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-changed:
-			case <-ticker.C:
-			}
-		}
+			return nil
+		})
 	})
 	return nil
 }

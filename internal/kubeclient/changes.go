@@ -2,6 +2,7 @@ package kubeclient
 
 import (
 	"context"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -50,4 +51,28 @@ func ConfigMapChanges(ctx context.Context, client kubernetes.Interface, namespac
 		factory.Shutdown()
 	}()
 	return changed, nil
+}
+
+// OnConfigMapChange calls pass now, on every change of one ConfigMap
+// (ConfigMapChanges) and every interval (for retries and timers), until
+// ctx ends (nil) or pass returns an error (returned). pass logs and
+// swallows what it will retry.
+func OnConfigMapChange(ctx context.Context, client kubernetes.Interface, namespace, name string, interval time.Duration, pass func(context.Context) error) error {
+	changed, err := ConfigMapChanges(ctx, client, namespace, name)
+	if err != nil {
+		return err
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if err := pass(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-ticker.C:
+		}
+	}
 }

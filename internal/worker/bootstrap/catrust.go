@@ -49,27 +49,18 @@ func (t *CATrust) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Also now and then, to retry what failed.
 	t.Go(ctx, func(ctx context.Context) error {
-		changed, err := kubeclient.ConfigMapChanges(ctx, client, metav1.NamespaceSystem, carotation.BundleConfigMap)
-		if err != nil {
-			return err
-		}
-		// Also now and then, to retry what failed.
-		ticker := time.NewTicker(time.Minute)
-		defer ticker.Stop()
-		for {
-			if err := t.sync(ctx, client); errors.Is(err, component.ErrRestart) {
+		return kubeclient.OnConfigMapChange(ctx, client, metav1.NamespaceSystem, carotation.BundleConfigMap, time.Minute, func(ctx context.Context) error {
+			err := t.sync(ctx, client)
+			if errors.Is(err, component.ErrRestart) {
 				return err
-			} else if err != nil {
+			}
+			if err != nil {
 				klog.V(2).InfoS("CA trust not in sync yet", "reason", err.Error())
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-changed:
-			case <-ticker.C:
-			}
-		}
+			return nil
+		})
 	})
 	return nil
 }
