@@ -47,7 +47,7 @@ PROGRAM    := bin/monokube-linux-$(GOARCH)
 endif
 
 .PHONY: conformance-gateway conformance-gateway-tools
-.PHONY: scale debian-lock release release-arch release-check cross vmtest build bundle kubectl test test-tools upgrade-bench unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench clean
+.PHONY: scale debian-lock release release-arch release-check cross vmtest build bundle kubectl test test-tools upgrade-bench unit fuzz integration e2e multinode faults faults-slice conformance-slice conformance conformance-tools conformance-summary bench speed clean
 
 # Debian's packages the binary carries or links, at the versions
 # hack/debian-packages.lock pins for each architecture (`make debian-lock`
@@ -482,7 +482,12 @@ conformance-gateway: build kubectl conformance-gateway-tools
 # the same code with another version (VERSION-next), with probes counting
 # failed requests (bench/upgrade_test.go; about 10 minutes).
 UPGRADE_DIR := build/upgrade
-upgrade-bench: build kubectl
+upgrade-# The speed table alone (about 15 minutes): each figure's min/median/max
+# over MONOKUBE_BENCH_RUNS runs against its goal.
+speed: build kubectl
+	MONOKUBE_BENCH=1 $(TEST_ENV) $(GO) test -count=1 -timeout 60m -run '^TestSpeedNumbers$$' -v ./bench/
+
+bench: build kubectl
 	rm -rf $(UPGRADE_DIR) && mkdir -p $(UPGRADE_DIR) && cp bin/monokube $(UPGRADE_DIR)/monokube-from
 	cp -al $(PAYLOAD) $(UPGRADE_DIR)/payload && rm $(UPGRADE_DIR)/payload/monokube
 	$(GO) build $(GO_FLAGS) -ldflags '$(subst Version=$(VERSION),Version=$(VERSION)-next,$(LDFLAGS))' -o $(UPGRADE_DIR)/payload/monokube ./cmd/monokube
@@ -508,7 +513,7 @@ bench: build kubectl
 	# The start soak as the reliability issue asks: 50 fresh and 50 warm single-node
 	# starts and 20 three-node clusters, two CPU hogs beside them (about 25 min);
 	# and 30 minutes of pod create/delete churn on one node (TestPodChurnSoak).
-	MONOKUBE_BENCH=1 MONOKUBE_SOAK_RUNS=50 MONOKUBE_SOAK_CLUSTERS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 180m -run "TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers|TestImageImportNumbers|TestPodChurnNumbers|TestPodChurnSoak|TestTunnelNumbers|TestPodNetworkNumbers|TestIngressNumbers|TestSecretsReencryptNumbers" -v ./bench/
+	MONOKUBE_BENCH=1 MONOKUBE_SOAK_RUNS=50 MONOKUBE_SOAK_CLUSTERS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 180m -run "TestSpeedNumbers|TestStartupNumbers|TestNodeNumbers|TestClusterNumbers|TestStartSoak|TestDatastoreNumbers|TestImageImportNumbers|TestPodChurnNumbers|TestPodChurnSoak|TestTunnelNumbers|TestPodNetworkNumbers|TestIngressNumbers|TestSecretsReencryptNumbers" -v ./bench/
 	# kill -9 at random moments of 20 starts, single node and worker (CI runs 5).
 	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestKillNineDuringStartRecovers" -v ./test/e2e/
 	MONOKUBE_KILL_STARTS=20 $(TEST_ENV) $(GO) test -count=1 -timeout 30m -run "TestWorkerKillNineDuringStartRecovers" -v ./test/multinode/

@@ -91,7 +91,7 @@ func TestDatastoreNumbers(t *testing.T) {
 
 // writeConfigMaps creates count ConfigMaps from clients goroutines with a
 // client that is not rate-limited, so the datastore is what is measured.
-func writeConfigMaps(t *testing.T, server *harness.Node, count, clients int) writeReport {
+func writeConfigMaps(t *testing.T, server interface{ AdminKubeconfig() string }, count, clients int) writeReport {
 	client := unlimitedClient(t, server)
 	latencies := make([]time.Duration, count)
 	var wg sync.WaitGroup

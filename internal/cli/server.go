@@ -147,6 +147,7 @@ func optional(value string) []string {
 // runResident runs a long-lived role until a signal.
 func runResident(run func(ctx context.Context) error) error {
 	memory.Starting()
+	servePprof()
 	ctx, stop := signalContext()
 	err := run(ctx)
 	stop()
