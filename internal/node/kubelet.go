@@ -110,6 +110,13 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 		VolumePluginDir:     k.Layout.FlexVolumeDir(),
 		PodLogsDir:          k.Layout.PodLogsDir(),
 		SerializeImagePulls: ptr.To(false),
+		// Each new pod costs the kubelet about five API calls (its
+		// service-account token, status patches, the pod); at upstream's
+		// 50/s with a burst of 100, a hundred pods queued behind the
+		// limiter for seconds. The API server's priority and fairness
+		// still guards it from many nodes at once.
+		KubeAPIQPS:   ptr.To[int32](kubeletAPIQPS),
+		KubeAPIBurst: 2 * kubeletAPIQPS,
 		// A server's node gets certificates from monokube at start; a
 		// worker's kubelet requests and rotates them through the cluster.
 		RotateCertificates: k.ServingCert == "",
@@ -125,6 +132,10 @@ func (k *Kubelet) configuration(resolvConf string, oomScoreAdj int32) *kubeletv1
 	}
 	return config
 }
+
+// kubeletAPIQPS is the kubelet's client rate limit, as the scheduler's
+// and controller-manager's.
+const kubeletAPIQPS = 200
 
 // DiskEvictionPercent is the share of a file system's size (and inodes)
 // under which the kubelet evicts pods and removes images.
