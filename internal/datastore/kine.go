@@ -11,9 +11,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/k3s-io/kine/pkg/drivers/mysql"  // registers "mysql://"
-	_ "github.com/k3s-io/kine/pkg/drivers/pgsql"  // registers "postgres://"
-	_ "github.com/k3s-io/kine/pkg/drivers/sqlite" // registers "sqlite://"
+	_ "github.com/k3s-io/kine/pkg/drivers/mysql" // registers "mysql://"
+	_ "github.com/k3s-io/kine/pkg/drivers/pgsql" // registers "postgres://"
 	kineserver "github.com/k3s-io/kine/pkg/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -127,7 +126,7 @@ func (k *Kine) Start(ctx context.Context) error {
 	kineCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	k.cancel = cancel
 	k.wait = &sync.WaitGroup{}
-	backend, err := k.open(kineCtx)
+	backend, db, err := k.open(kineCtx)
 	if err != nil {
 		cancel()
 		return err
@@ -136,7 +135,14 @@ func (k *Kine) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start kine: %w", err)
 	}
-	backend = createdRevision{Backend: backend}
+	created := createdRevision{Backend: backend}
+	if db != nil {
+		if created.latest, err = sqliteLatest(kineCtx, db); err != nil {
+			cancel()
+			return err
+		}
+	}
+	backend = created
 	if k.DBFile == "" {
 		// A database other servers write to as well.
 		tracked := &polledRevision{Backend: backend}

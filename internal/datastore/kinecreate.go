@@ -3,6 +3,8 @@ package datastore
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,6 +33,18 @@ import (
 // already made any version of this create stale.
 type createdRevision struct {
 	kineserver.Backend
+	// latest, when set, reads the key's newest row in one prepared query
+	// (SQLite). kine's Get builds and parses a query with subqueries on
+	// every call: reading the answer back through it was 13% of the
+	// server's CPU while 8 clients created ConfigMaps (CPU profile).
+	latest func(ctx context.Context, key string) (latestRow, error)
+}
+
+// latestRow is a key's newest row in kine's table.
+type latestRow struct {
+	found, created, deleted bool
+	id                      int64
+	value                   []byte
 }
 
 func (b createdRevision) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
@@ -76,6 +90,15 @@ func (b createdRevision) createdAt(ctx context.Context, key string, value []byte
 	ours := func(kv *kineserver.KeyValue) bool {
 		return kv != nil && kv.ModRevision == kv.CreateRevision && bytes.Equal(kv.Value, value)
 	}
+	if b.latest != nil {
+		row, err := b.latest(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		if row.found && row.created && !row.deleted && bytes.Equal(row.value, value) {
+			return row.id, nil
+		}
+	}
 	_, kv, err := b.Backend.Get(ctx, key, 0, false)
 	if err != nil {
 		return 0, err
@@ -93,4 +116,29 @@ func (b createdRevision) createdAt(ctx context.Context, key string, value []byte
 		}
 	}
 	return 0, fmt.Errorf("no row of %s with the value written in the %d revisions up to %d", key, maxProbes, atMost)
+}
+
+// latestRowQuery reads a key's newest row through kine's (name, id) index.
+const latestRowQuery = `SELECT id, created, deleted, value FROM kine WHERE name = ? ORDER BY id DESC LIMIT 1`
+
+// sqliteLatest prepares latestRowQuery once; database/sql keeps it
+// prepared on each connection it is used on.
+func sqliteLatest(ctx context.Context, db *sql.DB) (func(context.Context, string) (latestRow, error), error) {
+	stmt, err := db.PrepareContext(ctx, latestRowQuery)
+	if err != nil {
+		return nil, fmt.Errorf("prepare the created-revision query: %w", err)
+	}
+	return func(ctx context.Context, key string) (latestRow, error) {
+		var row latestRow
+		var created, deleted int64
+		err := stmt.QueryRowContext(ctx, key).Scan(&row.id, &created, &deleted, &row.value)
+		if errors.Is(err, sql.ErrNoRows) {
+			return row, nil
+		}
+		if err != nil {
+			return row, err
+		}
+		row.found, row.created, row.deleted = true, created != 0, deleted != 0
+		return row, nil
+	}, nil
 }

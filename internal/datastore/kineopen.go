@@ -2,6 +2,7 @@ package datastore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/k3s-io/kine/pkg/drivers"
 	"github.com/k3s-io/kine/pkg/drivers/generic"
+	"github.com/k3s-io/kine/pkg/drivers/sqlite"
 	kineserver "github.com/k3s-io/kine/pkg/server"
 	kinetls "github.com/k3s-io/kine/pkg/tls"
+	kineutil "github.com/k3s-io/kine/pkg/util"
 	"github.com/sirupsen/logrus"
 
 	"github.com/monokube/monokube/internal/config"
@@ -25,7 +28,7 @@ const connectTimeout = 60 * time.Second
 // database a failure is reported at once, naming the setting: kine only
 // logs its connection errors and retries, which leaves a user with a
 // server that hangs.
-func (k *Kine) open(ctx context.Context) (kineserver.Backend, error) {
+func (k *Kine) open(ctx context.Context) (kineserver.Backend, *sql.DB, error) {
 	cfg := &drivers.Config{
 		Endpoint: k.DSN,
 		BackendTLSConfig: kinetls.Config{
@@ -40,11 +43,18 @@ func (k *Kine) open(ctx context.Context) (kineserver.Backend, error) {
 		PollInterval:         time.Second,
 	}
 	if k.Type == config.StorageSQLite {
-		_, backend, err := drivers.New(ctx, k.wait, cfg)
+		// kine's SQLite variant directly, as drivers.New would pick it, for
+		// its database handle (createdRevision's prepared query).
+		cfg.Scheme, cfg.DataSourceName = kineutil.SchemeAndAddress(cfg.Endpoint)
+		backend, dialect, err := sqlite.NewVariant(ctx, k.wait, "sqlite3", cfg)
 		if err != nil {
-			return nil, fmt.Errorf("open datastore: %w", err)
+			return nil, nil, fmt.Errorf("open datastore: %w", err)
 		}
-		return backend, nil
+		// One writer at a time in Go rather than in SQLite's busy handler,
+		// which sleeps 1 to 100 ms between tries and lets a write starve
+		// behind others.
+		dialect.LockWrites = true
+		return backend, dialect.DB, nil
 	}
 	// kine closes the database when the context it opened it with ends,
 	// so the wait is bounded by cancelling kine's own context, and only on
@@ -56,12 +66,12 @@ func (k *Kine) open(ctx context.Context) (kineserver.Backend, error) {
 	_, backend, err := drivers.New(ctx, k.wait, cfg)
 	timer.Stop()
 	if err == nil {
-		return backend, nil
+		return backend, nil, nil
 	}
 	if last := watch.last(); last != "" && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		err = errors.New(last)
 	}
-	return nil, fmt.Errorf("spec.storage.dataSource: cannot use the %s database: %w", k.Type, err)
+	return nil, nil, fmt.Errorf("spec.storage.dataSource: cannot use the %s database: %w", k.Type, err)
 }
 
 // connectErrors collects kine's "Failed to ping database" log lines and
