@@ -100,8 +100,9 @@ func (n *NetworkPolicy) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("network policy controller: %w", err)
 	}
+	podEvents := whilePoliciesExist{handler: controller.PodEventHandler, policies: policies.GetStore()}
 	for informer, handler := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{
-		pods: controller.PodEventHandler, namespaces: controller.NamespaceEventHandler, policies: controller.NetworkPolicyEventHandler,
+		pods: podEvents, namespaces: controller.NamespaceEventHandler, policies: controller.NetworkPolicyEventHandler,
 	} {
 		if _, err := informer.AddEventHandler(handler); err != nil {
 			return err
@@ -137,6 +138,38 @@ func (n *NetworkPolicy) Start(ctx context.Context) error {
 func (n *NetworkPolicy) Ready(context.Context) error { return nil }
 
 func (n *NetworkPolicy) Stop() error { return n.Task.Stop(10 * time.Second) }
+
+// whilePoliciesExist passes pod events to the controller only while the
+// cluster has a NetworkPolicy. Each pod event makes kube-router rebuild
+// every pod's chains (iptables-save, iptables-restore, ipset): while 100
+// pods started, that was about a tenth of the machine's CPU, and with no
+// policy every chain only lets traffic through, as no chain does. The
+// first policy's own event makes the controller sync every pod there is,
+// and its periodic sync removes chains of pods deleted meanwhile.
+type whilePoliciesExist struct {
+	handler  cache.ResourceEventHandler
+	policies cache.Store
+}
+
+func (w whilePoliciesExist) any() bool { return len(w.policies.ListKeys()) > 0 }
+
+func (w whilePoliciesExist) OnAdd(obj any, initial bool) {
+	if w.any() {
+		w.handler.OnAdd(obj, initial)
+	}
+}
+
+func (w whilePoliciesExist) OnUpdate(oldObj, newObj any) {
+	if w.any() {
+		w.handler.OnUpdate(oldObj, newObj)
+	}
+}
+
+func (w whilePoliciesExist) OnDelete(obj any) {
+	if w.any() {
+		w.handler.OnDelete(obj)
+	}
+}
 
 // links answers the controller's questions about local interfaces.
 type links struct{}
