@@ -35,16 +35,9 @@ func TestClusterNumbers(t *testing.T) {
 		// A subtest per run, so each cluster is gone before the next starts.
 		t.Run(fmt.Sprint("run", i), func(t *testing.T) {
 			c := harness.NewCluster(t, "")
-			began := time.Now()
-			c.Server.Start()
-			c.Server.WaitReady(3 * time.Minute)
-			serverReady = append(serverReady, time.Since(began))
-			token := c.Token("--expiry=10m")
-			for range 2 {
-				c.AddWorker().StartWorker(token)
-			}
-			c.WaitReady(c.All()...)
-			threeReady = append(threeReady, time.Since(began))
+			server, three := startThreeNodes(t, c)
+			serverReady = append(serverReady, server)
+			threeReady = append(threeReady, three)
 
 			extra := c.AddWorker()
 			joinBegan := time.Now()

@@ -46,27 +46,11 @@ func TestNodeNumbers(t *testing.T) {
 	var ready, firstPod, addonsUp []time.Duration
 	var last *harness.Node
 	for i := range runs {
-		network := harness.NewNetwork(t)
-		node := harness.NewNode(t, network, 1, os.Getenv("MONOKUBE_BENCH_SPEC"))
-		harness.WriteBusyboxArchive(t, filepath.Join(node.DataDir, "images"))
-		// A static pod needs no API call, so its start is part of node start.
-		static := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"first","namespace":"default"},"spec":{"containers":[{"name":"c","image":"` +
-			harness.BusyboxImage + `","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`
-		writeFile(t, filepath.Join(node.DataDir, "static-pods", "first.json"), static)
-		began := time.Now()
-		node.Start()
-		node.WaitReady(3 * time.Minute)
-		client := node.Client()
-		harness.Poll(t, 3*time.Minute, "node Ready", func(ctx context.Context) (bool, error) {
-			n, err := client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-			return err == nil && isReady(n), nil
-		})
-		ready = append(ready, time.Since(began))
-		harness.Poll(t, 3*time.Minute, "first pod Running", func(ctx context.Context) (bool, error) {
-			pod, err := client.CoreV1().Pods("default").Get(ctx, "first-"+node.Name, metav1.GetOptions{})
-			return err == nil && pod.Status.Phase == corev1.PodRunning, nil
-		})
-		firstPod = append(firstPod, time.Since(began))
+		node := staticPodNode(t)
+		start := startTimed(t, node)
+		client := start.client
+		ready = append(ready, start.ready)
+		firstPod = append(firstPod, start.firstPod)
 		harness.Poll(t, 3*time.Minute, "add-ons available", func(ctx context.Context) (bool, error) {
 			for _, name := range addonDeployments {
 				if _, err := os.Stat(filepath.Join(node.DataDir, "manifests", name+".yaml")); err != nil {
@@ -79,7 +63,7 @@ func TestNodeNumbers(t *testing.T) {
 			}
 			return true, nil
 		})
-		addonsUp = append(addonsUp, time.Since(began))
+		addonsUp = append(addonsUp, time.Since(start.began))
 		last = node
 		if i < runs-1 {
 			node.Kill()
