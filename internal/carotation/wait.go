@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -117,7 +116,7 @@ func Lagging(state State, generation int64, now time.Time) []string {
 // the nodes that are not Ready.
 func LaggingNodes(nodes []corev1.Node, generation int64) (lagging, down []string) {
 	for _, node := range nodes {
-		if !ready(node) {
+		if !kubeclient.NodeReady(&node) {
 			down = append(down, node.Name)
 			continue
 		}
@@ -126,12 +125,6 @@ func LaggingNodes(nodes []corev1.Node, generation int64) (lagging, down []string
 		}
 	}
 	return lagging, down
-}
-
-func ready(node corev1.Node) bool {
-	return slices.ContainsFunc(node.Status.Conditions, func(c corev1.NodeCondition) bool {
-		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
-	})
 }
 
 func applied(node corev1.Node) int64 {

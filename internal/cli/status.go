@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/monokube/monokube/internal/component"
@@ -147,10 +146,8 @@ func collectStatus(ctx context.Context, g *globals) nodeStatus {
 		status.Node, status.NodeReady = record.NodeName, "unknown"
 		if n, err := client.CoreV1().Nodes().Get(ctx, record.NodeName, metav1.GetOptions{}); err == nil {
 			status.NodeReady = "NotReady"
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					status.NodeReady = "Ready"
-				}
+			if kubeclient.NodeReady(n) {
+				status.NodeReady = "Ready"
 			}
 		}
 	}

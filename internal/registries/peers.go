@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/monokube/monokube/internal/kubeclient"
 )
 
 // MirrorPort is where every node's embedded mirror listens, on the node's
@@ -88,7 +90,7 @@ func (p *Peers) addresses() []string {
 	}
 	var addrs []string
 	for _, node := range nodes {
-		if node.Name == p.Self || !ready(node) {
+		if node.Name == p.Self || !kubeclient.NodeReady(node) {
 			continue
 		}
 		for _, a := range node.Status.Addresses {
@@ -99,15 +101,6 @@ func (p *Peers) addresses() []string {
 		}
 	}
 	return addrs
-}
-
-func ready(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // find answers r (a front request for registry) from the first peer that

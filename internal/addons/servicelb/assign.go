@@ -14,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/monokube/monokube/internal/kubeclient"
 )
 
 // EnableLabel limits the nodes that serve LoadBalancer Services: once any
@@ -50,22 +52,13 @@ func servingNodes(nodes []*corev1.Node) []*corev1.Node {
 		if limited && node.Labels[EnableLabel] != "true" {
 			continue
 		}
-		if node.DeletionTimestamp != nil || !ready(node) {
+		if node.DeletionTimestamp != nil || !kubeclient.NodeReady(node) {
 			continue
 		}
 		out = append(out, node)
 	}
 	slices.SortFunc(out, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func ready(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // nodeAddresses are what clients reach a node by, one per family of the
