@@ -4,7 +4,6 @@
 package memory
 
 import (
-	"context"
 	"os"
 	"runtime/debug"
 	"syscall"
@@ -60,30 +59,21 @@ func Settled() {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
-	go followLoad(context.Background(), cpuSeconds)
+	go followLoad()
 }
 
 // followLoad samples the process's CPU time and switches the GC between
 // the busy and idle settings. It starts busy: the first moments after
 // ready are start-up's tail.
-func followLoad(ctx context.Context, cpu func() float64) {
-	busy := true
+func followLoad() {
+	busy, quiet := true, 0
 	debug.SetGCPercent(busyGCPercent)
-	quiet := 0
-	last := cpu()
-	ticker := time.NewTicker(sampleEvery)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		now := cpu()
-		cores := (now - last) / sampleEvery.Seconds()
+	last := cpuSeconds()
+	for range time.Tick(sampleEvery) {
+		now := cpuSeconds()
+		var next bool
+		next, quiet = nextLoadState(busy, quiet, (now-last)/sampleEvery.Seconds())
 		last = now
-		next, quietNow := nextLoadState(busy, quiet, cores)
-		quiet = quietNow
 		if next == busy {
 			continue
 		}
