@@ -68,15 +68,6 @@ type Setup struct {
 	Registries       registries.Settings
 	RegistriesFile   string
 	FollowRegistries bool
-
-	// ImportOnDemand imports the bundled add-on images (all but pause) at
-	// their first pull rather than at start. Workers and servers set it:
-	// most workers never run CoreDNS or metrics-server, and on a server
-	// the imports' CPU (3-4 s on two cores, Traefik the most) slowed the
-	// API server's start that Node Ready waits for, while the add-ons'
-	// pods were no later when they pulled (bench TestNodeNumbers, 5 runs:
-	// Node Ready 4.92 s -> 4.50 s, add-ons 22.9 s -> 23.6 s).
-	ImportOnDemand bool
 }
 
 // Parts are a node's components in start order, in two groups: the
@@ -130,7 +121,7 @@ func Components(s Setup) (Parts, error) {
 	// Under systemd, systemd manages cgroups; a nested root (tests, several
 	// nodes on one machine) is only possible with cgroupfs.
 	systemd := cgroups.SystemdManaged() && id.CgroupRoot == ""
-	images := &Images{Layout: s.Layout, OnDemand: s.ImportOnDemand}
+	images := &Images{Layout: s.Layout}
 	runtime := []component.Component{
 		&Containerd{Layout: s.Layout, BinDir: binDir, PauseImage: PauseImage, SystemdCgroup: systemd},
 		&registries.Node{

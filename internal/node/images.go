@@ -27,17 +27,13 @@ const criNamespace = "k8s.io"
 // <data-dir>/images/ into containerd, so pods start without any registry.
 // The import runs in the background from Start on (a server overlaps it
 // with its control plane's start). The kubelet waits for Imported, which
-// covers the pause image only: the other bundled images and the user's
-// archives (which may be gigabytes) import while the kubelet starts, and a
-// pull that one of them may answer waits for it (imageGate, served from
-// Start on). Archives imported by an earlier start are skipped
-// (importRecord).
+// covers the pause image only: the user's archives (which may be
+// gigabytes) import while the kubelet starts, the other bundled images at
+// their first pull, and a pull that one of them may answer waits for it
+// (imageGate, served from Start on). Archives imported by an earlier start
+// are skipped (importRecord).
 type Images struct {
 	Layout datadir.Layout
-	// OnDemand imports the bundled images other than pause only when a
-	// pull asks for one (a worker: most never run CoreDNS or
-	// metrics-server, and their 126 MB would compete with the start).
-	OnDemand bool
 
 	component.Task
 	imported chan struct{}
@@ -122,7 +118,13 @@ func (i *Images) listBundled() (pause, others []bundledImage, err error) {
 			return nil, nil, err
 		}
 		isPause := slices.Contains(refs, PauseImage)
-		image := bundledImage{Image: archive, bundledImport: i.imports.addBundled(refs, i.OnDemand && !isPause)}
+		// The others only when a pull asks for one: most workers never run
+		// CoreDNS or metrics-server, and on a server their imports' CPU
+		// (3-4 s on two cores, Traefik the most) slowed the API server's
+		// start that Node Ready waits for, while the add-ons' pods were no
+		// later for pulling them (TestNodeNumbers, 5 runs: Node Ready
+		// 4.92 s -> 4.50 s, add-ons 22.9 s -> 23.6 s).
+		image := bundledImage{Image: archive, bundledImport: i.imports.addBundled(refs, !isPause)}
 		if isPause {
 			pause = append(pause, image)
 		} else {

@@ -70,7 +70,6 @@ func (s *Server) nodeComponents(clusterPKI pki.Files, addrs addresses, controlle
 		// The kubelet's CSI plugin shares process-wide state with the
 		// controller-manager's; the kubelet must initialise it last.
 		KubeletStartAfter: controllerManager.ControllersBuilt,
-		ImportOnDemand:    true,
 	})
 	if err != nil {
 		return node.Parts{}, err

@@ -147,7 +147,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		Registries:          registrySettings,
 		RegistriesFile:      w.RegistriesFile,
 		FollowRegistries:    true,
-		ImportOnDemand:      true,
 		// Every server, directly: each API server reaches this node only
 		// through a tunnel opened to it.
 		TunnelServers: lb.Servers,
